@@ -1,0 +1,119 @@
+//! One-line errors and the exit statuses the tools promise.
+//!
+//! Every failure leaves a tool as `tool: what failed: why` on stderr and one of the statuses
+//! below; the command's own status passes through untouched otherwise.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+/// The tool's own failure (bad input, a refused namespace, a helper that failed).
+pub const FAILURE: i32 = 125;
+/// The command exists but cannot be executed.
+pub const NOT_EXECUTABLE: i32 = 126;
+/// The command does not exist.
+pub const NOT_FOUND: i32 = 127;
+
+static TOOL: OnceLock<&'static str> = OnceLock::new();
+
+/// The name that prefixes every message: `contain`, `pseudo` or `inject`.
+pub fn tool() -> &'static str {
+    TOOL.get().copied().unwrap_or("common")
+}
+
+/// An error that must end the tool with a particular status rather than [`FAILURE`].
+#[derive(Debug)]
+pub struct ExitStatus {
+    pub code: i32,
+    pub message: String,
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
+
+/// Builds an error that ends the tool with `code`.
+pub fn exit_error(code: i32, message: impl Into<String>) -> anyhow::Error {
+    ExitStatus {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// The status an error ends the tool with.
+pub fn status_of(err: &anyhow::Error) -> i32 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<ExitStatus>())
+        .map_or(FAILURE, |e| e.code)
+}
+
+/// Renders an error chain as one line: `what failed: why: deeper why`.
+pub fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace('\n', " ")
+}
+
+/// Prints `tool: message` on stderr.
+pub fn report(message: &str) {
+    eprintln!("{}: {}", tool(), message);
+}
+
+/// Prints `tool: warning: message` on stderr.
+pub fn warn(message: &str) {
+    eprintln!("{}: warning: {}", tool(), message);
+}
+
+/// The body of every `main`: names the tool, runs it and turns its result into the exit status.
+pub fn run_main(name: &'static str, body: impl FnOnce() -> anyhow::Result<i32>) -> ! {
+    let _ = TOOL.set(name);
+    let code = match body() {
+        Ok(code) => code,
+        Err(err) => {
+            report(&one_line(&err));
+            status_of(&err)
+        }
+    };
+    std::process::exit(code)
+}
+
+/// Parses the command line with clap, turning usage errors into one line and [`FAILURE`].
+pub fn parse_args<T: clap::Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = err.print();
+                std::process::exit(0);
+            }
+            let text = err.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            report(&format!("{first} (see --help)"));
+            std::process::exit(FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn exit_status_survives_context() {
+        let err = Err::<(), _>(exit_error(NOT_FOUND, "foo: command not found"))
+            .context("starting foo")
+            .unwrap_err();
+        assert_eq!(status_of(&err), NOT_FOUND);
+        assert_eq!(one_line(&err), "starting foo: foo: command not found");
+    }
+
+    #[test]
+    fn plain_errors_are_failures() {
+        assert_eq!(status_of(&anyhow::anyhow!("boom")), FAILURE);
+    }
+}

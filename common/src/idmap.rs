@@ -1,0 +1,465 @@
+//! ID maps: which container IDs stand for which host IDs.
+//!
+//! A map is written `START:LOWER:COUNT[,START:LOWER:COUNT]...`: COUNT IDs from START inside the
+//! container correspond to COUNT IDs from LOWER on the host. Validation follows the kernel's own
+//! rules for /proc/PID/uid_map so that a bad map is refused here, with a message naming the bad
+//! part, instead of as a bare EINVAL from the kernel.
+
+use anyhow::{bail, Context, Result};
+use std::fmt;
+use std::str::FromStr;
+
+/// The kernel refuses more lines than this in uid_map or gid_map.
+pub const MAX_RANGES: usize = 340;
+
+/// The highest valid ID: (uid_t)-1 means "no ID" to the kernel.
+const LAST_ID: u64 = u32::MAX as u64 - 1;
+
+/// Which kind of ID a map is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdKind {
+    User,
+    Group,
+}
+
+impl IdKind {
+    /// The name of the map file under /proc/PID.
+    pub fn map_file(self) -> &'static str {
+        match self {
+            IdKind::User => "uid_map",
+            IdKind::Group => "gid_map",
+        }
+    }
+
+    /// shadow's setuid helper that writes maps with subordinate ranges.
+    pub fn helper(self) -> &'static str {
+        match self {
+            IdKind::User => "newuidmap",
+            IdKind::Group => "newgidmap",
+        }
+    }
+
+    /// The subordinate ID file that grants ranges to users.
+    pub fn subid_file(self) -> &'static str {
+        match self {
+            IdKind::User => "/etc/subuid",
+            IdKind::Group => "/etc/subgid",
+        }
+    }
+
+    /// The caller's real ID of this kind on the host.
+    pub fn current(self) -> u32 {
+        match self {
+            IdKind::User => nix::unistd::getuid().as_raw(),
+            IdKind::Group => nix::unistd::getgid().as_raw(),
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            IdKind::User => "uid",
+            IdKind::Group => "gid",
+        }
+    }
+}
+
+/// COUNT consecutive IDs from `inside` in the container, from `outside` on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdRange {
+    pub inside: u32,
+    pub outside: u32,
+    pub count: u32,
+}
+
+impl IdRange {
+    fn overlaps(a_start: u32, b_start: u32, a: &IdRange, b: &IdRange) -> bool {
+        let (a_end, b_end) = (
+            a_start as u64 + a.count as u64,
+            b_start as u64 + b.count as u64,
+        );
+        (a_start as u64) < b_end && (b_start as u64) < a_end
+    }
+}
+
+impl fmt::Display for IdRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.inside, self.outside, self.count)
+    }
+}
+
+/// A validated ID map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdMap {
+    ranges: Vec<IdRange>,
+}
+
+impl IdMap {
+    /// Checks ranges against the kernel's rules.
+    pub fn new(ranges: Vec<IdRange>) -> Result<IdMap> {
+        if ranges.is_empty() {
+            bail!("empty map");
+        }
+        if ranges.len() > MAX_RANGES {
+            bail!(
+                "{} ranges, more than the {MAX_RANGES} the kernel accepts",
+                ranges.len()
+            );
+        }
+        for r in &ranges {
+            if r.count == 0 {
+                bail!("range {r}: COUNT is 0");
+            }
+            if r.inside as u64 + r.count as u64 - 1 > LAST_ID
+                || r.outside as u64 + r.count as u64 - 1 > LAST_ID
+            {
+                bail!("range {r}: overflows 32 bits (the last ID is {LAST_ID})");
+            }
+        }
+        for (i, a) in ranges.iter().enumerate() {
+            for b in &ranges[..i] {
+                if IdRange::overlaps(a.inside, b.inside, a, b) {
+                    bail!("ranges {b} and {a} overlap inside the container");
+                }
+                if IdRange::overlaps(a.outside, b.outside, a, b) {
+                    bail!("ranges {b} and {a} overlap on the host");
+                }
+            }
+        }
+        Ok(IdMap { ranges })
+    }
+
+    /// The single range `inside` → `outside`.
+    pub fn single(inside: u32, outside: u32) -> IdMap {
+        IdMap {
+            ranges: vec![IdRange {
+                inside,
+                outside,
+                count: 1,
+            }],
+        }
+    }
+
+    pub fn ranges(&self) -> &[IdRange] {
+        &self.ranges
+    }
+
+    /// The host ID that container ID `id` stands for, if it is mapped.
+    pub fn to_host(&self, id: u32) -> Option<u32> {
+        self.ranges
+            .iter()
+            .find(|r| id >= r.inside && (id - r.inside) < r.count)
+            .map(|r| r.outside + (id - r.inside))
+    }
+
+    /// True if the map names no host ID but `host_id`: the kernel lets an unprivileged process
+    /// write such a map itself, everything else needs newuidmap/newgidmap.
+    pub fn only_maps(&self, host_id: u32) -> bool {
+        self.ranges.iter().all(|r| r.count == 1 && r.outside == host_id)
+    }
+
+    /// The text the kernel expects in /proc/PID/uid_map: `inside outside count` lines.
+    pub fn proc_text(&self) -> String {
+        self.ranges
+            .iter()
+            .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
+            .collect()
+    }
+
+    /// The arguments newuidmap/newgidmap take after the PID.
+    pub fn helper_args(&self) -> Vec<String> {
+        self.ranges
+            .iter()
+            .flat_map(|r| [r.inside, r.outside, r.count])
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    /// The map used when none is given.
+    ///
+    /// As real root: container 0 is host 4294967294 and every other ID is itself, leaving the
+    /// top ID unmapped, so that container root is not host root. Otherwise: container 0 is the
+    /// caller and 1, 2, ... run through the caller's subordinate ranges in file order.
+    pub fn default_for(kind: IdKind) -> IdMap {
+        if nix::unistd::geteuid().is_root() {
+            return IdMap {
+                ranges: vec![
+                    IdRange {
+                        inside: 0,
+                        outside: LAST_ID as u32,
+                        count: 1,
+                    },
+                    IdRange {
+                        inside: 1,
+                        outside: 1,
+                        count: LAST_ID as u32 - 1,
+                    },
+                ],
+            };
+        }
+        let own = kind.current();
+        let subordinate = match std::fs::read_to_string(kind.subid_file()) {
+            Ok(text) => subordinate_ranges(&text, kind, &login_names()),
+            Err(_) => Vec::new(),
+        };
+        Self::stacked(own, &subordinate)
+    }
+
+    /// Container 0 → `own`, then container 1, 2, ... through `subordinate` (start, count).
+    fn stacked(own: u32, subordinate: &[(u32, u32)]) -> IdMap {
+        let mut ranges = vec![IdRange {
+            inside: 0,
+            outside: own,
+            count: 1,
+        }];
+        let mut next: u64 = 1;
+        for &(start, count) in subordinate {
+            let room = (LAST_ID + 1).saturating_sub(next);
+            let count = (count as u64).min(room) as u32;
+            if count == 0 || ranges.len() == MAX_RANGES {
+                break;
+            }
+            // A subordinate range that covers the caller's own ID would map it twice.
+            let candidate = IdRange {
+                inside: next as u32,
+                outside: start,
+                count,
+            };
+            if ranges
+                .iter()
+                .any(|r| IdRange::overlaps(r.outside, start, r, &candidate))
+            {
+                continue;
+            }
+            ranges.push(candidate);
+            next += count as u64;
+        }
+        IdMap { ranges }
+    }
+}
+
+impl FromStr for IdMap {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<IdMap> {
+        let ranges = text
+            .split(',')
+            .map(parse_range)
+            .collect::<Result<Vec<_>>>()?;
+        IdMap::new(ranges)
+    }
+}
+
+impl fmt::Display for IdMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, r) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{r}")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_range(part: &str) -> Result<IdRange> {
+    let fields: Vec<&str> = part.split(':').collect();
+    if fields.len() != 3 {
+        bail!("range '{part}': expected START:LOWER:COUNT");
+    }
+    let number = |name: &str, field: &str| -> Result<u32> {
+        if field.is_empty() {
+            bail!("range '{part}': {name} is empty");
+        }
+        if !field.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("range '{part}': {name} '{field}' is not a number");
+        }
+        field
+            .parse::<u32>()
+            .with_context(|| format!("range '{part}': {name} '{field}' overflows 32 bits"))
+    };
+    Ok(IdRange {
+        inside: number("START", fields[0])?,
+        outside: number("LOWER", fields[1])?,
+        count: number("COUNT", fields[2])?,
+    })
+}
+
+/// The names /etc/subuid lines may use for the caller: its login name(s).
+fn login_names() -> Vec<String> {
+    let uid = nix::unistd::getuid();
+    let mut names = Vec::new();
+    if let Ok(Some(user)) = nix::unistd::User::from_uid(uid) {
+        names.push(user.name);
+    }
+    if let Ok(name) = std::env::var("LOGNAME").or_else(|_| std::env::var("USER")) {
+        // Only trust the variable when it names the same account.
+        if let Ok(Some(user)) = nix::unistd::User::from_name(&name) {
+            if user.uid == uid && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// The caller's ranges in a subordinate ID file, in file order.
+///
+/// Lines are `NAME_OR_UID:START:COUNT`; they are matched by login name or by numeric user ID
+/// (shadow matches subgid lines by user too). Malformed lines are skipped with a warning.
+pub fn subordinate_ranges(text: &str, kind: IdKind, names: &[String]) -> Vec<(u32, u32)> {
+    let uid = nix::unistd::getuid().as_raw().to_string();
+    let mut ranges = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(':').collect();
+        let parsed = match fields.as_slice() {
+            [who, start, count] => match (start.parse::<u32>(), count.parse::<u32>()) {
+                (Ok(s), Ok(c)) if c > 0 => Some((*who, s, c)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match parsed {
+            Some((who, start, count)) => {
+                if who == uid || names.iter().any(|n| n == who) {
+                    ranges.push((start, count));
+                }
+            }
+            None => crate::errors::warn(&format!(
+                "{} line {}: malformed, skipped",
+                kind.subid_file(),
+                n + 1
+            )),
+        }
+    }
+    ranges
+}
+
+/// The uid and gid maps of one user namespace.
+#[derive(Clone, Debug)]
+pub struct IdMaps {
+    pub uid: IdMap,
+    pub gid: IdMap,
+}
+
+impl IdMaps {
+    /// The maps given on the command line, or the defaults. Container root must be mapped:
+    /// every tool becomes root inside.
+    pub fn from_args(uid: Option<IdMap>, gid: Option<IdMap>) -> Result<IdMaps> {
+        let maps = IdMaps {
+            uid: uid.unwrap_or_else(|| IdMap::default_for(IdKind::User)),
+            gid: gid.unwrap_or_else(|| IdMap::default_for(IdKind::Group)),
+        };
+        for (map, kind) in [(&maps.uid, IdKind::User), (&maps.gid, IdKind::Group)] {
+            if map.to_host(0).is_none() {
+                bail!("{} map {map}: container {} 0 is not mapped", kind.noun(), kind.noun());
+            }
+        }
+        Ok(maps)
+    }
+}
+
+/// clap value parser for `-u MAP` / `-g MAP`.
+pub fn parse_map(text: &str) -> Result<IdMap, String> {
+    text.parse::<IdMap>().map_err(|e| format!("{e:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        format!("{:#}", text.parse::<IdMap>().unwrap_err())
+    }
+
+    #[test]
+    fn parses_several_ranges() {
+        let map: IdMap = "0:1000:1,1:100000:65536".parse().unwrap();
+        assert_eq!(map.to_host(0), Some(1000));
+        assert_eq!(map.to_host(1), Some(100000));
+        assert_eq!(map.to_host(65536), Some(165535));
+        assert_eq!(map.to_host(65537), None);
+        assert_eq!(map.proc_text(), "0 1000 1\n1 100000 65536\n");
+        assert_eq!(map.to_string(), "0:1000:1,1:100000:65536");
+    }
+
+    #[test]
+    fn names_the_bad_part() {
+        assert_eq!(err(""), "range '': expected START:LOWER:COUNT");
+        assert_eq!(err("0:1000"), "range '0:1000': expected START:LOWER:COUNT");
+        assert_eq!(err("0::1"), "range '0::1': LOWER is empty");
+        assert_eq!(err("0:x:1"), "range '0:x:1': LOWER 'x' is not a number");
+        assert_eq!(err("0:-1:1"), "range '0:-1:1': LOWER '-1' is not a number");
+        assert_eq!(err("0:1000:0"), "range 0:1000:0: COUNT is 0");
+        assert!(err("0:1000:99999999999").contains("COUNT '99999999999' overflows 32 bits"));
+        assert!(err("1:1:4294967295").contains("overflows 32 bits"));
+        assert!(err("0:4294967295:1").contains("overflows 32 bits"));
+        assert_eq!(
+            err("0:1000:10,5:2000:10"),
+            "ranges 0:1000:10 and 5:2000:10 overlap inside the container"
+        );
+        assert_eq!(
+            err("0:1000:10,10:1005:10"),
+            "ranges 0:1000:10 and 10:1005:10 overlap on the host"
+        );
+    }
+
+    #[test]
+    fn the_last_id_is_usable_but_not_beyond() {
+        assert!("0:4294967294:1".parse::<IdMap>().is_ok());
+        assert!("1:1:4294967294".parse::<IdMap>().is_err());
+        assert!("1:1:4294967293".parse::<IdMap>().is_ok());
+    }
+
+    #[test]
+    fn at_most_340_ranges() {
+        let ok: Vec<String> = (0..340).map(|i| format!("{i}:{}:1", 1000 + i)).collect();
+        assert!(ok.join(",").parse::<IdMap>().is_ok());
+        let too_many: Vec<String> = (0..341).map(|i| format!("{i}:{}:1", 1000 + i)).collect();
+        assert_eq!(
+            err(&too_many.join(",")),
+            "341 ranges, more than the 340 the kernel accepts"
+        );
+    }
+
+    #[test]
+    fn subordinate_lines_match_by_name_or_uid_in_order() {
+        let uid = nix::unistd::getuid().as_raw();
+        let text = format!(
+            "other:1:5\nme:100000:65536\nbroken line\n{uid}:300000:10\nme:x:1\nme:400000:0\n"
+        );
+        let names = vec!["me".to_string()];
+        assert_eq!(
+            subordinate_ranges(&text, IdKind::User, &names),
+            vec![(100000, 65536), (300000, 10)]
+        );
+    }
+
+    #[test]
+    fn stacked_map_puts_ranges_after_root() {
+        let map = IdMap::stacked(1000, &[(100000, 65536), (300000, 10)]);
+        assert_eq!(map.to_string(), "0:1000:1,1:100000:65536,65537:300000:10");
+        assert_eq!(IdMap::stacked(1000, &[]).to_string(), "0:1000:1");
+        // A range holding the caller's own ID is skipped rather than mapped twice.
+        assert_eq!(
+            IdMap::stacked(1000, &[(900, 200), (5000, 2)]).to_string(),
+            "0:1000:1,1:5000:2"
+        );
+    }
+
+    #[test]
+    fn only_own_id_can_be_written_directly() {
+        assert!(IdMap::single(0, 1000).only_maps(1000));
+        assert!(!"0:1000:1,1:100000:10".parse::<IdMap>().unwrap().only_maps(1000));
+        assert!(!IdMap::single(0, 1001).only_maps(1000));
+    }
+
+    #[test]
+    fn root_must_be_mapped() {
+        let err = IdMaps::from_args(Some("1:1000:1".parse().unwrap()), None).unwrap_err();
+        assert_eq!(format!("{err}"), "uid map 1:1000:1: container uid 0 is not mapped");
+    }
+}

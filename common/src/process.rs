@@ -1,0 +1,208 @@
+//! The one way the tools fork, exec and wait.
+
+use crate::errors::{self, exit_error, NOT_EXECUTABLE, NOT_FOUND};
+use anyhow::Result;
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+
+/// PATH when the environment has none, as in the classic tools.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The kernel's struct clone_args, first version (64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// Creates a child in the namespaces named by `flags` (CLONE_NEW* bits, 0 for a plain fork)
+/// and runs `child` in it. The child ends with the status `child` returns, or, if it fails,
+/// with its error printed as one line and the status the error carries.
+///
+/// The caller must be single-threaded: the child continues with a copy of the caller's memory,
+/// and a user namespace cannot be created by a threaded process anyway.
+pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Errno> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 with no stack behaves as fork: the child gets a copy-on-write copy of this
+    // single-threaded process and returns here with 0. No lock can be held by another thread.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => {
+            // Signals the parent blocked for its signalfd must not stay blocked in the child.
+            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            let code = match child() {
+                Ok(code) => code,
+                Err(err) => {
+                    errors::report(&errors::one_line(&err));
+                    errors::status_of(&err)
+                }
+            };
+            // SAFETY: _exit ends the child without running the parent's exit handlers or
+            // flushing stdio buffers it copied from the parent.
+            unsafe { libc::_exit(code) }
+        }
+        pid => Ok(Pid::from_raw(pid as i32)),
+    }
+}
+
+/// Waits for `pid` and turns its end into a shell-style status: the exit code, or 128+N when
+/// it died of signal N.
+pub fn wait(pid: Pid) -> Result<i32> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(status) => {
+                if let Some(code) = exit_code(status) {
+                    return Ok(code);
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("waiting for {pid}"))),
+        }
+    }
+}
+
+/// The shell-style status of a wait result, if the process ended.
+pub fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// Kills `pid` with SIGKILL and reaps it: for children abandoned by a failed start.
+pub fn kill_and_reap(pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+}
+
+/// A command line and environment ready for execve.
+pub struct Exec {
+    argv: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl Exec {
+    /// `argv[0]` is looked up in PATH from `env` when it holds no slash.
+    pub fn new<S: AsRef<std::ffi::OsStr>>(argv: &[S], env: Vec<(String, String)>) -> Result<Exec> {
+        let argv = argv
+            .iter()
+            .map(|a| CString::new(a.as_ref().as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| anyhow::anyhow!("command line holds a NUL byte"))?;
+        if argv.is_empty() {
+            anyhow::bail!("no command given");
+        }
+        let env = env
+            .into_iter()
+            .map(|(k, v)| CString::new(format!("{k}={v}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| anyhow::anyhow!("environment holds a NUL byte"))?;
+        Ok(Exec { argv, env })
+    }
+
+    /// The command line with the caller's own environment.
+    pub fn inheriting<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> Result<Exec> {
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Exec::new(argv, env)
+    }
+
+    fn path(&self) -> String {
+        self.env
+            .iter()
+            .find_map(|e| e.to_bytes().strip_prefix(b"PATH="))
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_else(|| DEFAULT_PATH.to_string())
+    }
+
+    /// Replaces this process with the command, closing every descriptor above stderr first so
+    /// the command sees only 0, 1 and 2. Returns only on failure, with status 127 when the
+    /// command does not exist and 126 when it cannot be executed.
+    pub fn exec(&self) -> anyhow::Error {
+        close_inherited_fds();
+        let name = self.argv[0].to_string_lossy().into_owned();
+        let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = self.env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+
+        let candidates: Vec<CString> = if name.contains('/') {
+            vec![self.argv[0].clone()]
+        } else {
+            self.path()
+                .split(':')
+                .map(|dir| if dir.is_empty() { "." } else { dir })
+                .filter_map(|dir| CString::new(format!("{dir}/{name}")).ok())
+                .collect()
+        };
+        let mut refused: Option<Errno> = None;
+        for file in &candidates {
+            let err = execve(file, &argv, &envp);
+            match err {
+                Errno::ENOENT | Errno::ENOTDIR => {}
+                // A PATH directory we may not search hides nothing we could run.
+                Errno::EACCES if nix::sys::stat::stat(file.as_c_str()).is_err() => {}
+                e => {
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        match refused {
+            Some(e) => exit_error(NOT_EXECUTABLE, format!("{name}: {}", e.desc())),
+            None if name.contains('/') => exit_error(NOT_FOUND, format!("{name}: No such file or directory")),
+            None => exit_error(NOT_FOUND, format!("{name}: command not found")),
+        }
+    }
+}
+
+fn execve(file: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that outlive
+    // the call; execve only returns on failure.
+    unsafe { libc::execve(file.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    Errno::last()
+}
+
+/// Marks every descriptor above 2 close-on-exec, so an exec leaves only stdin, stdout and
+/// stderr, whatever the caller passed in.
+pub fn close_inherited_fds() {
+    // SAFETY: close_range only changes descriptor flags of this process.
+    let ret = unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    if ret != 0 {
+        // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark them one by one.
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            let fds: Vec<i32> = dir
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|&fd| fd > 2)
+                .collect();
+            for fd in fds {
+                // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless even if it has
+                // been closed meanwhile (the call then fails with EBADF).
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The supervisor: the tool's process that waits for its child, passes signals on and turns
+//! the child's end into the tool's exit status.
+
+use crate::process;
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+pub use nix::sys::signal::Signal;
+use nix::sys::signal::{kill, SigSet, SigmaskHow};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// Signals a user sends a container to ask something of its init: stop (TERM), halt or
+/// reboot (INT, as ctrl-alt-del), reload (HUP), and the user-defined ones.
+pub const FORWARDED: [Signal; 6] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// What a batch of signals meant.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The child ended with this shell-style status.
+    Exited(i32),
+    /// The terminal changed size.
+    Resized,
+    /// Nothing the caller must act on (signals were forwarded).
+    Nothing,
+}
+
+/// Receives the supervisor's signals through a signalfd, so that one poll loop serves signals
+/// and the console alike and no handler runs at an awkward moment.
+pub struct Supervisor {
+    signals: SignalFd,
+    forward: SigSet,
+}
+
+impl Supervisor {
+    /// Blocks the forwarded signals, SIGCHLD and SIGWINCH. Create it before spawning the child:
+    /// a signal that arrives in between is then held rather than lost. `forward` are the ones
+    /// passed on to the child; the rest of [`FORWARDED`] are held and ignored (for a child that
+    /// shares our terminal and gets ^C from it directly).
+    pub fn with_forwarded(forward: &[Signal]) -> Result<Supervisor> {
+        let mut blocked = SigSet::empty();
+        for sig in FORWARDED.iter().chain(&[Signal::SIGCHLD, Signal::SIGWINCH]) {
+            blocked.add(*sig);
+        }
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
+            .context("blocking signals")?;
+        let signals = SignalFd::with_flags(&blocked, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .context("creating a signalfd")?;
+        let mut set = SigSet::empty();
+        for sig in forward {
+            set.add(*sig);
+        }
+        Ok(Supervisor { signals, forward: set })
+    }
+
+    /// A supervisor that passes every signal in [`FORWARDED`] on.
+    pub fn new() -> Result<Supervisor> {
+        Self::with_forwarded(&FORWARDED)
+    }
+
+    /// Readable when signals are pending: poll it beside other descriptors.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.signals.as_fd()
+    }
+
+    /// Handles pending signals: forwards those to forward to `child`, and reaps it if it ended.
+    pub fn handle(&self, child: Pid) -> Result<Event> {
+        let mut event = Event::Nothing;
+        loop {
+            match self.signals.read_signal() {
+                Ok(Some(info)) => {
+                    let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                        continue;
+                    };
+                    if sig == Signal::SIGWINCH && event == Event::Nothing {
+                        event = Event::Resized;
+                    } else if self.forward.contains(sig) {
+                        // The child may be gone already; its SIGCHLD is then pending too.
+                        let _ = kill(child, sig);
+                    }
+                }
+                Ok(None) | Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("reading signals"),
+            }
+        }
+        // SIGCHLD may be merged or may come from other children (helpers): ask about ours.
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(status) => {
+                if let Some(code) = process::exit_code(status) {
+                    return Ok(Event::Exited(code));
+                }
+            }
+            Err(Errno::ECHILD) => return Ok(Event::Exited(crate::errors::FAILURE)),
+            Err(_) => {}
+        }
+        Ok(event)
+    }
+
+    /// Waits for `child` to end, forwarding signals meanwhile, and returns its status.
+    pub fn wait(&self, child: Pid) -> Result<i32> {
+        loop {
+            if let Event::Exited(code) = self.handle(child)? {
+                return Ok(code);
+            }
+            let mut fds = [nix::poll::PollFd::new(self.fd(), nix::poll::PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e).context("waiting for signals"),
+            }
+        }
+    }
+}

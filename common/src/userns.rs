@@ -1,0 +1,229 @@
+//! Creating a user namespace and writing its ID maps: the handshake every tool shares.
+//!
+//! The parent creates the child in new namespaces; the child waits on a pipe while the parent,
+//! still outside with the caller's credentials, writes the child's maps (directly, or through
+//! shadow's newuidmap/newgidmap for subordinate ranges); then the child becomes root inside and
+//! goes on. Until the maps exist the child is `nobody` and can do nothing useful.
+
+use crate::idmap::{IdKind, IdMap, IdMaps};
+use crate::ns::Namespace;
+use crate::process;
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::{Gid, Pid, Uid};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::process::{Command, Stdio};
+
+/// Writes the maps of the user namespace of `pid`.
+///
+/// A map naming only the caller's own ID is written to /proc directly (denying setgroups first
+/// for gid_map, as the kernel requires of unprivileged writers); real root writes anything
+/// directly; everything else goes through newuidmap/newgidmap, which check /etc/subuid and
+/// /etc/subgid themselves. The two helpers run at the same time.
+pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
+    let root = nix::unistd::geteuid().is_root();
+    let direct = |map: &IdMap, kind: IdKind| root || map.only_maps(kind.current());
+    let uid_direct = direct(&maps.uid, IdKind::User);
+    let gid_direct = direct(&maps.gid, IdKind::Group);
+
+    let mut helpers = Vec::new();
+    for (map, kind, is_direct) in [
+        (&maps.gid, IdKind::Group, gid_direct),
+        (&maps.uid, IdKind::User, uid_direct),
+    ] {
+        if !is_direct {
+            helpers.push((kind, start_helper(pid, map, kind)?));
+        }
+    }
+    let mut result = Ok(());
+    if gid_direct {
+        if !root {
+            result = write_proc(pid, "setgroups", "deny");
+        }
+        result = result.and_then(|_| write_proc(pid, IdKind::Group.map_file(), &maps.gid.proc_text()));
+    }
+    if uid_direct && result.is_ok() {
+        result = write_proc(pid, IdKind::User.map_file(), &maps.uid.proc_text());
+    }
+    for (kind, child) in helpers {
+        let outcome = finish_helper(kind, child);
+        if result.is_ok() {
+            result = outcome;
+        }
+    }
+    result
+}
+
+fn write_proc(pid: Pid, file: &str, text: &str) -> Result<()> {
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {path}"))
+}
+
+fn start_helper(pid: Pid, map: &IdMap, kind: IdKind) -> Result<std::process::Child> {
+    Command::new(kind.helper())
+        .arg(pid.to_string())
+        .args(map.helper_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow!(
+                    "{} {map} needs {}, which is not installed (Debian package uidmap)",
+                    kind.map_file(),
+                    kind.helper()
+                )
+            } else {
+                anyhow!("running {}: {e}", kind.helper())
+            }
+        })
+}
+
+fn finish_helper(kind: IdKind, child: std::process::Child) -> Result<()> {
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for {}", kind.helper()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let why = first
+        .strip_prefix(&format!("{}: ", kind.helper()))
+        .unwrap_or(first);
+    if why.is_empty() {
+        bail!("{} failed ({})", kind.helper(), out.status);
+    }
+    bail!(
+        "{} failed: {why} (ranges must be granted in {})",
+        kind.helper(),
+        kind.subid_file()
+    )
+}
+
+/// Makes the process root inside its new user namespace: uid and gid 0, no supplementary
+/// groups where setgroups is allowed. A different euid is a credential change, so this must
+/// come before anything that credential changes undo, such as the parent-death signal.
+pub fn become_root() -> Result<()> {
+    switch_to(Uid::from_raw(0), Gid::from_raw(0))
+}
+
+/// Switches every uid and gid of the process to `uid` and `gid` and clears the supplementary
+/// groups (which the kernel refuses once setgroups is denied; there are none then anyway).
+pub fn switch_to(uid: Uid, gid: Gid) -> Result<()> {
+    nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("switching to gid {gid}"))?;
+    match nix::unistd::setgroups(&[]) {
+        Ok(()) | Err(Errno::EPERM) => {}
+        Err(e) => return Err(e).context("clearing supplementary groups"),
+    }
+    nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("switching to uid {uid}"))?;
+    Ok(())
+}
+
+/// The child's end of the pipe its parent holds open for as long as it lives.
+pub struct Lifeline<'a>(BorrowedFd<'a>);
+
+impl Lifeline<'_> {
+    /// Asks the kernel to SIGKILL this process when the parent dies, then checks that the
+    /// parent has not died already. The request is undone by every credential change and by
+    /// exec of a setuid program, so call it again after each.
+    pub fn die_with_parent(&self) -> Result<()> {
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .context("setting the parent-death signal")?;
+        let mut fds = [PollFd::new(self.0, PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::ZERO).context("checking on the parent")?;
+        if ready > 0 {
+            // Nothing more is ever written: readiness means the parent closed its end by dying.
+            bail!("the parent process died");
+        }
+        Ok(())
+    }
+}
+
+/// A child in new namespaces whose maps are written but which has not been let go.
+pub struct NsChild {
+    pub pid: Pid,
+    release: OwnedFd,
+}
+
+impl NsChild {
+    /// Creates a child in a new user namespace plus the `extra` namespaces, writes its ID
+    /// maps, and returns with the child held. After [`NsChild::release`] the child becomes root
+    /// inside, arranges to die with its parent, and runs `body`.
+    pub fn spawn(
+        extra: &[Namespace],
+        maps: &IdMaps,
+        body: impl FnOnce(&Lifeline) -> Result<i32>,
+    ) -> Result<NsChild> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+        let flags = Namespace::User.flag() | Namespace::flags(extra);
+        let spawned = process::spawn(flags, || {
+            // SAFETY: the child owns a copy of the descriptor table and ends with _exit, never
+            // dropping its copy of `write`: closing the number here is the only close.
+            unsafe { libc::close(write.as_raw_fd()) };
+            let mut go = [0u8; 1];
+            if !matches!(nix::unistd::read(&read, &mut go), Ok(1)) {
+                // The parent gave up (and said why) before letting us go.
+                return Ok(crate::errors::FAILURE);
+            }
+            become_root()?;
+            let lifeline = Lifeline(read.as_fd());
+            lifeline.die_with_parent()?;
+            body(&lifeline)
+        });
+        let pid = match spawned {
+            Ok(pid) => pid,
+            Err(errno) => return Err(namespace_error(flags, extra, errno)),
+        };
+        drop(read);
+        let child = NsChild {
+            pid,
+            release: write,
+        };
+        if let Err(e) = write_maps(pid, maps) {
+            child.abandon();
+            return Err(e);
+        }
+        Ok(child)
+    }
+
+    /// Lets the child go on. The write end stays open for as long as this process lives: its
+    /// closing tells the child that its parent is gone.
+    pub fn release(self) -> Result<Pid> {
+        nix::unistd::write(&self.release, &[1]).context("releasing the child")?;
+        std::mem::forget(self.release);
+        Ok(self.pid)
+    }
+
+    /// Kills the held child, for a start that failed after it was created.
+    pub fn abandon(self) {
+        process::kill_and_reap(self.pid);
+    }
+}
+
+/// Finds which namespace the kernel refused, by trying each alone with a user namespace.
+fn namespace_error(flags: u64, extra: &[Namespace], errno: Errno) -> anyhow::Error {
+    let culprit = std::iter::once(Namespace::User)
+        .chain(extra.iter().copied())
+        .find(|ns| {
+            let probe = Namespace::User.flag() | ns.flag();
+            match process::spawn(probe, || Ok(0)) {
+                Ok(pid) => {
+                    let _ = process::wait(pid);
+                    false
+                }
+                Err(_) => true,
+            }
+        });
+    match culprit {
+        Some(ns) => anyhow!("creating a {} failed: {} ({})", ns.describe(), errno.desc(), ns.hint()),
+        None => anyhow!("creating namespaces (flags {flags:#x}) failed: {}", errno.desc()),
+    }
+}

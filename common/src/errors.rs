@@ -53,7 +53,15 @@ pub fn status_of(err: &anyhow::Error) -> i32 {
 
 /// Renders an error chain as one line: `what failed: why: deeper why`.
 pub fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}").replace('\n', " ")
+    let mut text = format!("{err:#}").replace('\n', " ");
+    // std's I/O errors end in " (os error N)", which tells a user nothing more.
+    while let Some(start) = text.find(" (os error ") {
+        match text[start..].find(')') {
+            Some(len) => text.replace_range(start..start + len + 1, ""),
+            None => break,
+        }
+    }
+    text
 }
 
 /// Prints `tool: message` on stderr.
@@ -110,6 +118,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(status_of(&err), NOT_FOUND);
         assert_eq!(one_line(&err), "starting foo: foo: command not found");
+    }
+
+    #[test]
+    fn os_error_numbers_are_dropped() {
+        let err = anyhow::Error::new(std::io::Error::from_raw_os_error(2)).context("/x");
+        assert_eq!(one_line(&err), "/x: No such file or directory");
     }
 
     #[test]

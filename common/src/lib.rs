@@ -1,7 +1,11 @@
 //! The shared crate of contain, pseudo and inject. All unsafe code of the project lives here.
 
+pub mod console;
+pub mod container;
 pub mod errors;
+pub mod hooks;
 pub mod idmap;
+pub mod mount;
 pub mod ns;
 pub mod process;
 pub mod supervise;

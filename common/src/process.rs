@@ -50,8 +50,11 @@ pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Err
     match ret {
         -1 => Err(Errno::last()),
         0 => {
-            // Signals the parent blocked for its signalfd must not stay blocked in the child.
+            // Signals the parent blocked for its signalfd must not stay blocked in the child,
+            // and Rust's runtime ignores SIGPIPE, which `cmd | head` relies on not doing.
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            // SAFETY: restoring the default action of SIGPIPE installs no handler.
+            let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
             let code = match child() {
                 Ok(code) => code,
                 Err(err) => {
@@ -139,17 +142,12 @@ impl Exec {
             .unwrap_or_else(|| DEFAULT_PATH.to_string())
     }
 
-    /// Replaces this process with the command, closing every descriptor above stderr first so
-    /// the command sees only 0, 1 and 2. Returns only on failure, with status 127 when the
-    /// command does not exist and 126 when it cannot be executed.
-    pub fn exec(&self) -> anyhow::Error {
-        close_inherited_fds();
+    /// Finds the file to execute: `argv[0]` itself when it holds a slash, else the first
+    /// executable match in PATH, as execvp does. Fails with status 127 when there is none and
+    /// 126 when the only matches cannot be executed.
+    pub fn resolve(&self) -> Result<CString> {
+        use nix::unistd::{access, AccessFlags};
         let name = self.argv[0].to_string_lossy().into_owned();
-        let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
-        argv.push(std::ptr::null());
-        let mut envp: Vec<*const libc::c_char> = self.env.iter().map(|e| e.as_ptr()).collect();
-        envp.push(std::ptr::null());
-
         let candidates: Vec<CString> = if name.contains('/') {
             vec![self.argv[0].clone()]
         } else {
@@ -160,22 +158,50 @@ impl Exec {
                 .collect()
         };
         let mut refused: Option<Errno> = None;
-        for file in &candidates {
-            let err = execve(file, &argv, &envp);
-            match err {
-                Errno::ENOENT | Errno::ENOTDIR => {}
-                // A PATH directory we may not search hides nothing we could run.
-                Errno::EACCES if nix::sys::stat::stat(file.as_c_str()).is_err() => {}
-                e => {
+        for file in candidates {
+            // A file we cannot even see (missing, or behind a directory we may not search)
+            // hides nothing we could run.
+            let Ok(meta) = nix::sys::stat::stat(file.as_c_str()) else {
+                continue;
+            };
+            let is_dir = meta.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            match access(file.as_c_str(), AccessFlags::X_OK) {
+                Ok(()) if !is_dir => return Ok(file),
+                Ok(()) => {
+                    refused.get_or_insert(Errno::EISDIR);
+                }
+                Err(e) => {
                     refused.get_or_insert(e);
                 }
             }
         }
-        match refused {
+        Err(match refused {
             Some(e) => exit_error(NOT_EXECUTABLE, format!("{name}: {}", e.desc())),
-            None if name.contains('/') => exit_error(NOT_FOUND, format!("{name}: No such file or directory")),
+            None if name.contains('/') => {
+                exit_error(NOT_FOUND, format!("{name}: No such file or directory"))
+            }
             None => exit_error(NOT_FOUND, format!("{name}: command not found")),
-        }
+        })
+    }
+
+    /// Replaces this process with the command, closing every descriptor above stderr first so
+    /// the command sees only 0, 1 and 2. Returns only on failure, with status 127 when the
+    /// command does not exist and 126 when it cannot be executed.
+    pub fn exec(&self) -> anyhow::Error {
+        let file = match self.resolve() {
+            Ok(file) => file,
+            Err(e) => return e,
+        };
+        close_inherited_fds();
+        let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = self.env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let err = execve(&file, &argv, &envp);
+        exit_error(
+            NOT_EXECUTABLE,
+            format!("{}: {}", file.to_string_lossy(), err.desc()),
+        )
     }
 }
 
@@ -205,4 +231,10 @@ pub fn close_inherited_fds() {
             }
         }
     }
+}
+
+/// The shell-style status of a std child: the exit code, or 128+N when it died of signal N.
+pub fn exit_code_of(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().or_else(|| status.signal().map(|s| 128 + s))
 }

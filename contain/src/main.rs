@@ -1,1 +1,73 @@
-fn main() {}
+//! contain: boot a command as PID 1 of a rootless container.
+
+use clap::Parser;
+use common::container::Container;
+use common::errors::{self, parse_args};
+use common::idmap::{parse_map, IdMap, IdMaps};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Boot CMD (default /bin/sh) as PID 1 of a container rooted at DIR, without privilege.
+///
+/// The container gets new user, mount, PID, IPC, UTS, cgroup and time namespaces, and a new
+/// network namespace unless -n. Container root is the caller; other IDs map onto the caller's
+/// subordinate ranges (/etc/subuid, /etc/subgid). CMD starts with a clean environment holding
+/// container=contain, PATH and TERM. contain exits with CMD's status (128+N if it died of
+/// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to it.
+#[derive(Parser)]
+#[command(version, about, long_about, after_help = EXAMPLES)]
+struct Args {
+    /// No console emulation: CMD gets contain's stdin, stdout and stderr directly
+    #[arg(short = 'c')]
+    no_console: bool,
+    /// Share the host's network namespace
+    #[arg(short = 'n')]
+    host_network: bool,
+    /// UID map START:LOWER:COUNT[,...] (container start, host start, length)
+    #[arg(short = 'u', value_name = "MAP", value_parser = parse_map)]
+    uid_map: Option<IdMap>,
+    /// GID map START:LOWER:COUNT[,...]
+    #[arg(short = 'g', value_name = "MAP", value_parser = parse_map)]
+    gid_map: Option<IdMap>,
+    /// Run CMD with /bin/sh -c inside the new namespaces, in DIR, before pivoting into it
+    /// (e.g. to bind-mount host directories into the container)
+    #[arg(short = 'i', value_name = "CMD")]
+    inside: Option<String>,
+    /// Run CMD with /bin/sh -c outside the namespaces, as the invoking user, once they exist;
+    /// $CONTAIN_PID holds the container init's PID (e.g. to move a veth end in)
+    #[arg(short = 'o', value_name = "CMD")]
+    outside: Option<String>,
+    /// Root directory of the container
+    #[arg(value_name = "DIR")]
+    root: PathBuf,
+    /// Command and arguments run as PID 1 (default: /bin/sh)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+const EXAMPLES: &str = "Examples:
+  contain DIR                              a shell as PID 1 in DIR
+  contain -n DIR /sbin/init                boot a distribution sharing the host network
+  contain -i 'mount --bind /srv srv' DIR   bind a host directory into the container
+  contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init";
+
+fn main() {
+    errors::run_main("contain", || {
+        let args: Args = parse_args();
+        let command = if args.command.is_empty() {
+            vec!["/bin/sh".into()]
+        } else {
+            args.command
+        };
+        Container {
+            root: args.root,
+            command,
+            maps: IdMaps::from_args(args.uid_map, args.gid_map)?,
+            console: !args.no_console,
+            host_network: args.host_network,
+            inside_hook: args.inside,
+            outside_hook: args.outside,
+        }
+        .run()
+    })
+}

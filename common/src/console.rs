@@ -1,0 +1,286 @@
+//! Console emulation: a pty whose slave is the container's /dev/console and whose master the
+//! supervisor relays to and from its own stdin and stdout.
+
+use crate::supervise::{Event, Supervisor};
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, PtyMaster};
+use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices, Termios};
+use nix::unistd::{isatty, Pid};
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+/// Relay buffer: large, so a busy container costs few system calls per megabyte.
+const BUFFER: usize = 256 * 1024;
+
+/// The pty pair of a container's console.
+pub struct Console {
+    master: PtyMaster,
+    slave: File,
+    slave_path: PathBuf,
+}
+
+impl Console {
+    /// Opens a pty and gives its slave the host terminal's settings and size. Input that is
+    /// not typed on a terminal is not echoed back, and output that does not go to a terminal
+    /// is passed unchanged (no "\n" to "\r\n"), so pipes and files see the container's bytes.
+    pub fn open() -> Result<Console> {
+        let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+            .context("opening a pty for the console")?;
+        grantpt(&master).context("granting the console pty")?;
+        unlockpt(&master).context("unlocking the console pty")?;
+        let slave_path = PathBuf::from(ptsname_r(&master).context("naming the console pty")?);
+        let slave = File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(&slave_path)
+            .with_context(|| format!("opening {}", slave_path.display()))?;
+
+        let stdin = std::io::stdin();
+        let stdout = std::io::stdout();
+        let mut settings = match termios::tcgetattr(stdin.as_fd()) {
+            Ok(host) => host,
+            Err(_) => {
+                let mut own = termios::tcgetattr(&slave).context("reading console settings")?;
+                own.local_flags.remove(LocalFlags::ECHO);
+                own
+            }
+        };
+        if !isatty(stdout.as_fd()).unwrap_or(false) {
+            settings.output_flags.remove(OutputFlags::OPOST);
+        }
+        termios::tcsetattr(&slave, SetArg::TCSANOW, &settings).context("setting up the console")?;
+        let console = Console {
+            master,
+            slave,
+            slave_path,
+        };
+        console.copy_size();
+        Ok(console)
+    }
+
+    /// The slave's path on the host, to bind at the container's /dev/console.
+    pub fn slave_path(&self) -> &Path {
+        &self.slave_path
+    }
+
+    /// Makes the slave the calling process's controlling terminal and its stdin, stdout and
+    /// stderr. For the container's init, in a new session.
+    pub fn attach(&self) -> Result<()> {
+        nix::unistd::setsid().context("starting a session for the console")?;
+        // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal from another session)
+        // and only changes this process's controlling terminal.
+        let ret = unsafe { libc::ioctl(self.slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
+        if ret != 0 {
+            return Err(Errno::last()).context("making the console the controlling terminal");
+        }
+        for target in 0..=2 {
+            // SAFETY: dup2 onto 0, 1 and 2 replaces the standard descriptors, which this process
+            // owns and which nothing in Rust holds a reference to.
+            if unsafe { libc::dup2(self.slave.as_raw_fd(), target) } < 0 {
+                return Err(Errno::last()).context("connecting the console");
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the console the size of the host terminal (stdin's, else stdout's), if any.
+    fn copy_size(&self) {
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        for fd in [0, 1] {
+            // SAFETY: TIOCGWINSZ writes a winsize into `size`, which is valid for writes.
+            if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0 {
+                // SAFETY: TIOCSWINSZ reads a winsize from `size`.
+                unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+                return;
+            }
+        }
+    }
+
+    /// Relays between the supervisor's stdin/stdout and the console until `child` ends, with
+    /// the host terminal in raw mode (restored on every way out), and returns the child's
+    /// status. End of file on stdin becomes end of file for the reader in the container.
+    pub fn relay(self, supervisor: &Supervisor, child: Pid) -> Result<i32> {
+        let stdin = std::io::stdin();
+        let _raw = RawMode::enter(stdin.as_fd());
+        let eof = termios::tcgetattr(&self.slave)
+            .map(|t| t.control_chars[SpecialCharacterIndices::VEOF as usize])
+            .unwrap_or(4);
+        set_nonblocking(self.master.as_fd())?;
+        let mut relay = Relay {
+            master: self.master.as_fd(),
+            input: Vec::with_capacity(BUFFER),
+            output: vec![0; BUFFER],
+            stdin_open: true,
+            stdout_open: true,
+            at_line_start: true,
+            eof,
+        };
+        loop {
+            let mut fds = vec![PollFd::new(supervisor.fd(), PollFlags::POLLIN)];
+            let master_events = if relay.input.is_empty() {
+                PollFlags::POLLIN
+            } else {
+                PollFlags::POLLIN | PollFlags::POLLOUT
+            };
+            fds.push(PollFd::new(relay.master, master_events));
+            let watch_stdin = relay.stdin_open && relay.input.is_empty();
+            if watch_stdin {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("waiting on the console"),
+            }
+            let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
+            let (signals, master, input) = (
+                ready(0),
+                ready(1),
+                if watch_stdin { ready(2) } else { PollFlags::empty() },
+            );
+            if master.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+                relay.drain_output();
+            }
+            if !input.is_empty() {
+                relay.read_input();
+            }
+            if !relay.input.is_empty() {
+                relay.write_input()?;
+            }
+            if !signals.is_empty() {
+                match supervisor.handle(child)? {
+                    Event::Exited(code) => {
+                        relay.drain_output();
+                        return Ok(code);
+                    }
+                    Event::Resized => self.copy_size(),
+                    Event::Nothing => {}
+                }
+            }
+            if master.contains(PollFlags::POLLHUP) && !master.contains(PollFlags::POLLIN) {
+                // Nobody holds the slave open but us (init closed its console): wait for the
+                // end on signals alone rather than spin on a hung-up master.
+                return supervisor.wait(child);
+            }
+        }
+    }
+}
+
+/// The state of one relay loop.
+struct Relay<'a> {
+    master: BorrowedFd<'a>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    stdin_open: bool,
+    stdout_open: bool,
+    at_line_start: bool,
+    eof: u8,
+}
+
+impl Relay<'_> {
+    /// Copies everything the container has written so far to stdout.
+    fn drain_output(&mut self) {
+        loop {
+            match nix::unistd::read(self.master, &mut self.output) {
+                Ok(0) | Err(Errno::EAGAIN) | Err(Errno::EIO) => return,
+                Ok(n) => {
+                    if self.stdout_open && write_all(std::io::stdout().as_fd(), &self.output[..n]).is_err() {
+                        // Nobody reads our output any more: keep draining so the container
+                        // does not block, and let it finish.
+                        self.stdout_open = false;
+                    }
+                }
+                Err(Errno::EINTR) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Reads what stdin has; at its end, queues the console's end-of-file character so the
+    /// reader inside sees end of file (a partial line needs one to end the line, then another).
+    fn read_input(&mut self) {
+        self.input.resize(BUFFER, 0);
+        match nix::unistd::read(std::io::stdin().as_fd(), &mut self.input) {
+            Ok(0) | Err(Errno::EIO) | Err(Errno::EBADF) => {
+                self.input.clear();
+                if !self.at_line_start {
+                    self.input.push(self.eof);
+                }
+                self.input.push(self.eof);
+                self.stdin_open = false;
+            }
+            Ok(n) => {
+                self.input.truncate(n);
+                self.at_line_start = self.input.last() == Some(&b'\n');
+            }
+            Err(_) => self.input.clear(),
+        }
+    }
+
+    /// Writes queued input as far as the console takes it without blocking.
+    fn write_input(&mut self) -> Result<()> {
+        match nix::unistd::write(self.master, &self.input) {
+            Ok(n) => {
+                self.input.drain(..n);
+                Ok(())
+            }
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(()),
+            Err(Errno::EIO) => {
+                self.input.clear();
+                Ok(())
+            }
+            Err(e) => Err(e).context("writing to the console"),
+        }
+    }
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::NONE);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL).context("reading pty flags")?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).context("setting pty flags")?;
+    Ok(())
+}
+
+/// The host terminal in raw mode, so every key reaches the container; dropping it restores
+/// the saved settings.
+pub struct RawMode<'a> {
+    fd: BorrowedFd<'a>,
+    saved: Termios,
+}
+
+impl<'a> RawMode<'a> {
+    /// Switches `fd` to raw mode if it is a terminal.
+    pub fn enter(fd: BorrowedFd<'a>) -> Option<RawMode<'a>> {
+        let saved = termios::tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, SetArg::TCSADRAIN, &raw).ok()?;
+        Some(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode<'_> {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(self.fd, SetArg::TCSADRAIN, &self.saved);
+    }
+}

@@ -1,0 +1,120 @@
+//! A container: what `contain` starts, from the supervisor's side and from init's.
+
+use crate::console::Console;
+use crate::hooks;
+use crate::idmap::IdMaps;
+use crate::mount::Rootfs;
+use crate::ns::Namespace;
+use crate::process::{Exec, DEFAULT_PATH};
+use crate::supervise::Supervisor;
+use crate::userns::{Lifeline, NsChild};
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Marks the container's processes, as systemd and other inits expect; inject finds
+/// containers by it.
+pub const MARKER: (&str, &str) = ("container", "contain");
+
+/// The environment variable that gives the `-o` hook the PID of the container's init.
+pub const INIT_PID_VAR: &str = "CONTAIN_PID";
+
+/// Everything needed to start a container.
+pub struct Container {
+    /// The directory that becomes `/`.
+    pub root: PathBuf,
+    /// The command run as PID 1, looked up in the container's PATH.
+    pub command: Vec<OsString>,
+    pub maps: IdMaps,
+    /// Emulate a console on a pty (else init gets our stdin, stdout and stderr).
+    pub console: bool,
+    /// Share the host's network namespace instead of a new one.
+    pub host_network: bool,
+    /// Run with /bin/sh -c inside the new namespaces, in the new root, before the pivot.
+    pub inside_hook: Option<String>,
+    /// Run with /bin/sh -c outside, as the caller, once the namespaces exist.
+    pub outside_hook: Option<String>,
+}
+
+impl Container {
+    /// The namespaces a container gets besides its user namespace.
+    fn namespaces(&self) -> Vec<Namespace> {
+        let mut kinds = vec![
+            Namespace::Mount,
+            Namespace::Pid,
+            Namespace::Ipc,
+            Namespace::Uts,
+            Namespace::Cgroup,
+        ];
+        // Kernels before 5.6 have no time namespace: leave it out rather than fail.
+        if Path::new("/proc/self/ns/time").exists() {
+            kinds.push(Namespace::Time);
+        }
+        if !self.host_network {
+            kinds.push(Namespace::Net);
+        }
+        kinds
+    }
+
+    /// The clean environment init starts with.
+    fn environment(&self) -> Vec<(String, String)> {
+        let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
+        vec![
+            (MARKER.0.into(), MARKER.1.into()),
+            ("PATH".into(), DEFAULT_PATH.into()),
+            ("TERM".into(), term),
+        ]
+    }
+
+    /// Starts the container, supervises it and returns its init's status.
+    pub fn run(mut self) -> Result<i32> {
+        self.root = checked_root(&self.root)?;
+        let exec = Exec::new(&self.command, self.environment())?;
+        let console = if self.console { Some(Console::open()?) } else { None };
+        let supervisor = Supervisor::new()?;
+        let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
+            self.init(console.as_ref(), lifeline, &exec)
+        })?;
+        if let Some(script) = &self.outside_hook {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+            let env = [(INIT_PID_VAR, child.pid.to_string())];
+            if let Err(e) = hooks::run("-o hook", script, &cwd, &env) {
+                child.abandon();
+                return Err(e);
+            }
+        }
+        let pid = child.release()?;
+        match console {
+            Some(console) => console.relay(&supervisor, pid),
+            None => supervisor.wait(pid),
+        }
+    }
+
+    /// The container's side, as PID 1 and root in the new namespaces: build the root
+    /// filesystem, run the inside hook, pivot, attach the console and exec the command.
+    fn init(&self, console: Option<&Console>, _lifeline: &Lifeline, exec: &Exec) -> Result<i32> {
+        let rootfs = Rootfs::bind(&self.root)?;
+        rootfs.mount_proc()?;
+        rootfs.mount_sys(!self.host_network)?;
+        rootfs.mount_dev(console.map(|c| c.slave_path()))?;
+        if let Some(script) = &self.inside_hook {
+            hooks::run("-i hook", script, &self.root, &[])?;
+        }
+        rootfs.pivot()?;
+        // Find the command while stderr is still ours, so "not found" is reported there.
+        exec.resolve()?;
+        if let Some(console) = console {
+            console.attach()?;
+        }
+        Err(exec.exec())
+    }
+}
+
+/// The root directory, absolute, checked to be a directory.
+fn checked_root(dir: &Path) -> Result<PathBuf> {
+    let root = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    if !root.is_dir() {
+        bail!("{}: Not a directory", dir.display());
+    }
+    Ok(root)
+}

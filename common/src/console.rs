@@ -105,7 +105,7 @@ impl Console {
     /// Relays between the supervisor's stdin/stdout and the console until `child` ends, with
     /// the host terminal in raw mode (restored on every way out), and returns the child's
     /// status. End of file on stdin becomes end of file for the reader in the container.
-    pub fn relay(self, supervisor: &Supervisor, child: Pid) -> Result<i32> {
+    pub fn relay(&self, supervisor: &Supervisor, child: Pid) -> Result<i32> {
         let stdin = std::io::stdin();
         let _raw = RawMode::enter(stdin.as_fd());
         let eof = termios::tcgetattr(&self.slave)

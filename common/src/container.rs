@@ -6,7 +6,7 @@ use crate::idmap::IdMaps;
 use crate::mount::Rootfs;
 use crate::ns::Namespace;
 use crate::process::{Exec, DEFAULT_PATH};
-use crate::supervise::Supervisor;
+use crate::supervise::{Signal, Supervisor};
 use crate::userns::{Lifeline, NsChild};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
@@ -67,13 +67,29 @@ impl Container {
     }
 
     /// Starts the container, supervises it and returns its init's status.
+    ///
+    /// reboot(2) in a PID namespace ends its init with a signal the init cannot catch: SIGINT
+    /// for halt and power-off, SIGHUP for restart. A halted container ends with status 0; a
+    /// restarted one is started afresh from the same directory.
     pub fn run(mut self) -> Result<i32> {
         self.root = checked_root(&self.root)?;
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console { Some(Console::open()?) } else { None };
         let supervisor = Supervisor::new()?;
+        loop {
+            let status = self.boot(&exec, console.as_ref(), &supervisor)?;
+            match supervisor.killed_by() {
+                Some(Signal::SIGINT) => return Ok(0),
+                Some(Signal::SIGHUP) => continue,
+                _ => return Ok(status),
+            }
+        }
+    }
+
+    /// One life of the container, from creating its namespaces to the end of its init.
+    fn boot(&self, exec: &Exec, console: Option<&Console>, supervisor: &Supervisor) -> Result<i32> {
         let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-            self.init(console.as_ref(), lifeline, &exec)
+            self.init(console, lifeline, exec)
         })?;
         if let Some(script) = &self.outside_hook {
             let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
@@ -85,7 +101,7 @@ impl Container {
         }
         let pid = child.release()?;
         match console {
-            Some(console) => console.relay(&supervisor, pid),
+            Some(console) => console.relay(supervisor, pid),
             None => supervisor.wait(pid),
         }
     }

@@ -7,7 +7,8 @@ use nix::errno::Errno;
 pub use nix::sys::signal::Signal;
 use nix::sys::signal::{kill, SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use std::cell::Cell;
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -38,6 +39,7 @@ pub enum Event {
 pub struct Supervisor {
     signals: SignalFd,
     forward: SigSet,
+    killed_by: Cell<Option<Signal>>,
 }
 
 impl Supervisor {
@@ -58,7 +60,11 @@ impl Supervisor {
         for sig in forward {
             set.add(*sig);
         }
-        Ok(Supervisor { signals, forward: set })
+        Ok(Supervisor {
+            signals,
+            forward: set,
+            killed_by: Cell::new(None),
+        })
     }
 
     /// A supervisor that passes every signal in [`FORWARDED`] on.
@@ -96,6 +102,10 @@ impl Supervisor {
         match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
             Ok(status) => {
                 if let Some(code) = process::exit_code(status) {
+                    self.killed_by.set(match status {
+                        WaitStatus::Signaled(_, sig, _) => Some(sig),
+                        _ => None,
+                    });
                     return Ok(Event::Exited(code));
                 }
             }
@@ -103,6 +113,11 @@ impl Supervisor {
             Err(_) => {}
         }
         Ok(event)
+    }
+
+    /// The signal that killed the child, once it has ended of one.
+    pub fn killed_by(&self) -> Option<Signal> {
+        self.killed_by.get()
     }
 
     /// Waits for `child` to end, forwarding signals meanwhile, and returns its status.

@@ -88,7 +88,24 @@ pub fn run_main(name: &'static str, body: impl FnOnce() -> anyhow::Result<i32>) 
 }
 
 /// Parses the command line with clap, turning usage errors into one line and [`FAILURE`].
+/// `--man` alone prints the tool's manual page (roff) instead, for packagers.
 pub fn parse_args<T: clap::Parser>() -> T {
+    let mut args = std::env::args_os().skip(1);
+    if let (Some(flag), None) = (args.next(), args.next()) {
+        if flag == "--man" {
+            let page = clap_mangen::Man::new(T::command());
+            let mut out = std::io::stdout().lock();
+            let code = match page.render(&mut out) {
+                Ok(()) => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+                Err(e) => {
+                    report(&format!("writing the manual page: {e}"));
+                    FAILURE
+                }
+            };
+            std::process::exit(code);
+        }
+    }
     match T::try_parse() {
         Ok(args) => args,
         Err(err) => {

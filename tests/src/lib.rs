@@ -1,0 +1,854 @@
+//! The shared harness of the integration tests: it runs the built `pseudo`, `contain` and
+//! `inject` binaries the way a user would, as an unprivileged user or as root.
+//!
+//! # Who runs the binaries
+//!
+//! - When the suite runs as root, [`As::User`] is a dedicated account, [`TEST_USER`], created
+//!   on first use (with useradd, and given /etc/subuid and /etc/subgid ranges if it has none).
+//!   [`As::Root`] runs the binaries as root, for the run-as-root defaults.
+//! - When the suite runs as an ordinary user, [`As::User`] is that user. [`As::Root`] is not
+//!   available: start such tests with `if !require(As::Root) { return; }`, which prints
+//!   `skipped: ...` and lets the test pass. Tests that need subordinate ranges start with
+//!   `let Some((subuid, subgid)) = subordinate_ids(N) else { return };` likewise.
+//!
+//! # Running
+//!
+//! The binaries under target/debug are copied once per test process into a world-readable
+//! directory (the checkout may sit in a home the test user cannot enter), so build them first:
+//! `cargo build --workspace && cargo test --workspace`.
+//!
+//! - [`run`] / [`sh`] run a tool or a shell script to the end and return its [`Output`].
+//! - [`command`] / [`sh_command`] give the [`Command`] to adjust first (environment, working
+//!   directory, stdin), then [`output`] runs it, or [`spawn`] starts it and returns a [`Running`]
+//!   process to signal and later [`Running::finish`].
+//!
+//! Every process is started in a process group of its own, with stdin from /dev/null and a
+//! minimal environment (`PATH` with the binaries first, `HOME`, `USER`, `LOGNAME`), in `/`.
+//! Each gets [`TIMEOUT`]: a process still running then has its process group killed, and the
+//! test fails. A [`Running`] dropped before it finished has its process group killed too.
+//!
+//! # Files
+//!
+//! [`TempDir`] is a fresh directory under /tmp, owned by the test user and removed on drop
+//! (entries owned by subordinate IDs included). [`busybox_rootfs`] is a small static root file
+//! system for containers. [`owner`] reads the host owner of a file.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use tests::*;
+//!
+//! let dir = TempDir::new();
+//! let out = run(As::User, "pseudo", ["touch", &dir.arg("f")]);
+//! expect_success(&out);
+//! assert_eq!(owner(&dir.join("f")), (user().uid, user().gid));
+//! ```
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The account the binaries run as when the suite runs as root.
+pub const TEST_USER: &str = "contain-test";
+
+/// How long any one process may run before the harness kills it and fails the test.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The tools the harness can run.
+pub const TOOLS: [&str; 3] = ["pseudo", "contain", "inject"];
+
+/// The PATH every process gets after the directory of the copied binaries.
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Prefix of everything the harness creates under /tmp.
+const TMP_PREFIX: &str = "contain-tests";
+
+/// Who a process runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum As {
+    /// The unprivileged test user: [`TEST_USER`] under root, else the user running the suite.
+    User,
+    /// Real root. Only when the suite runs as root: check with [`require`] first.
+    Root,
+}
+
+/// A range of subordinate IDs granted in /etc/subuid or /etc/subgid: `count` IDs from `first`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubRange {
+    pub first: u32,
+    pub count: u32,
+}
+
+/// The unprivileged user of [`As::User`].
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    /// The user's first range in /etc/subuid, if any.
+    pub subuid: Option<SubRange>,
+    /// The user's first range in /etc/subgid, if any.
+    pub subgid: Option<SubRange>,
+}
+
+impl TestUser {
+    /// The host uid that container uid `id` has under the default unprivileged map: 0 is the
+    /// user, `n` is the n-th subordinate uid (`subuid.first + n - 1`).
+    pub fn host_uid(&self, id: u32) -> Option<u32> {
+        stacked(self.uid, self.subuid, id)
+    }
+
+    /// The host gid that container gid `id` has under the default unprivileged map.
+    pub fn host_gid(&self, id: u32) -> Option<u32> {
+        stacked(self.gid, self.subgid, id)
+    }
+}
+
+fn stacked(own: u32, sub: Option<SubRange>, id: u32) -> Option<u32> {
+    match (id, sub) {
+        (0, _) => Some(own),
+        (n, Some(r)) if n - 1 < r.count => Some(r.first + (n - 1)),
+        _ => None,
+    }
+}
+
+/// True when the test process runs as root.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The user that [`As::User`] runs as (created on first use when the suite runs as root).
+pub fn user() -> &'static TestUser {
+    static USER: OnceLock<TestUser> = OnceLock::new();
+    USER.get_or_init(|| {
+        if is_root() {
+            ensure_test_user()
+        } else {
+            current_user()
+        }
+    })
+}
+
+/// True if processes can run as `who`; otherwise prints `skipped: <test>: needs root` and
+/// returns false, so that the test can return early: `if !require(As::Root) { return; }`.
+pub fn require(who: As) -> bool {
+    if who == As::Root && !is_root() {
+        skip("needs root");
+        return false;
+    }
+    true
+}
+
+/// The test user's first subordinate uid and gid ranges, when both exist and hold at least
+/// `needed` IDs; otherwise prints `skipped: <test>: ...` and returns None.
+pub fn subordinate_ids(needed: u32) -> Option<(SubRange, SubRange)> {
+    let u = user();
+    match (u.subuid, u.subgid) {
+        (Some(uids), Some(gids)) if uids.count >= needed && gids.count >= needed => {
+            Some((uids, gids))
+        }
+        _ => {
+            skip(&format!(
+                "needs ranges of at least {needed} IDs for {} in /etc/subuid and /etc/subgid \
+                 (has {:?} and {:?})",
+                u.name, u.subuid, u.subgid
+            ));
+            None
+        }
+    }
+}
+
+/// Prints `skipped: <test name>: <reason>` straight to stderr, so that it shows even when the
+/// test harness captures output.
+pub fn skip(reason: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("test");
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {reason}");
+}
+
+fn current_user() -> TestUser {
+    let uid = nix::unistd::getuid();
+    let entry = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("uid {uid} has no passwd entry"));
+    let (subuid, subgid) = subordinate_ranges(&entry.name, uid.as_raw());
+    TestUser {
+        name: entry.name,
+        uid: uid.as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        home: entry.dir,
+        subuid,
+        subgid,
+    }
+}
+
+/// Creates [`TEST_USER`] and its subordinate ranges unless they exist. Test binaries run at
+/// the same time: an flock makes the check-and-create one step.
+fn ensure_test_user() -> TestUser {
+    let lock_path = format!("/tmp/{TMP_PREFIX}-user.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("opening {lock_path}: {e}"));
+    let _lock = Flock::lock(file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("locking {lock_path}: {e}"));
+
+    if lookup_user(TEST_USER).is_none() {
+        run_admin(Command::new("useradd").args([
+            "--user-group",
+            "--create-home",
+            "--shell",
+            "/bin/sh",
+            "--comment",
+            "integration tests of pseudo, contain and inject",
+            TEST_USER,
+        ]));
+    }
+    let entry = lookup_user(TEST_USER).expect("useradd succeeded but the user does not exist");
+    let (subuid, subgid) = subordinate_ranges(TEST_USER, entry.uid.as_raw());
+    if subuid.is_none() || subgid.is_none() {
+        let first = first_free_subordinate_id();
+        let span = format!("{first}-{}", first + 65535);
+        let mut usermod = Command::new("usermod");
+        if subuid.is_none() {
+            usermod.args(["--add-subuids", &span]);
+        }
+        if subgid.is_none() {
+            usermod.args(["--add-subgids", &span]);
+        }
+        run_admin(usermod.arg(TEST_USER));
+    }
+    let (subuid, subgid) = subordinate_ranges(TEST_USER, entry.uid.as_raw());
+    TestUser {
+        name: TEST_USER.to_string(),
+        uid: entry.uid.as_raw(),
+        gid: entry.gid.as_raw(),
+        home: entry.dir,
+        subuid,
+        subgid,
+    }
+}
+
+fn lookup_user(name: &str) -> Option<nix::unistd::User> {
+    nix::unistd::User::from_name(name).ok().flatten()
+}
+
+fn run_admin(cmd: &mut Command) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", describe(&out));
+}
+
+/// The first ID above every range granted in /etc/subuid and /etc/subgid, on a 65536 boundary.
+fn first_free_subordinate_id() -> u32 {
+    let mut end: u64 = 100_000;
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        for (_, first, count) in subid_lines(file) {
+            end = end.max(first as u64 + count as u64);
+        }
+    }
+    let first = end.div_ceil(65536) * 65536;
+    assert!(
+        first + 65536 <= u32::MAX as u64,
+        "no room left for subordinate IDs"
+    );
+    first as u32
+}
+
+/// `(name or uid, first, count)` of every well-formed line of a subordinate ID file.
+fn subid_lines(file: &str) -> Vec<(String, u32, u32)> {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.trim().split(':');
+            let who = fields.next()?.to_string();
+            let first = fields.next()?.parse().ok()?;
+            let count = fields.next()?.parse().ok()?;
+            Some((who, first, count))
+        })
+        .collect()
+}
+
+/// The first subuid and subgid ranges of the user, matched by name or uid as shadow does.
+fn subordinate_ranges(name: &str, uid: u32) -> (Option<SubRange>, Option<SubRange>) {
+    let first_of = |file| {
+        subid_lines(file)
+            .into_iter()
+            .find(|(who, _, count)| (who == name || *who == uid.to_string()) && *count > 0)
+            .map(|(_, first, count)| SubRange { first, count })
+    };
+    (first_of("/etc/subuid"), first_of("/etc/subgid"))
+}
+
+/// The path of the copied binary of `tool` ("pseudo", "contain" or "inject").
+pub fn bin(tool: &str) -> PathBuf {
+    assert!(TOOLS.contains(&tool), "unknown tool {tool:?}");
+    let path = bin_dir().join(tool);
+    assert!(
+        path.exists(),
+        "{} was not built: run `cargo build --workspace` before the tests",
+        build_dir().join(tool).display()
+    );
+    path
+}
+
+/// target/debug (or target/release): the test binary is target/debug/deps/<test>-<hash>.
+fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("locating the test binary");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary is not in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// A world-readable directory holding copies of the built binaries, made once per process.
+/// Copies left by earlier test processes that have ended are removed on the way.
+fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        remove_stale_bin_dirs();
+        let dir = unique_dir(&format!("{TMP_PREFIX}-bin.{}", std::process::id()));
+        let built = build_dir();
+        for tool in TOOLS {
+            let from = built.join(tool);
+            if from.exists() {
+                let to = dir.join(tool);
+                fs::copy(&from, &to).unwrap_or_else(|e| {
+                    panic!("copying {} to {}: {e}", from.display(), to.display())
+                });
+                fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        dir
+    })
+}
+
+fn remove_stale_bin_dirs() {
+    let prefix = format!("{TMP_PREFIX}-bin.");
+    let me = nix::unistd::geteuid().as_raw();
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid: Option<u32> = rest.split('.').next().and_then(|p| p.parse().ok());
+        let ours = entry.metadata().is_ok_and(|m| m.uid() == me);
+        if ours && pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Creates `/tmp/<stem>.<n>` (mode 0755) for the first `n` that does not exist yet.
+fn unique_dir(stem: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let path = PathBuf::from(format!(
+            "/tmp/{stem}.{}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        match fs::create_dir(&path) {
+            Ok(()) => {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+                return path;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!("creating {}: {e}", path.display()),
+        }
+    }
+}
+
+/// A string of digits unique within the test process, to mark a process or file of one test
+/// (e.g. `sleep 1000<token>`) so that it can be told from those of tests running beside it.
+pub fn unique_token() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A command running `tool` with `args` as `who`, set up as described in the crate docs:
+/// minimal environment, cwd `/`, stdin from /dev/null, a process group of its own.
+pub fn command<I, S>(who: As, tool: &str, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(bin(tool));
+    cmd.args(args);
+    prepare(&mut cmd, who);
+    cmd
+}
+
+/// A command running `sh -c script` as `who`, set up like [`command`]. The tools are first in
+/// PATH, so the script can say `echo hi | pseudo cat`.
+pub fn sh_command(who: As, script: &str) -> Command {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(script);
+    prepare(&mut cmd, who);
+    cmd
+}
+
+fn prepare(cmd: &mut Command, who: As) {
+    assert!(
+        who == As::User || is_root(),
+        "As::Root needs root: start the test with `if !require(As::Root) {{ return; }}`"
+    );
+    let (name, home) = match who {
+        As::User => (user().name.clone(), user().home.clone()),
+        As::Root => ("root".to_string(), PathBuf::from("/root")),
+    };
+    cmd.env_clear()
+        .env("PATH", format!("{}:{SYSTEM_PATH}", bin_dir().display()))
+        .env("HOME", home)
+        .env("USER", &name)
+        .env("LOGNAME", &name)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .process_group(0);
+    if who == As::User && is_root() {
+        // std drops the supplementary groups too when root sets a uid.
+        cmd.uid(user().uid).gid(user().gid);
+    }
+}
+
+/// Runs `tool args` as `who` to the end (within [`TIMEOUT`]).
+pub fn run<I, S>(who: As, tool: &str, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    output(command(who, tool, args))
+}
+
+/// Runs `sh -c script` as `who` to the end (within [`TIMEOUT`]).
+pub fn sh(who: As, script: &str) -> Output {
+    output(sh_command(who, script))
+}
+
+/// Runs a prepared command to the end (within [`TIMEOUT`]) and collects its output.
+pub fn output(cmd: Command) -> Output {
+    spawn(cmd).finish()
+}
+
+/// A process started by [`spawn`]. Its stdout and stderr are collected until it ends.
+pub struct Running {
+    pid: u32,
+    what: String,
+    /// The process's stdin, when the command was given `Stdio::piped()`: write to it, then drop
+    /// it (or let [`Running::finish`] close it).
+    pub stdin: Option<ChildStdin>,
+    ended: Option<Receiver<std::io::Result<Output>>>,
+}
+
+/// Starts a prepared command (stdout and stderr are captured) without waiting for it.
+pub fn spawn(mut cmd: Command) -> Running {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    let pid = child.id();
+    let stdin = child.stdin.take();
+    let (tx, ended) = mpsc::channel();
+    // wait_with_output reads both pipes to their end, then reaps: on a thread of its own, so
+    // that the test can give up on it.
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    Running {
+        pid,
+        what,
+        stdin,
+        ended: Some(ended),
+    }
+}
+
+impl Running {
+    /// The process's PID (also its process group ID).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends `signal` to the process (not to its group).
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid as i32), signal)
+            .unwrap_or_else(|e| panic!("sending {signal} to {}: {e}", self.pid));
+    }
+
+    /// Closes stdin, waits for the end within [`TIMEOUT`] and returns the output. A process
+    /// still running by then, or still holding its stdout or stderr open through a process it
+    /// left behind, has its process group killed, and the test fails.
+    #[track_caller]
+    pub fn finish(self) -> Output {
+        self.finish_within(TIMEOUT)
+    }
+
+    /// [`Running::finish`] with a shorter limit, for processes expected to end soon after an
+    /// event (the test still fails if they do not).
+    #[track_caller]
+    pub fn finish_within(mut self, limit: Duration) -> Output {
+        drop(self.stdin.take());
+        let ended = self.ended.take().expect("finished twice");
+        match ended.recv_timeout(limit) {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => panic!("collecting the output of {}: {e}", self.what),
+            Err(_) => {
+                kill_group(self.pid);
+                let partial = match ended.recv_timeout(Duration::from_secs(10)) {
+                    Ok(Ok(out)) => describe(&out),
+                    _ => "(its output pipes are still open: a process escaped its group)".into(),
+                };
+                panic!(
+                    "{} did not end within {limit:?}; killed its process group {}: {partial}",
+                    self.what, self.pid
+                )
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(ended) = self.ended.take() {
+            if ended.try_recv().is_err() {
+                kill_group(self.pid);
+                let _ = ended.recv_timeout(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// SIGKILL to the process group `pid` leads and to `pid` itself (in case it left the group).
+fn kill_group(pid: u32) {
+    let pid = Pid::from_raw(pid as i32);
+    let _ = killpg(pid, Signal::SIGKILL);
+    let _ = kill(pid, Signal::SIGKILL);
+}
+
+/// The exit code of a finished process; fails the test if it was killed by a signal instead.
+#[track_caller]
+pub fn code(out: &Output) -> i32 {
+    match out.status.code() {
+        Some(code) => code,
+        None => panic!(
+            "killed by signal {:?}: {}",
+            out.status.signal(),
+            describe(out)
+        ),
+    }
+}
+
+/// stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Status, stdout and stderr in one line, for failure messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "{}; stdout {:?}; stderr {:?}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    )
+}
+
+/// Asserts exit status 0 and returns stdout.
+#[track_caller]
+pub fn expect_success(out: &Output) -> String {
+    assert!(out.status.success(), "expected success: {}", describe(out));
+    stdout(out)
+}
+
+/// Asserts the tools' error contract: exit code `code`, and stderr exactly one line that starts
+/// with `tool: `. Returns that line (without the newline) for checks of what it names.
+#[track_caller]
+pub fn expect_error(out: &Output, tool: &str, expected_code: i32) -> String {
+    assert_eq!(code(out), expected_code, "{}", describe(out));
+    let text = stderr(out);
+    let line = text
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("stderr is not one whole line: {text:?}"));
+    assert!(
+        !line.contains('\n'),
+        "stderr is more than one line: {text:?}"
+    );
+    assert!(
+        line.starts_with(&format!("{tool}: ")),
+        "stderr does not start with '{tool}: ': {text:?}"
+    );
+    line.to_string()
+}
+
+/// Polls `condition` every 10 ms until it holds; fails the test after [`TIMEOUT`].
+#[track_caller]
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The host owner `(uid, gid)` of a path (not following a final symlink).
+#[track_caller]
+pub fn owner(path: &Path) -> (u32, u32) {
+    let meta = fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("reading the owner of {}: {e}", path.display()));
+    (meta.uid(), meta.gid())
+}
+
+/// A process as /proc shows it.
+#[derive(Clone, Debug)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    /// Real uid on the host.
+    pub uid: u32,
+    /// The state letter of /proc/PID/stat: R, S, D, Z, T, ...
+    pub state: char,
+    pub cmdline: Vec<String>,
+}
+
+/// Reads /proc/PID; None once the process is gone.
+pub fn process(pid: u32) -> Option<Process> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields follow the last ')'.
+    let mut after_name = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let state = after_name.next()?.chars().next()?;
+    let ppid = after_name.next()?.parse().ok()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Some(Process {
+        pid,
+        ppid,
+        uid,
+        state,
+        cmdline,
+    })
+}
+
+/// True while `pid` exists and has not ended: a zombie (ended, not yet reaped) counts as gone.
+pub fn process_alive(pid: u32) -> bool {
+    process(pid).is_some_and(|p| !matches!(p.state, 'Z' | 'X'))
+}
+
+/// Every live process (zombies excluded) whose real uid is the test user's or one of its
+/// subordinate uids, except the test process itself.
+///
+/// Under root the test user runs nothing but tests, but tests run in parallel: pick out your
+/// own processes by a marker, e.g. an argument made with [`unique_token`]. As an ordinary user
+/// the list also holds the user's other processes (shell, cargo).
+pub fn test_user_processes() -> Vec<Process> {
+    let u = user();
+    let own = |uid: u32| {
+        uid == u.uid
+            || u.subuid
+                .is_some_and(|r| uid >= r.first && uid - r.first < r.count)
+    };
+    let me = std::process::id();
+    fs::read_dir("/proc")
+        .expect("reading /proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter_map(process)
+        .filter(|p| own(p.uid) && !matches!(p.state, 'Z' | 'X'))
+        .collect()
+}
+
+/// A fresh directory `/tmp/contain-tests.N` (mode 0755, owned by the test user) that is removed
+/// with everything in it when dropped.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let path = unique_dir(&format!("{TMP_PREFIX}.{}", std::process::id()));
+        give_to_test_user(&path);
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of `relative` inside the directory.
+    pub fn join(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.path.join(relative)
+    }
+
+    /// [`TempDir::join`] as a String, for command lines.
+    pub fn arg(&self, relative: impl AsRef<Path>) -> String {
+        self.join(relative)
+            .to_str()
+            .expect("temporary paths are UTF-8")
+            .to_string()
+    }
+
+    /// Writes a file (mode 0644) owned by the test user and returns its path.
+    pub fn write(&self, relative: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(relative);
+        fs::write(&path, contents).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        give_to_test_user(&path);
+        path
+    }
+
+    /// Creates a directory (and its parents, mode 0755) owned by the test user.
+    pub fn mkdir(&self, relative: impl AsRef<Path>) -> PathBuf {
+        let path = self.join(relative);
+        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        for created in path.ancestors().take_while(|p| *p != self.path) {
+            give_to_test_user(created);
+        }
+        path
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> TempDir {
+        TempDir::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if fs::remove_dir_all(&self.path).is_ok() || !self.path.exists() {
+            return;
+        }
+        // Entries owned by subordinate IDs: container root of the user's own namespace may
+        // remove them. (Root removed everything above already.)
+        let removed = Command::new(bin_dir().join("pseudo"))
+            .args(["rm", "-rf", "--"])
+            .arg(&self.path)
+            .stdin(Stdio::null())
+            .output();
+        if self.path.exists() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: could not remove {}: {removed:?}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+/// Under root, hands `path` to the test user; otherwise it is the test user's already.
+fn give_to_test_user(path: &Path) {
+    if is_root() {
+        let u = user();
+        std::os::unix::fs::lchown(path, Some(u.uid), Some(u.gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    }
+}
+
+/// `chown -R` to the test user (symlinks themselves, not their targets).
+fn chown_tree(path: &Path) {
+    give_to_test_user(path);
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        for entry in fs::read_dir(path).unwrap().flatten() {
+            chown_tree(&entry.path());
+        }
+    }
+}
+
+/// A root file system for containers, owned by the test user: a static busybox (from Debian's
+/// busybox-static) with a symlink per applet in bin/, empty sbin, proc, sys, dev, root (0700)
+/// and tmp (1777), and etc/passwd and etc/group naming root (0) and user (1000).
+pub fn busybox_rootfs() -> TempDir {
+    let busybox = Path::new("/bin/busybox");
+    let rootfs = TempDir::new();
+    for dir in ["bin", "sbin", "etc", "proc", "sys", "dev", "root", "tmp"] {
+        fs::create_dir(rootfs.join(dir)).unwrap();
+    }
+    fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    // A copy, never a link: the chown below must not reach the host's busybox.
+    fs::copy(busybox, rootfs.join("bin/busybox")).unwrap_or_else(|e| {
+        panic!(
+            "copying {}: {e} (install busybox-static)",
+            busybox.display()
+        )
+    });
+    for applet in busybox_applets() {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+    chown_tree(rootfs.path());
+    rootfs
+}
+
+/// The applet names `busybox --list` prints (once per process).
+fn busybox_applets() -> &'static [String] {
+    static APPLETS: OnceLock<Vec<String>> = OnceLock::new();
+    APPLETS.get_or_init(|| {
+        let out = Command::new("/bin/busybox")
+            .arg("--list")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("running /bin/busybox --list: {e} (install busybox-static)")
+            });
+        assert!(out.status.success(), "busybox --list: {}", describe(&out));
+        stdout(&out)
+            .lines()
+            .filter(|a| !a.is_empty() && *a != "busybox")
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// Reads a file a test expects to exist, as text.
+#[track_caller]
+pub fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}

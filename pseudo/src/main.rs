@@ -29,7 +29,7 @@ struct Args {
     #[arg(short = 'm', long = "mount")]
     mount: bool,
     /// Command and arguments (default: $SHELL, else /bin/sh)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(trailing_var_arg = true, value_name = "CMD")]
     command: Vec<OsString>,
 }
 

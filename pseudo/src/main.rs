@@ -1,13 +1,15 @@
 //! pseudo: run a command as root in a new user namespace, without privilege.
 
 use clap::Parser;
+use common::chroot;
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
+use common::mount;
 use common::ns::Namespace;
 use common::process::Exec;
+use common::supervise::Signal::{SIGHUP, SIGTERM, SIGUSR1, SIGUSR2};
 use common::supervise::Supervisor;
 use common::userns::NsChild;
-use common::supervise::Signal::{SIGHUP, SIGTERM, SIGUSR1, SIGUSR2};
 use std::ffi::OsString;
 
 /// Run a command as root in a new user namespace, like sudo but unprivileged.
@@ -24,10 +26,16 @@ struct Args {
     /// GID map START:LOWER:COUNT[,...]
     #[arg(short = 'g', value_name = "MAP", value_parser = parse_map)]
     gid_map: Option<IdMap>,
-    /// Also create a mount namespace, so the command can mount (e.g. /proc in a chroot)
-    /// without touching the host's mounts
+    /// Also create a mount namespace, so the command can mount (e.g. bind host devices into a
+    /// chroot) without touching the host's mounts: all mounts are made private first
     #[arg(short = 'm', long = "mount")]
     mount: bool,
+    /// Also create a PID namespace (implies -m), so the command can mount procfs, e.g. on a
+    /// chroot's /proc as debootstrap and mmdebstrap do. The command runs as PID 2 under a
+    /// small init of pseudo's and sees only its own processes in a fresh /proc; what it leaves
+    /// running is killed when it ends
+    #[arg(short = 'p', long = "pid")]
+    pid: bool,
     /// Command and arguments (default: $SHELL, else /bin/sh)
     #[arg(trailing_var_arg = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -36,7 +44,7 @@ struct Args {
 const EXAMPLES: &str = "Examples:
   pseudo id -u                               prints 0
   tar -c -C src . | pseudo tar -x -C dest    unpack with owners mapped
-  pseudo -m debootstrap bookworm dir URL     bootstrap a distribution";
+  pseudo -p mmdebstrap bookworm dir          bootstrap Debian into dir";
 
 fn main() {
     errors::run_main("pseudo", || {
@@ -50,11 +58,25 @@ fn main() {
             args.command
         };
         let exec = Exec::inheriting(&command)?;
-        let extra: &[Namespace] = if args.mount { &[Namespace::Mount] } else { &[] };
+        let extra: &[Namespace] = match (args.pid, args.mount) {
+            (true, _) => &[Namespace::Mount, Namespace::Pid],
+            (false, true) => &[Namespace::Mount],
+            (false, false) => &[],
+        };
 
         // ^C and ^\\ reach the command from the terminal itself: passing them on would double them.
-        let supervisor = Supervisor::with_forwarded(&[SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
-        let child = NsChild::spawn(extra, &maps, |_| Err(exec.exec()))?;
+        let forwarded = [SIGTERM, SIGHUP, SIGUSR1, SIGUSR2];
+        let supervisor = Supervisor::with_forwarded(&forwarded)?;
+        let child = NsChild::spawn(extra, &maps, |_| {
+            if !extra.is_empty() {
+                mount::make_private()?;
+            }
+            if args.pid {
+                chroot::run_as_init(&exec, &forwarded)
+            } else {
+                Err(exec.exec())
+            }
+        })?;
         let pid = child.release()?;
         supervisor.wait(pid)
     })

@@ -1,0 +1,84 @@
+//! A PID namespace for commands that build and enter chroots as the tools of a distribution
+//! do (debootstrap, mmdebstrap, pbuilder): they mount procfs on the chroot's /proc, which the
+//! kernel allows a user namespace only from a PID namespace it owns.
+//!
+//! The command runs under a small init: PID 1 mounts a fresh /proc, starts the command as
+//! PID 2, passes signals on, reaps the orphans that get reparented to it, and ends with the
+//! command's status. The command itself is not PID 1, because PID 1 gets no signal it has no
+//! handler for: a shell script as PID 1 would ignore SIGTERM and ^C.
+
+use crate::errors::FAILURE;
+use crate::process::{self, Exec};
+use crate::supervise::{Event, Signal, Supervisor};
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+/// Mounts a procfs of the caller's PID namespace over /proc, so that /proc shows only the
+/// namespace's processes and `ps` agrees with what the command can signal.
+pub fn mount_own_proc() -> Result<()> {
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|errno| {
+        let why = if errno == Errno::EPERM {
+            " (the kernel refuses a new procfs while parts of the host's /proc are covered by \
+             other mounts, as in some container runtimes)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "mounting /proc for the new PID namespace failed: {}{why}",
+            errno.desc()
+        )
+    })
+}
+
+/// Runs `command` as the only child of this process, which must be PID 1 of a new PID
+/// namespace with its own mount namespace: mounts /proc, passes the `forward` signals on to
+/// the command, reaps every process that ends up orphaned, and returns the command's
+/// shell-style status as soon as it ends. Returning ends PID 1, and with it, by the kernel's
+/// doing, every process the command left behind.
+pub fn run_as_init(command: &Exec, forward: &[Signal]) -> Result<i32> {
+    mount_own_proc()?;
+    let supervisor = Supervisor::with_forwarded(forward)?;
+    let child = process::spawn(0, || Err(command.exec()))
+        .map_err(|errno| anyhow::anyhow!("starting the command: {}", errno.desc()))?;
+    loop {
+        if let Event::Exited(code) = supervisor.handle(child)? {
+            return Ok(code);
+        }
+        if let Some(code) = reap_orphans(child)? {
+            return Ok(code);
+        }
+        let mut fds = [nix::poll::PollFd::new(
+            supervisor.fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e).context("waiting for signals"),
+        }
+    }
+}
+
+/// Reaps every child that has ended. The command may be among them (it can end between the
+/// supervisor's look at it and this one): its status is returned then.
+fn reap_orphans(command: Pid) -> Result<Option<i32>> {
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return Ok(None),
+            Ok(status) if status.pid() == Some(command) => {
+                return Ok(Some(process::exit_code(status).unwrap_or(FAILURE)));
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e).context("reaping orphans"),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Demo: pseudo unpacks a few host files into a fresh tree and gives them the owners 0, 1 and
+# 1000 inside, without privilege; ls -ln then shows which host IDs those owners really are.
+#
+# Usage: examples/demo.sh
+#
+# Environment:
+#   PSEUDO  the pseudo binary (default: target/debug/pseudo of this checkout, built by
+#           `cargo build --workspace`)
+#
+# As an ordinary user, container root is you and container IDs 1, 2, ... are your subordinate
+# IDs from /etc/subuid and /etc/subgid (Debian's adduser grants 65536 of them to new users).
+# As root, container root is host ID 4294967294 and every other ID is itself.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+pseudo=${PSEUDO:-$here/../target/debug/pseudo}
+[ -x "$pseudo" ] || {
+    echo "demo: $pseudo is missing: run 'cargo build --workspace' first" >&2
+    exit 1
+}
+
+echo "\$ pseudo cat /proc/self/uid_map    # container ID, host ID, count"
+"$pseudo" cat /proc/self/uid_map
+
+tree=$(mktemp -d /tmp/pseudo-demo.XXXXXX)
+# Files of subordinate IDs are not the caller's to delete: container root removes them.
+trap '"$pseudo" rm -rf "$tree"' EXIT
+# The tree belongs to container root: the caller, or for real root host ID 4294967294.
+root_uid=$("$pseudo" awk '$1 == 0 { print $2 }' /proc/self/uid_map)
+root_gid=$("$pseudo" awk '$1 == 0 { print $2 }' /proc/self/gid_map)
+chown "$root_uid:$root_gid" "$tree"
+
+echo
+echo "\$ tar -c -C /etc passwd group debian_version | pseudo sh -c 'tar -x -C TREE && chown ...'"
+tar -c -C /etc passwd group debian_version | "$pseudo" sh -c '
+    tar -x -C "$1" &&
+    chown 0:0 "$1/passwd" &&
+    chown 1:1 "$1/group" &&
+    chown 1000:1000 "$1/debian_version"' sh "$tree" || {
+    echo "demo: pseudo could not give the files their owners; an ordinary user needs" >&2
+    echo "      subordinate IDs, e.g. as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $(id -un)" >&2
+    exit 1
+}
+
+echo
+echo "\$ pseudo ls -ln TREE                 # owners as the container sees them"
+"$pseudo" ls -ln "$tree"
+
+echo
+echo "\$ ls -ln TREE                        # the same files on the host"
+ls -ln "$tree"

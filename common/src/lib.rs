@@ -3,6 +3,7 @@
 pub mod chroot;
 pub mod console;
 pub mod container;
+pub mod enter;
 pub mod errors;
 pub mod hooks;
 pub mod idmap;

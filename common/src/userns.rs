@@ -130,7 +130,13 @@ pub fn switch_to(uid: Uid, gid: Gid) -> Result<()> {
 /// The child's end of the pipe its parent holds open for as long as it lives.
 pub struct Lifeline<'a>(BorrowedFd<'a>);
 
-impl Lifeline<'_> {
+impl<'a> Lifeline<'a> {
+    /// The lifeline of a child that holds `read_end`, the read end of a pipe whose write end
+    /// only its parent holds (the child must have closed its own copy of the write end).
+    pub fn new(read_end: BorrowedFd<'a>) -> Lifeline<'a> {
+        Lifeline(read_end)
+    }
+
     /// Asks the kernel to SIGKILL this process when the parent dies, then checks that the
     /// parent has not died already. The request is undone by every credential change and by
     /// exec of a setuid program, so call it again after each.

@@ -1,1 +1,51 @@
-fn main() {}
+//! inject: run a command inside a running container.
+
+use clap::Parser;
+use common::enter::{refuse_setid, Injection};
+use common::errors::{self, parse_args};
+use std::ffi::OsString;
+
+/// Run a command inside a running container, as its root, without privilege.
+///
+/// PID is the contain supervisor (what `pgrep contain` finds) or the container's init (its PID
+/// as the host's ps shows it). inject joins the container's user namespace, then its cgroup,
+/// IPC, network, PID, time, UTS and mount namespaces, becomes container root (uid and gid 0),
+/// and runs CMD (default: $SHELL if the container has it, else /bin/sh) in the container's
+/// root directory, in /. CMD is a process of the container: it sees the container's /proc and
+/// hostname, and dies with the container, or with inject if inject is killed.
+///
+/// CMD gets inject's stdin, stdout, stderr and environment, with container=contain and the
+/// container init's PATH, in which CMD is looked up. inject exits with CMD's status (128+N if
+/// it died of signal N) and passes SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 on to it. The caller
+/// must own the container (root may enter any); inject refuses to run set-user-ID.
+#[derive(Parser)]
+#[command(version, about, long_about, after_help = EXAMPLES)]
+struct Args {
+    /// The contain supervisor or the container's init
+    #[arg(value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+    pid: i32,
+    /// Command and arguments (default: $SHELL if the container has it, else /bin/sh)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<OsString>,
+}
+
+const EXAMPLES: &str = "Examples:
+  inject $(pgrep contain) bash       a shell in the only running container
+  inject 4242 ps                     the container's processes, as it sees them
+  inject 4242 cat /etc/os-release    read a file inside";
+
+fn main() {
+    errors::run_main("inject", || {
+        refuse_setid()?;
+        let args: Args = parse_args();
+        Injection {
+            target: args.pid,
+            command: args.command,
+        }
+        .run()
+    })
+}

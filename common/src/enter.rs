@@ -1,0 +1,346 @@
+//! Entering a running container, for inject: finding the container's init from the PID a user
+//! gives, joining its namespaces and root directory, and running a command there as its root.
+//!
+//! No privilege is needed: the kernel lets a process join the namespaces of any process it may
+//! ptrace, and the owner of a user namespace may ptrace everything inside it.
+
+use crate::container::MARKER;
+use crate::errors;
+use crate::ns::Joiner;
+use crate::process::{self, Exec, DEFAULT_PATH};
+use crate::supervise::{Signal, Supervisor};
+use crate::userns::{self, Lifeline};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::AccessFlags;
+use procfs::process::{Process, Status};
+use procfs::ProcError;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// Signals passed on to the command. ^C and ^\ reach it from the terminal it shares with
+/// inject directly: passing SIGINT and SIGQUIT on as well would deliver them twice.
+const FORWARDED: [Signal; 4] = [
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// Refuses to run set-user-ID or set-group-ID. Joining namespaces needs no privilege, and a
+/// privileged inject would let any user into any container.
+pub fn refuse_setid() -> Result<()> {
+    let uid_differs = nix::unistd::getuid() != nix::unistd::geteuid();
+    let gid_differs = nix::unistd::getgid() != nix::unistd::getegid();
+    if uid_differs || gid_differs {
+        bail!(
+            "refusing to run set-user-ID or set-group-ID: {} needs no privilege (chmod ug-s it)",
+            errors::tool()
+        );
+    }
+    Ok(())
+}
+
+/// A command to run inside a running container.
+pub struct Injection {
+    /// The contain supervisor or the container's init, as the user named it.
+    pub target: i32,
+    /// The command and its arguments; empty for the default shell.
+    pub command: Vec<OsString>,
+}
+
+impl Injection {
+    /// Enters the container, runs the command in it as container root, passes signals on to
+    /// it and returns its shell-style status.
+    ///
+    /// This process joins the container's namespaces itself and supervises from there: it
+    /// stays in the host's PID namespace (joining one only places the children), so the
+    /// command it forks afterwards is the one process that lands in the container's.
+    pub fn run(self) -> Result<i32> {
+        let init = ContainerInit::find(self.target)?;
+        let entry = init.open()?;
+        let supervisor = Supervisor::with_forwarded(&FORWARDED)?;
+        entry.enter()?;
+        let command = if self.command.is_empty() {
+            vec![default_shell()]
+        } else {
+            self.command
+        };
+        let exec = Exec::new(&command, environment(init.path()))?;
+
+        // The write end stays open for as long as inject lives: its closing tells a command
+        // not yet armed with the parent-death signal that inject is gone.
+        let (read_end, write_end) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
+        let child = process::spawn(0, || {
+            // Only the parent may hold the write end, or its death would go unnoticed.
+            let _ = nix::unistd::close(write_end.as_raw_fd());
+            // The last credential change happened before the fork: arm the signal now.
+            Lifeline::new(read_end.as_fd()).die_with_parent()?;
+            Err(exec.exec())
+        })
+        .map_err(|errno| match errno {
+            // fork in a PID namespace whose init has ended fails so.
+            Errno::ENOMEM => anyhow!("{}: the container has ended", self.target),
+            _ => anyhow!("starting the command: {}", errno.desc()),
+        })?;
+        drop(read_end);
+        let status = supervisor.wait(child);
+        drop(write_end);
+        status
+    }
+}
+
+/// The init of a running container: a process in a PID namespace of its own, as its PID 1,
+/// whose environment holds `container=contain`.
+pub struct ContainerInit {
+    /// Holds /proc/PID open: reads through it fail once the process has ended, even if its
+    /// PID is reused.
+    process: Process,
+    environ: HashMap<OsString, OsString>,
+    /// The PID as the user gave it (the supervisor's or init's), for messages.
+    given: i32,
+}
+
+impl ContainerInit {
+    /// Finds the container's init from `pid`: the init itself, or the contain supervisor whose
+    /// child it is. Every failure is one line naming `pid`.
+    pub fn find(pid: i32) -> Result<ContainerInit> {
+        let process = Process::new(pid).map_err(|e| proc_error(pid, e))?;
+        let status = process.status().map_err(|e| proc_error(pid, e))?;
+        let me = nix::unistd::getuid();
+        if !me.is_root() && status.ruid != me.as_raw() && !may_inspect(&process) {
+            bail!("{pid}: belongs to another user (uid {})", status.ruid);
+        }
+        if let Some(environ) = marked_init(&process, &status).map_err(|e| proc_error(pid, e))? {
+            return Ok(ContainerInit {
+                process,
+                environ,
+                given: pid,
+            });
+        }
+        let mut inits = Vec::new();
+        for child in children(&process).map_err(|e| proc_error(pid, e))? {
+            // A child that ends meanwhile, or that we may not inspect, is not our container.
+            let Ok(child) = Process::new(child) else {
+                continue;
+            };
+            let Ok(status) = child.status() else {
+                continue;
+            };
+            if let Ok(Some(environ)) = marked_init(&child, &status) {
+                inits.push((child, environ));
+            }
+        }
+        match inits.len() {
+            0 => bail!("{pid}: not a contain supervisor or container init"),
+            1 => {
+                let (process, environ) = inits.remove(0);
+                Ok(ContainerInit {
+                    process,
+                    environ,
+                    given: pid,
+                })
+            }
+            _ => bail!("{pid}: several container inits are its children: name one of them"),
+        }
+    }
+
+    /// The init's PID, as the host sees it.
+    pub fn pid(&self) -> i32 {
+        self.process.pid
+    }
+
+    /// The PATH of the init's environment: where the container finds its commands.
+    pub fn path(&self) -> String {
+        self.environ
+            .get(&OsString::from("PATH"))
+            .and_then(|p| p.to_str())
+            .unwrap_or(DEFAULT_PATH)
+            .to_string()
+    }
+
+    /// Opens the init's namespaces and root directory, to be entered with [`Entry::enter`].
+    pub fn open(&self) -> Result<Entry> {
+        let pid = self.pid();
+        let opened = Joiner::open(pid).and_then(|joiner| {
+            // After joining the mount namespace, the root directory would be that namespace's
+            // original root, not the one init pivoted to: take init's own while we can see it.
+            let path = format!("/proc/{pid}/root");
+            let root = nix::fcntl::open(
+                path.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .with_context(|| format!("opening {path}"))?;
+            Ok(Entry { joiner, root })
+        });
+        // The files were opened by PID: they are init's only if it is still alive now, when
+        // its PID cannot have been reused.
+        if !self.alive() {
+            bail!("{}: no such process (the container has ended)", self.given);
+        }
+        opened
+    }
+
+    fn alive(&self) -> bool {
+        self.process
+            .stat()
+            .is_ok_and(|stat| stat.state != 'Z' && stat.state != 'X')
+    }
+}
+
+/// A container's namespaces and root directory, opened but not yet entered.
+pub struct Entry {
+    joiner: Joiner,
+    root: OwnedFd,
+}
+
+impl Entry {
+    /// Joins the namespaces (user first, mount last), becomes container root (uid and gid 0,
+    /// no supplementary groups where the namespace allows setgroups) and takes the container's
+    /// root directory as root and working directory.
+    pub fn enter(self) -> Result<()> {
+        self.joiner.join()?;
+        userns::become_root()?;
+        nix::unistd::fchdir(&self.root).context("entering the container's root directory")?;
+        nix::unistd::chroot(".").context("changing root to the container's root directory")?;
+        Ok(())
+    }
+}
+
+/// True if the kernel lets us read the process's environment, as it does for processes in a
+/// user namespace we own whatever uid they run as: the same check as for joining namespaces.
+fn may_inspect(process: &Process) -> bool {
+    !matches!(process.environ(), Err(ProcError::PermissionDenied(_)))
+}
+
+/// The environment of `process` if it is a container's init: PID 1 of a PID namespace below
+/// ours, marked with `container=contain`.
+fn marked_init(
+    process: &Process,
+    status: &Status,
+) -> Result<Option<HashMap<OsString, OsString>>, ProcError> {
+    // NSpid lists the PID in each namespace from ours down to the process's own.
+    let is_namespace_init = status
+        .nspid
+        .as_ref()
+        .is_some_and(|pids| pids.len() > 1 && pids.last() == Some(&1));
+    if !is_namespace_init {
+        return Ok(None);
+    }
+    let environ = process.environ()?;
+    let marked = environ
+        .get(&OsString::from(MARKER.0))
+        .is_some_and(|value| value == MARKER.1);
+    Ok(marked.then_some(environ))
+}
+
+/// The PIDs of the process's children, from every thread's children list.
+fn children(process: &Process) -> Result<Vec<i32>, ProcError> {
+    let mut pids = Vec::new();
+    for task in process.tasks()? {
+        match task?.children() {
+            Ok(children) => pids.extend(children.into_iter().map(|pid| pid as i32)),
+            // Kernels built without CONFIG_PROC_CHILDREN: look for the parent in every process.
+            Err(ProcError::NotFound(_)) if process.stat().is_ok() => {
+                return children_by_scan(process.pid);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(pids)
+}
+
+fn children_by_scan(parent: i32) -> Result<Vec<i32>, ProcError> {
+    Ok(procfs::process::all_processes()?
+        .filter_map(|p| p.ok()?.stat().ok())
+        .filter(|stat| stat.ppid == parent)
+        .map(|stat| stat.pid)
+        .collect())
+}
+
+/// One line naming the PID for a failure to read its /proc entry.
+fn proc_error(pid: i32, err: ProcError) -> anyhow::Error {
+    match err {
+        ProcError::NotFound(_) => anyhow!("{pid}: no such process"),
+        ProcError::Io(e, _) if e.raw_os_error() == Some(libc::ESRCH) => {
+            anyhow!("{pid}: no such process")
+        }
+        ProcError::PermissionDenied(Some(path)) => {
+            anyhow!("{pid}: reading {}: permission denied", path.display())
+        }
+        other => anyhow!("{pid}: {other}"),
+    }
+}
+
+/// `$SHELL` if the container has it as an executable file, else /bin/sh. Call it inside.
+fn default_shell() -> OsString {
+    std::env::var_os("SHELL")
+        .filter(|shell| {
+            std::fs::metadata(shell).is_ok_and(|m| m.is_file())
+                && nix::unistd::access(shell.as_os_str(), AccessFlags::X_OK).is_ok()
+        })
+        .unwrap_or_else(|| "/bin/sh".into())
+}
+
+/// inject's own environment, marked as the container's, with the container's PATH: the host's
+/// PATH names host directories, which mean nothing inside.
+fn environment(container_path: String) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k != "PATH" && k != MARKER.0)
+        .collect();
+    env.push(("PATH".into(), container_path));
+    env.push((MARKER.0.into(), MARKER.1.into()));
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_process_is_not_a_container() {
+        let me = std::process::id() as i32;
+        let err = ContainerInit::find(me).err().expect("found a container");
+        assert_eq!(
+            errors::one_line(&err),
+            format!("{me}: not a contain supervisor or container init")
+        );
+    }
+
+    #[test]
+    fn a_missing_process_is_named() {
+        // PIDs never reach i32::MAX (pid_max is at most 4194304).
+        let err = ContainerInit::find(i32::MAX)
+            .err()
+            .expect("found a process");
+        assert_eq!(
+            errors::one_line(&err),
+            format!("{}: no such process", i32::MAX)
+        );
+    }
+
+    #[test]
+    fn the_environment_is_marked_and_has_the_container_path() {
+        let env = environment("/inside/bin".into());
+        let get = |key: &str| {
+            env.iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("PATH"), ["/inside/bin"]);
+        assert_eq!(get(MARKER.0), [MARKER.1]);
+    }
+
+    #[test]
+    fn equal_real_and_effective_ids_are_not_refused() {
+        // The test process runs with equal real and effective IDs.
+        assert!(refuse_setid().is_ok());
+    }
+}

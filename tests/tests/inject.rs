@@ -1,0 +1,432 @@
+//! Integration tests of `inject`: entering a container that the test boots in the background
+//! with `contain -c`, as the unprivileged test user and as root, judged by what the injected
+//! command sees and what is left running afterwards.
+
+use nix::sys::signal::Signal;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use tests::*;
+
+const BOTH: [As; 2] = [As::User, As::Root];
+
+/// A container running in the background: busybox root, hostname `box`, init a shell that
+/// ends on SIGTERM and meanwhile waits for a `sleep 1<token>` of its own.
+struct Target {
+    contain: Running,
+    root: TempDir,
+    token: String,
+}
+
+impl Target {
+    /// Boots the container as `who` and waits until init has set the hostname.
+    fn start(who: As) -> Target {
+        let root = busybox_rootfs();
+        let token = unique_token();
+        let script =
+            format!("trap 'exit 0' TERM; hostname box; sleep 1{token} & touch /ready; wait");
+        let dir = root.path().to_str().expect("temporary paths are UTF-8");
+        let contain = spawn(command(
+            who,
+            "contain",
+            ["-c", dir, "/bin/sh", "-c", &script],
+        ));
+        let ready = root.join("ready");
+        wait_until("the container to be ready", || ready.exists());
+        Target {
+            contain,
+            root,
+            token,
+        }
+    }
+
+    /// The PID of the contain supervisor, as `pgrep contain` finds it.
+    fn supervisor(&self) -> u32 {
+        self.contain.pid()
+    }
+
+    /// The host PID of the container's init.
+    fn init(&self) -> u32 {
+        let children = children_of(self.supervisor());
+        assert_eq!(
+            children.len(),
+            1,
+            "contain has one child, its init: {children:?}"
+        );
+        children[0]
+    }
+
+    /// The host PID of init's `sleep 1<token>`.
+    fn sleeper(&self) -> u32 {
+        let marker = format!("1{}", self.token);
+        let mut found = None;
+        wait_until("the container's sleep to start", || {
+            found = processes_running(&["sleep", &marker]).first().copied();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Ends the container through contain (SIGTERM, which init traps) and returns contain's
+    /// output.
+    fn stop(self) -> Output {
+        self.contain.signal(Signal::SIGTERM);
+        let out = self.contain.finish();
+        drop(self.root);
+        out
+    }
+}
+
+/// The children of `parent`, from /proc/PID/task/PID/children.
+fn children_of(parent: u32) -> Vec<u32> {
+    let list = read(format!("/proc/{parent}/task/{parent}/children").as_ref());
+    list.split_whitespace()
+        .map(|pid| pid.parse().unwrap())
+        .collect()
+}
+
+/// Live processes (of any user) whose command line is exactly `cmdline`.
+fn processes_running(cmdline: &[&str]) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .expect("reading /proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(process)
+        .filter(|p| p.cmdline == cmdline && !matches!(p.state, 'Z' | 'X'))
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// `inject PID ARGS...` run to the end as `who`.
+fn inject(who: As, pid: u32, args: &[&str]) -> Output {
+    output(inject_command(who, pid, args))
+}
+
+fn inject_command(who: As, pid: u32, args: &[&str]) -> Command {
+    let mut all = vec![pid.to_string()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    command(who, "inject", all)
+}
+
+/// Asserts that inject refused `pid` with status 125 and one line naming it and saying `why`.
+#[track_caller]
+fn expect_refusal(out: &Output, pid: u32, why: &str) {
+    let line = expect_error(out, "inject", 125);
+    assert_eq!(line, format!("inject: {pid}: {why}"));
+}
+
+#[test]
+fn the_command_runs_in_the_containers_pid_namespace() {
+    for who in BOTH {
+        if !require(who) {
+            continue;
+        }
+        let target = Target::start(who);
+        let sleeper = target.sleeper();
+        // `; true` keeps sh from replacing itself with ps.
+        let out = inject(
+            who,
+            target.supervisor(),
+            &["sh", "-c", "echo $$; ps -o pid,args; true"],
+        );
+        let text = expect_success(&out);
+        let mut lines = text.lines();
+        let pid: u32 = lines.next().unwrap().parse().expect("a PID first");
+        assert!(
+            pid > 1 && pid < 100,
+            "the command's PID inside is {pid} ({who:?})"
+        );
+        // The header, then init, its sleep, the injected sh and ps: nothing of the host.
+        let listed: Vec<(u32, String)> = lines
+            .skip(1)
+            .map(|l| {
+                let (pid, args) = l.trim_start().split_once(' ').unwrap();
+                (pid.parse().unwrap(), args.trim().to_string())
+            })
+            .collect();
+        assert_eq!(listed.len(), 4, "ps inside lists {listed:?}");
+        let (first, init_args) = &listed[0];
+        assert_eq!(*first, 1, "{listed:?}");
+        assert!(init_args.contains("hostname box"), "PID 1 is {init_args:?}");
+        assert!(listed
+            .iter()
+            .any(|(p, a)| *p == pid && a.starts_with("sh -c echo")));
+        assert!(listed
+            .iter()
+            .any(|(p, a)| *p != pid && a == &format!("sleep 1{}", target.token)));
+        assert!(process_alive(sleeper));
+        assert_eq!(code(&target.stop()), 0);
+    }
+}
+
+#[test]
+fn the_command_sees_the_containers_hostname_and_runs_as_its_root_in_its_root_directory() {
+    for who in BOTH {
+        if !require(who) {
+            continue;
+        }
+        let target = Target::start(who);
+        // Started from elsewhere, so that "/" is inject's doing.
+        let mut cmd = inject_command(
+            who,
+            target.supervisor(),
+            &["sh", "-c", "hostname; id -u; id -g; id -G; pwd; ls /ready"],
+        );
+        cmd.current_dir(target.root.join("bin"));
+        let out = output(cmd);
+        assert_eq!(
+            expect_success(&out),
+            "box\n0\n0\n0\n/\n/ready\n",
+            "as {who:?}"
+        );
+        target.stop();
+    }
+}
+
+#[test]
+fn files_written_by_the_command_are_the_containers() {
+    for who in BOTH {
+        if !require(who) {
+            continue;
+        }
+        let target = Target::start(who);
+        let script = "echo on-root > /tmp/from-inject; echo on-dev > /dev/from-inject";
+        expect_success(&inject(who, target.supervisor(), &["sh", "-c", script]));
+        // The container's root directory, and its own /dev tmpfs, seen through init.
+        assert_eq!(read(&target.root.join("tmp/from-inject")), "on-root\n");
+        let init_dev = format!("/proc/{}/root/dev/from-inject", target.init());
+        assert_eq!(read(init_dev.as_ref()), "on-dev\n");
+        assert!(
+            !std::path::Path::new("/dev/from-inject").exists(),
+            "the file landed in the host's /dev"
+        );
+        target.stop();
+    }
+}
+
+#[test]
+fn the_commands_status_passes_through() {
+    let target = Target::start(As::User);
+    let pid = target.supervisor();
+    let out = inject(As::User, pid, &["sh", "-c", "exit 7"]);
+    assert_eq!(code(&out), 7, "{}", describe(&out));
+    assert_eq!(stderr(&out), "");
+
+    let out = inject(As::User, pid, &["sh", "-c", "kill -9 $$"]);
+    assert_eq!(code(&out), 137, "{}", describe(&out));
+
+    let out = inject(As::User, pid, &["no-such-command"]);
+    let line = expect_error(&out, "inject", 127);
+    assert!(line.contains("no-such-command"), "{line}");
+
+    // In the container's root, /etc/passwd is a file that is not executable.
+    let out = inject(As::User, pid, &["/etc/passwd"]);
+    let line = expect_error(&out, "inject", 126);
+    assert!(line.contains("/etc/passwd"), "{line}");
+    target.stop();
+}
+
+#[test]
+fn the_init_pid_works_as_well_as_the_supervisors() {
+    for who in BOTH {
+        if !require(who) {
+            continue;
+        }
+        let target = Target::start(who);
+        let out = inject(who, target.init(), &["hostname"]);
+        assert_eq!(expect_success(&out), "box\n", "as {who:?}");
+        target.stop();
+    }
+}
+
+#[test]
+fn stdin_and_the_environment_are_passed_with_container_set() {
+    let target = Target::start(As::User);
+    let script = "cat; echo \"$FROM_HOST $container $PATH\"";
+    let mut cmd = inject_command(As::User, target.supervisor(), &["sh", "-c", script]);
+    cmd.env("FROM_HOST", "kept").stdin(Stdio::piped());
+    let mut running = spawn(cmd);
+    {
+        use std::io::Write;
+        let mut stdin = running.stdin.take().unwrap();
+        stdin.write_all(b"from stdin\n").unwrap();
+    }
+    let out = running.finish();
+    // PATH is the container init's (contain gives init the classic one), not the host's.
+    assert_eq!(
+        expect_success(&out),
+        "from stdin\nkept contain /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    );
+    target.stop();
+}
+
+#[test]
+fn without_a_command_runs_shell_if_the_container_has_it_else_bin_sh() {
+    let target = Target::start(As::User);
+    let pid = target.supervisor().to_string();
+    // The shell reads the script from stdin; its command line says which shell it is.
+    let which = |shell: &str| {
+        let script = format!("echo 'cat /proc/$$/cmdline' | SHELL={shell} inject {pid}");
+        let out = sh(As::User, &script);
+        expect_success(&out).trim_end_matches('\0').to_string()
+    };
+    assert_eq!(which("/bin/ash"), "/bin/ash");
+    assert_eq!(which("/usr/bin/no-such-shell"), "/bin/sh");
+    target.stop();
+}
+
+#[test]
+fn a_process_that_is_not_a_container_is_refused() {
+    let target = Target::start(As::User);
+    // A process of the user's own outside any container.
+    let token = unique_token();
+    let outside = spawn(sh_command(As::User, &format!("exec sleep 1{token}")));
+    let out = inject(As::User, outside.pid(), &["true"]);
+    expect_refusal(
+        &out,
+        outside.pid(),
+        "not a contain supervisor or container init",
+    );
+    // A process inside the container that is not its init.
+    let sleeper = target.sleeper();
+    let out = inject(As::User, sleeper, &["true"]);
+    expect_refusal(&out, sleeper, "not a contain supervisor or container init");
+    outside.signal(Signal::SIGKILL);
+    drop(outside);
+    target.stop();
+}
+
+#[test]
+fn a_process_that_has_ended_is_refused() {
+    let ended = Command::new("true").spawn().unwrap();
+    let pid = ended.id();
+    let _ = ended.wait_with_output();
+    let out = inject(As::User, pid, &["true"]);
+    expect_refusal(&out, pid, "no such process");
+}
+
+#[test]
+fn another_users_process_is_refused() {
+    // PID 1 of the host is root's.
+    let out = inject(As::User, 1, &["true"]);
+    expect_refusal(&out, 1, "belongs to another user (uid 0)");
+    // So is a container that root booted, by its supervisor and by its init.
+    if !require(As::Root) {
+        return;
+    }
+    let target = Target::start(As::Root);
+    for pid in [target.supervisor(), target.init()] {
+        // Root's container root runs as a host uid of root's choosing.
+        let uid = process(pid).expect("the container runs").uid;
+        let out = inject(As::User, pid, &["true"]);
+        expect_refusal(&out, pid, &format!("belongs to another user (uid {uid})"));
+    }
+    target.stop();
+}
+
+#[test]
+fn nothing_injected_outlives_the_container() {
+    for who in BOTH {
+        if !require(who) {
+            continue;
+        }
+        let target = Target::start(who);
+        let marker = format!("2{}", target.token);
+        let injected = spawn(inject_command(
+            who,
+            target.supervisor(),
+            &["sleep", &marker],
+        ));
+        let mut sleep = None;
+        wait_until("the injected sleep to start", || {
+            sleep = processes_running(&["sleep", &marker]).first().copied();
+            sleep.is_some()
+        });
+        let contained = target.stop();
+        assert_eq!(code(&contained), 0, "{}", describe(&contained));
+        // The kernel kills every process of the PID namespace when its init ends.
+        let out = injected.finish();
+        assert_eq!(code(&out), 128 + 9, "{}", describe(&out));
+        assert!(
+            !process_alive(sleep.unwrap()),
+            "the injected sleep survived ({who:?})"
+        );
+    }
+}
+
+#[test]
+fn the_command_dies_with_inject_and_gets_its_sigterm() {
+    let target = Target::start(As::User);
+    for (signal, status) in [(Signal::SIGKILL, None), (Signal::SIGTERM, Some(128 + 15))] {
+        let marker = format!("3{}{}", target.token, signal as i32);
+        let injected = spawn(inject_command(
+            As::User,
+            target.supervisor(),
+            &["sleep", &marker],
+        ));
+        let mut sleep = None;
+        wait_until("the injected sleep to start", || {
+            sleep = processes_running(&["sleep", &marker]).first().copied();
+            sleep.is_some()
+        });
+        injected.signal(signal);
+        let out = injected.finish();
+        if let Some(status) = status {
+            assert_eq!(code(&out), status, "{}", describe(&out));
+        }
+        wait_until(&format!("sleep to end after {signal} to inject"), || {
+            !process_alive(sleep.unwrap())
+        });
+    }
+    // The container itself goes on.
+    assert_eq!(
+        expect_success(&inject(As::User, target.supervisor(), &["hostname"])),
+        "box\n"
+    );
+    target.stop();
+}
+
+#[test]
+fn set_user_id_is_refused() {
+    if !require(As::Root) {
+        return;
+    }
+    // A set-user-ID copy owned by nobody: running it gives the test user another euid.
+    let dir = TempDir::new();
+    let copy = dir.join("inject");
+    fs::copy(bin("inject"), &copy).unwrap();
+    std::os::unix::fs::chown(&copy, Some(65534), Some(65534)).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).unwrap();
+    let nosuid = nix::sys::statvfs::statvfs(dir.path())
+        .unwrap()
+        .flags()
+        .contains(nix::sys::statvfs::FsFlags::ST_NOSUID);
+    if nosuid {
+        skip("/tmp is mounted nosuid");
+        return;
+    }
+    let mut cmd = Command::new(&copy);
+    cmd.args(["1", "true"]);
+    let uid = user().uid;
+    cmd.env_clear()
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .uid(uid)
+        .gid(user().gid);
+    let out = output(cmd);
+    let line = expect_error(&out, "inject", 125);
+    assert!(line.contains("set-user-ID"), "{line}");
+}
+
+#[test]
+fn usage_errors_are_one_line() {
+    for args in [&[][..], &["abc"], &["0"], &["-1"]] {
+        let out = run(As::User, "inject", args);
+        expect_error(&out, "inject", 125);
+    }
+    let out = run(As::User, "inject", ["--help"]);
+    assert!(expect_success(&out).contains("Usage: inject"));
+    let out = run(As::User, "inject", ["--version"]);
+    assert!(expect_success(&out).starts_with("inject "));
+}

@@ -1,0 +1,81 @@
+#!/bin/sh
+# Bootstraps a bootable Debian (minbase, plus an init and procps) into DIR as an unprivileged
+# user, with pseudo and Debian's own mmdebstrap. Files owned by root inside DIR end up owned by
+# the caller on the host; files of the other users and groups of the tree (_apt, uid 42) by
+# the caller's subordinate IDs from /etc/subuid and /etc/subgid (first subuid + 41).
+#
+# Usage: examples/debian.sh DIR [SUITE]     (SUITE: bookworm, the default, or a later release)
+#
+# Environment:
+#   PSEUDO  the pseudo binary (default: pseudo from PATH)
+#   INIT    the init package: sysvinit-core (default) or runit-init
+#   CACHE   download cache, kept between runs (default: /tmp/debian-cache-$USER); it only
+#           grows, delete it to start afresh
+#   MIRROR  Debian archive URI (default: the one the host's apt sources use)
+#
+# Needs the Debian packages mmdebstrap and uidmap, and subordinate ranges for the caller.
+# pseudo -p gives mmdebstrap a PID namespace, so that it can mount a real procfs on DIR/proc
+# while the maintainer scripts run; device nodes, which mknod may not create in a user
+# namespace, mmdebstrap then binds from the host's /dev by itself.
+set -eu
+
+usage() {
+    echo "usage: $0 DIR [SUITE]" >&2
+    exit 2
+}
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+dir=$1
+suite=${2:-bookworm}
+pseudo=${PSEUDO:-pseudo}
+init=${INIT:-sysvinit-core}
+user=$(id -un)
+cache=${CACHE:-/tmp/debian-cache-$user}
+
+command -v "$pseudo" >/dev/null || { echo "$0: $pseudo not found (set PSEUDO)" >&2; exit 1; }
+command -v mmdebstrap >/dev/null || { echo "$0: mmdebstrap not installed" >&2; exit 1; }
+if [ -e "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
+    echo "$0: $dir exists and is not empty" >&2
+    exit 1
+fi
+grep -q "^$user:" /etc/subuid || echo "$0: warning: no subordinate uids for $user" >&2
+
+# The archive the host's own apt uses: apt knows each source's origin from its Release file.
+# The URI pattern covers hosts whose package lists were never downloaded.
+host_repo() {  # $1: Release label, $2: URI pattern
+    apt-get indextargets --format '$(REPO_URI)' "Label: $1" 2>/dev/null | head -n 1 | grep . ||
+        apt-get indextargets --format '$(REPO_URI)' 'Target-Of: deb' 2>/dev/null |
+        grep -m 1 "$2" || true
+}
+mirror=${MIRROR:-$(host_repo Debian '/debian/$')}
+mirror=${mirror:-http://deb.debian.org/debian/}
+security=$(host_repo Debian-Security '/debian-security/$')
+security=${security:-$(echo "$mirror" | sed 's,/debian/*$,/debian-security/,')}
+echo "I: mirror $mirror, security $security"
+
+# Packages and package lists of earlier runs are copied in before apt runs, and the new ones
+# copied out before mmdebstrap empties the apt cache. The hooks run as the namespace's root,
+# which is the caller on the host, so the cache stays the caller's own. They expand $CACHE
+# and $1 (the chroot) themselves.
+export CACHE="$cache"
+mkdir -p "$CACHE/archives" "$CACHE/lists"
+copy='-maxdepth 1 -type f ! -name lock -exec cp -t'
+
+start=$(date +%s)
+"$pseudo" -p mmdebstrap --mode=root --variant=minbase \
+    --include="$init,procps" \
+    --skip=essential/unlink \
+    --setup-hook='mkdir -p "$1/var/cache/apt/archives" "$1/var/lib/apt/lists"' \
+    --setup-hook="find \"\$CACHE/archives\" $copy \"\$1/var/cache/apt/archives\" {} +" \
+    --setup-hook="find \"\$CACHE/lists\" $copy \"\$1/var/lib/apt/lists\" {} +" \
+    --customize-hook="find \"\$1/var/cache/apt/archives\" $copy \"\$CACHE/archives\" {} +" \
+    --customize-hook="find \"\$1/var/lib/apt/lists\" $copy \"\$CACHE/lists\" {} +" \
+    "$suite" "$dir" \
+    "deb $mirror $suite main" \
+    "deb $mirror $suite-updates main" \
+    "deb $security $suite-security main"
+echo "I: bootstrapped $suite into $dir in $(($(date +%s) - start)) s"
+
+# Seen from the host: root's files are the caller's, _apt's are the caller's subuid + 41.
+for path in / /etc/passwd /usr/bin/ps /sbin/init /var/cache/apt/archives/partial /var/mail; do
+    stat -c "%U(%u):%G(%g) %A $path" "$dir$path"
+done

@@ -13,14 +13,16 @@ use nix::unistd::Pid;
 use std::os::fd::{AsFd, BorrowedFd};
 
 /// Signals a user sends a container to ask something of its init: stop (TERM), halt or
-/// reboot (INT, as ctrl-alt-del), reload (HUP), and the user-defined ones.
-pub const FORWARDED: [Signal; 6] = [
+/// reboot (INT, as ctrl-alt-del), reload (HUP), power failure (PWR, which sysvinit turns into
+/// a shutdown and LXC sends to halt a container), and the user-defined ones.
+pub const FORWARDED: [Signal; 7] = [
     Signal::SIGTERM,
     Signal::SIGINT,
     Signal::SIGHUP,
     Signal::SIGQUIT,
     Signal::SIGUSR1,
     Signal::SIGUSR2,
+    Signal::SIGPWR,
 ];
 
 /// What a batch of signals meant.

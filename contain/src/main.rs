@@ -13,7 +13,9 @@ use std::path::PathBuf;
 /// network namespace unless -n. Container root is the caller; other IDs map onto the caller's
 /// subordinate ranges (/etc/subuid, /etc/subgid). CMD starts with a clean environment holding
 /// container=contain, PATH and TERM. contain exits with CMD's status (128+N if it died of
-/// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to it.
+/// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGPWR on to it.
+/// A halt or power-off inside (reboot(2)) ends contain with status 0; a reboot restarts the
+/// container.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {

@@ -1,5 +1,6 @@
 //! A container: what `contain` starts, from the supervisor's side and from init's.
 
+use crate::caps::Lockdown;
 use crate::console::Console;
 use crate::hooks;
 use crate::idmap::IdMaps;
@@ -34,6 +35,8 @@ pub struct Container {
     pub inside_hook: Option<String>,
     /// Run with /bin/sh -c outside, as the caller, once the namespaces exist.
     pub outside_hook: Option<String>,
+    /// Capabilities, user and no_new_privs of the command, applied just before exec.
+    pub lockdown: Lockdown,
 }
 
 impl Container {
@@ -73,6 +76,7 @@ impl Container {
     /// restarted one is started afresh from the same directory.
     pub fn run(mut self) -> Result<i32> {
         self.root = checked_root(&self.root)?;
+        self.lockdown.check_mapped(&self.maps)?;
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console { Some(Console::open()?) } else { None };
         let supervisor = Supervisor::new()?;
@@ -108,7 +112,7 @@ impl Container {
 
     /// The container's side, as PID 1 and root in the new namespaces: build the root
     /// filesystem, run the inside hook, pivot, attach the console and exec the command.
-    fn init(&self, console: Option<&Console>, _lifeline: &Lifeline, exec: &Exec) -> Result<i32> {
+    fn init(&self, console: Option<&Console>, lifeline: &Lifeline, exec: &Exec) -> Result<i32> {
         let rootfs = Rootfs::bind(&self.root)?;
         rootfs.mount_proc()?;
         rootfs.mount_sys(!self.host_network)?;
@@ -121,6 +125,12 @@ impl Container {
         exec.resolve()?;
         if let Some(console) = console {
             console.attach()?;
+        }
+        // Last, so that none of our own setup runs with less than full rights; switching user
+        // undoes the parent-death signal, so it is armed again.
+        if !self.lockdown.is_default() {
+            self.lockdown.apply()?;
+            lifeline.die_with_parent()?;
         }
         Err(exec.exec())
     }

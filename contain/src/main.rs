@@ -1,6 +1,7 @@
 //! contain: boot a command as PID 1 of a rootless container.
 
 use clap::Parser;
+use common::caps::Lockdown;
 use common::container::Container;
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
@@ -39,6 +40,21 @@ struct Args {
     /// $CONTAIN_PID holds the container init's PID (e.g. to move a veth end in)
     #[arg(short = 'o', value_name = "CMD")]
     outside: Option<String>,
+    /// Drop capabilities: comma-separated names (case-insensitive, CAP_ optional) or `all`
+    /// (e.g. --cap-drop sys_module,sys_time,syslog)
+    #[arg(long = "cap-drop", value_name = "LIST")]
+    cap_drop: Vec<String>,
+    /// Keep or give back capabilities after --cap-drop; with --user, the only ones the user
+    /// holds (e.g. --cap-drop all --cap-add chown)
+    #[arg(long = "cap-add", value_name = "LIST")]
+    cap_add: Vec<String>,
+    /// Run CMD as this user and group inside, numeric, GID defaulting to UID (e.g. --user 1000
+    /// --cap-drop all --cap-add net_bind_service: a server binding port 80 as uid 1000)
+    #[arg(long = "user", value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Set no_new_privs: setuid programs and file capabilities grant nothing in the container
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
     /// Root directory of the container
     #[arg(value_name = "DIR")]
     root: PathBuf,
@@ -51,7 +67,9 @@ const EXAMPLES: &str = "Examples:
   contain DIR                              a shell as PID 1 in DIR
   contain -n DIR /sbin/init                boot a distribution sharing the host network
   contain -i 'mount --bind /srv srv' DIR   bind a host directory into the container
-  contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init";
+  contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
+  contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
+  contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80";
 
 fn main() {
     errors::run_main("contain", || {
@@ -61,6 +79,12 @@ fn main() {
         } else {
             args.command
         };
+        let lockdown = Lockdown::from_options(
+            &args.cap_drop,
+            &args.cap_add,
+            args.user.as_deref(),
+            args.no_new_privs,
+        )?;
         Container {
             root: args.root,
             command,
@@ -69,6 +93,7 @@ fn main() {
             host_network: args.host_network,
             inside_hook: args.inside,
             outside_hook: args.outside,
+            lockdown,
         }
         .run()
     })

@@ -117,13 +117,23 @@ pub fn become_root() -> Result<()> {
 
 /// Switches every uid and gid of the process to `uid` and `gid` and clears the supplementary
 /// groups (which the kernel refuses once setgroups is denied; there are none then anyway).
+///
+/// These are the raw system calls, not glibc's wrappers: glibc makes every thread it knows of
+/// change credentials too, and a child forked by clone3 from a threaded process (a test
+/// runner) inherits that list of threads without the threads, and would wait for them forever.
 pub fn switch_to(uid: Uid, gid: Gid) -> Result<()> {
-    nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("switching to gid {gid}"))?;
-    match nix::unistd::setgroups(&[]) {
-        Ok(()) | Err(Errno::EPERM) => {}
+    let (u, g) = (uid.as_raw() as libc::c_long, gid.as_raw() as libc::c_long);
+    // SAFETY: the credential system calls take integers and change only this process.
+    Errno::result(unsafe { libc::syscall(libc::SYS_setresgid, g, g, g) })
+        .with_context(|| format!("switching to gid {gid}"))?;
+    // SAFETY: as above; a zero-length list needs no valid pointer.
+    match Errno::result(unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) }) {
+        Ok(_) | Err(Errno::EPERM) => {}
         Err(e) => return Err(e).context("clearing supplementary groups"),
     }
-    nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("switching to uid {uid}"))?;
+    // SAFETY: as above.
+    Errno::result(unsafe { libc::syscall(libc::SYS_setresuid, u, u, u) })
+        .with_context(|| format!("switching to uid {uid}"))?;
     Ok(())
 }
 

@@ -675,19 +675,8 @@ pub fn process_alive(pid: u32) -> bool {
     process(pid).is_some_and(|p| !matches!(p.state, 'Z' | 'X'))
 }
 
-/// Every live process (zombies excluded) whose real uid is the test user's or one of its
-/// subordinate uids, except the test process itself.
-///
-/// Under root the test user runs nothing but tests, but tests run in parallel: pick out your
-/// own processes by a marker, e.g. an argument made with [`unique_token`]. As an ordinary user
-/// the list also holds the user's other processes (shell, cargo).
-pub fn test_user_processes() -> Vec<Process> {
-    let u = user();
-    let own = |uid: u32| {
-        uid == u.uid
-            || u.subuid
-                .is_some_and(|r| uid >= r.first && uid - r.first < r.count)
-    };
+/// Every live process (zombies excluded) on the host, except the test process itself.
+pub fn live_processes() -> Vec<Process> {
     let me = std::process::id();
     fs::read_dir("/proc")
         .expect("reading /proc")
@@ -695,7 +684,36 @@ pub fn test_user_processes() -> Vec<Process> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me)
         .filter_map(process)
-        .filter(|p| own(p.uid) && !matches!(p.state, 'Z' | 'X'))
+        .filter(|p| !matches!(p.state, 'Z' | 'X'))
+        .collect()
+}
+
+/// Every live process whose real uid is the test user's or one of its subordinate uids.
+///
+/// Under root the test user runs nothing but tests, but tests run in parallel: pick out your
+/// own processes by a marker, e.g. an argument made with [`unique_token`], or use
+/// [`processes_running`]. As an ordinary user the list also holds the user's other processes
+/// (shell, cargo).
+pub fn test_user_processes() -> Vec<Process> {
+    let u = user();
+    let own = |uid: u32| {
+        uid == u.uid
+            || u.subuid
+                .is_some_and(|r| uid >= r.first && uid - r.first < r.count)
+    };
+    live_processes()
+        .into_iter()
+        .filter(|p| own(p.uid))
+        .collect()
+}
+
+/// Live processes of any user whose command line is exactly `cmdline`, e.g.
+/// `["sleep", &seconds]` with a [`unique_token`] in `seconds`: for "nothing left running"
+/// checks, which must also see what runs as root or as a subordinate ID.
+pub fn processes_running(cmdline: &[&str]) -> Vec<Process> {
+    live_processes()
+        .into_iter()
+        .filter(|p| p.cmdline == cmdline)
         .collect()
 }
 

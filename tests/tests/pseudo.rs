@@ -45,11 +45,7 @@ fn sigterm_to_pseudo_reaches_the_command_and_leaves_nothing_running() {
     let script = format!("touch {}; exec sleep {seconds}", dir.arg("started"));
     let running = spawn(command(As::User, "pseudo", ["sh", "-c", &script]));
     wait_until("the command to start", || dir.join("started").exists());
-    let sleeping = || {
-        test_user_processes()
-            .into_iter()
-            .any(|p| p.cmdline == ["sleep", seconds.as_str()])
-    };
+    let sleeping = || !processes_running(&["sleep", &seconds]).is_empty();
     wait_until("sleep to run", sleeping);
     running.signal(Signal::SIGTERM);
     let out = running.finish();

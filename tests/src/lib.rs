@@ -105,7 +105,8 @@ pub struct TestUser {
 
 impl TestUser {
     /// The host uid that container uid `id` has under the default unprivileged map: 0 is the
-    /// user, `n` is the n-th subordinate uid (`subuid.first + n - 1`).
+    /// user, `n` is the n-th subordinate uid (`subuid.first + n - 1`). None past the first
+    /// subordinate range.
     pub fn host_uid(&self, id: u32) -> Option<u32> {
         stacked(self.uid, self.subuid, id)
     }

@@ -4,6 +4,7 @@
 //! No privilege is needed: the kernel lets a process join the namespaces of any process it may
 //! ptrace, and the owner of a user namespace may ptrace everything inside it.
 
+use crate::caps::{Lockdown, User};
 use crate::container::MARKER;
 use crate::errors;
 use crate::ns::Joiner;
@@ -50,26 +51,39 @@ pub struct Injection {
     pub target: i32,
     /// The command and its arguments; empty for the default shell.
     pub command: Vec<OsString>,
+    /// Run the command as this user inside instead of root.
+    pub user: Option<User>,
 }
 
 impl Injection {
-    /// Enters the container, runs the command in it as container root, passes signals on to
-    /// it and returns its shell-style status.
+    /// Enters the container, runs the command in it as container root (or the user), passes
+    /// signals on to it and returns its shell-style status.
+    ///
+    /// The command never holds more than the container's init: its capability bounding set,
+    /// its permitted capabilities (for root inside; a user gets init's ambient ones) and its
+    /// no_new_privs, read from init before entering and enforced just before exec.
     ///
     /// This process joins the container's namespaces itself and supervises from there: it
     /// stays in the host's PID namespace (joining one only places the children), so the
     /// command it forks afterwards is the one process that lands in the container's.
     pub fn run(self) -> Result<i32> {
         let init = ContainerInit::find(self.target)?;
+        let mut lockdown = Lockdown::of_process(init.pid())?;
+        if let Some(user) = self.user {
+            lockdown = lockdown.with_ids(user);
+            lockdown.check_mapped_in_process(init.pid())?;
+        }
+        // Opening checks that init still lives, which vouches for what was read from it.
         let entry = init.open()?;
         let supervisor = Supervisor::with_forwarded(&FORWARDED)?;
         entry.enter()?;
+        let path = init.path_inside()?;
         let command = if self.command.is_empty() {
             vec![default_shell()]
         } else {
             self.command
         };
-        let exec = Exec::new(&command, environment(init.path()))?;
+        let exec = Exec::new(&command, environment(path))?;
 
         // The write end stays open for as long as inject lives: its closing tells a command
         // not yet armed with the parent-death signal that inject is gone.
@@ -78,7 +92,8 @@ impl Injection {
         let child = process::spawn(0, || {
             // Only the parent may hold the write end, or its death would go unnoticed.
             let _ = nix::unistd::close(write_end.as_raw_fd());
-            // The last credential change happened before the fork: arm the signal now.
+            lockdown.apply()?;
+            // After the last credential change, which would undo it.
             Lifeline::new(read_end.as_fd()).die_with_parent()?;
             Err(exec.exec())
         })
@@ -94,13 +109,16 @@ impl Injection {
     }
 }
 
+type Environ = HashMap<OsString, OsString>;
+
 /// The init of a running container: a process in a PID namespace of its own, as its PID 1,
 /// whose environment holds `container=contain`.
 pub struct ContainerInit {
     /// Holds /proc/PID open: reads through it fail once the process has ended, even if its
     /// PID is reused.
     process: Process,
-    environ: HashMap<OsString, OsString>,
+    /// None when only the container can read it (see [`Candidate::Unreadable`]).
+    environ: Option<Environ>,
     /// The PID as the user gave it (the supervisor's or init's), for messages.
     given: i32,
 }
@@ -112,15 +130,18 @@ impl ContainerInit {
         let process = Process::new(pid).map_err(|e| proc_error(pid, e))?;
         let status = process.status().map_err(|e| proc_error(pid, e))?;
         let me = nix::unistd::getuid();
-        if !me.is_root() && status.ruid != me.as_raw() && !may_inspect(&process) {
+        if !me.is_root() && status.ruid != me.as_raw() && !may_join(pid) {
             bail!("{pid}: belongs to another user (uid {})", status.ruid);
         }
-        if let Some(environ) = marked_init(&process, &status).map_err(|e| proc_error(pid, e))? {
-            return Ok(ContainerInit {
-                process,
-                environ,
-                given: pid,
-            });
+        let found = |process, environ| ContainerInit {
+            process,
+            environ,
+            given: pid,
+        };
+        match candidate(&process, &status).map_err(|e| proc_error(pid, e))? {
+            Candidate::Marked(environ) => return Ok(found(process, Some(environ))),
+            Candidate::Unreadable => return Ok(found(process, None)),
+            Candidate::No => {}
         }
         let mut inits = Vec::new();
         for child in children(&process).map_err(|e| proc_error(pid, e))? {
@@ -131,19 +152,17 @@ impl ContainerInit {
             let Ok(status) = child.status() else {
                 continue;
             };
-            if let Ok(Some(environ)) = marked_init(&child, &status) {
-                inits.push((child, environ));
+            match candidate(&child, &status) {
+                Ok(Candidate::Marked(environ)) => inits.push((child, Some(environ))),
+                Ok(Candidate::Unreadable) => inits.push((child, None)),
+                Ok(Candidate::No) | Err(_) => {}
             }
         }
         match inits.len() {
             0 => bail!("{pid}: not a contain supervisor or container init"),
             1 => {
                 let (process, environ) = inits.remove(0);
-                Ok(ContainerInit {
-                    process,
-                    environ,
-                    given: pid,
-                })
+                Ok(found(process, environ))
             }
             _ => bail!("{pid}: several container inits are its children: name one of them"),
         }
@@ -154,13 +173,29 @@ impl ContainerInit {
         self.process.pid
     }
 
-    /// The PATH of the init's environment: where the container finds its commands.
-    pub fn path(&self) -> String {
-        self.environ
+    /// The PATH of the init's environment: where the container finds its commands. Call it
+    /// after [`Entry::enter`]: an environment that could not be read from outside is read
+    /// then, from the container's /proc, where init is PID 1 and container root may read it;
+    /// and only then is its marker checked.
+    pub fn path_inside(&self) -> Result<String> {
+        let inside;
+        let environ = match &self.environ {
+            Some(environ) => environ,
+            None => {
+                inside = Process::new(1)
+                    .and_then(|init| init.environ())
+                    .with_context(|| format!("{}: reading init's environment", self.given))?;
+                if !is_marked(&inside) {
+                    bail!("{}: not a contain supervisor or container init", self.given);
+                }
+                &inside
+            }
+        };
+        Ok(environ
             .get(&OsString::from("PATH"))
             .and_then(|p| p.to_str())
             .unwrap_or(DEFAULT_PATH)
-            .to_string()
+            .to_string())
     }
 
     /// Opens the init's namespaces and root directory, to be entered with [`Entry::enter`].
@@ -212,31 +247,49 @@ impl Entry {
     }
 }
 
-/// True if the kernel lets us read the process's environment, as it does for processes in a
-/// user namespace we own whatever uid they run as: the same check as for joining namespaces.
-fn may_inspect(process: &Process) -> bool {
-    !matches!(process.environ(), Err(ProcError::PermissionDenied(_)))
+/// True if the kernel lets us open the process's namespaces: it does for processes we may
+/// ptrace, which includes every process in a user namespace we own, whatever uid it runs as.
+/// (Only a process that has ended is not refused: that is reported later, more precisely.)
+fn may_join(pid: i32) -> bool {
+    match std::fs::File::open(format!("/proc/{pid}/ns/user")) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::PermissionDenied,
+    }
 }
 
-/// The environment of `process` if it is a container's init: PID 1 of a PID namespace below
-/// ours, marked with `container=contain`.
-fn marked_init(
-    process: &Process,
-    status: &Status,
-) -> Result<Option<HashMap<OsString, OsString>>, ProcError> {
+/// What /proc tells of a process that may be a container's init.
+enum Candidate {
+    /// Not PID 1 of a PID namespace below ours, or not marked with `container=contain`.
+    No,
+    /// PID 1 of a PID namespace below ours, marked; with its environment.
+    Marked(Environ),
+    /// PID 1 of a PID namespace below ours, whose environment we may not read: the file is
+    /// mode 0400 and owned by the process's uid, which is not ours when a container's init runs
+    /// as a user other than container root. Container root may read it, from inside.
+    Unreadable,
+}
+
+fn candidate(process: &Process, status: &Status) -> Result<Candidate, ProcError> {
     // NSpid lists the PID in each namespace from ours down to the process's own.
     let is_namespace_init = status
         .nspid
         .as_ref()
         .is_some_and(|pids| pids.len() > 1 && pids.last() == Some(&1));
     if !is_namespace_init {
-        return Ok(None);
+        return Ok(Candidate::No);
     }
-    let environ = process.environ()?;
-    let marked = environ
+    match process.environ() {
+        Ok(environ) if is_marked(&environ) => Ok(Candidate::Marked(environ)),
+        Ok(_) => Ok(Candidate::No),
+        Err(ProcError::PermissionDenied(_)) if may_join(process.pid) => Ok(Candidate::Unreadable),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_marked(environ: &Environ) -> bool {
+    environ
         .get(&OsString::from(MARKER.0))
-        .is_some_and(|value| value == MARKER.1);
-    Ok(marked.then_some(environ))
+        .is_some_and(|value| value == MARKER.1)
 }
 
 /// The PIDs of the process's children, from every thread's children list.

@@ -1,6 +1,7 @@
 //! inject: run a command inside a running container.
 
 use clap::Parser;
+use common::caps::{parse_user, User};
 use common::enter::{refuse_setid, Injection};
 use common::errors::{self, parse_args};
 use std::ffi::OsString;
@@ -18,9 +19,16 @@ use std::ffi::OsString;
 /// container init's PATH, in which CMD is looked up. inject exits with CMD's status (128+N if
 /// it died of signal N) and passes SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 on to it. The caller
 /// must own the container (root may enter any); inject refuses to run set-user-ID.
+///
+/// CMD never holds more than the container's init: inject gives it init's capability bounding
+/// set, at most init's capabilities, and init's no_new_privs.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {
+    /// Run CMD as this user and group inside instead of root, numeric, GID defaulting to UID;
+    /// it gets only the capabilities the container's init was given as ambient ones
+    #[arg(long = "user", value_name = "UID[:GID]", value_parser = parse_user)]
+    user: Option<User>,
     /// The contain supervisor or the container's init
     #[arg(value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     pid: i32,
@@ -36,7 +44,8 @@ struct Args {
 const EXAMPLES: &str = "Examples:
   inject $(pgrep contain) bash       a shell in the only running container
   inject 4242 ps                     the container's processes, as it sees them
-  inject 4242 cat /etc/os-release    read a file inside";
+  inject 4242 cat /etc/os-release    read a file inside
+  inject --user 1000 4242 id         run as uid and gid 1000 inside";
 
 fn main() {
     errors::run_main("inject", || {
@@ -45,6 +54,7 @@ fn main() {
         Injection {
             target: args.pid,
             command: args.command,
+            user: args.user,
         }
         .run()
     })

@@ -22,17 +22,23 @@ struct Target {
 impl Target {
     /// Boots the container as `who` and waits until init has set the hostname.
     fn start(who: As) -> Target {
+        Target::boot(who, &[])
+    }
+
+    /// Boots the container as `who` with contain's `options` besides `-c`. The hostname is
+    /// left alone when init lacks the capability to set it.
+    fn boot(who: As, options: &[&str]) -> Target {
         let root = busybox_rootfs();
         let token = unique_token();
-        let script =
-            format!("trap 'exit 0' TERM; hostname box; sleep 1{token} & touch /ready; wait");
+        let script = format!(
+            "trap 'exit 0' TERM; hostname box 2>/dev/null; sleep 1{token} & touch /tmp/ready; wait"
+        );
         let dir = root.path().to_str().expect("temporary paths are UTF-8");
-        let contain = spawn(command(
-            who,
-            "contain",
-            ["-c", dir, "/bin/sh", "-c", &script],
-        ));
-        let ready = root.join("ready");
+        let mut args = vec!["-c"];
+        args.extend(options);
+        args.extend([dir, "/bin/sh", "-c", &script]);
+        let contain = spawn(command(who, "contain", args));
+        let ready = root.join("tmp/ready");
         wait_until("the container to be ready", || ready.exists());
         Target {
             contain,
@@ -171,13 +177,17 @@ fn the_command_sees_the_containers_hostname_and_runs_as_its_root_in_its_root_dir
         let mut cmd = inject_command(
             who,
             target.supervisor(),
-            &["sh", "-c", "hostname; id -u; id -g; id -G; pwd; ls /ready"],
+            &[
+                "sh",
+                "-c",
+                "hostname; id -u; id -g; id -G; pwd; ls /tmp/ready",
+            ],
         );
         cmd.current_dir(target.root.join("bin"));
         let out = output(cmd);
         assert_eq!(
             expect_success(&out),
-            "box\n0\n0\n0\n/\n/ready\n",
+            "box\n0\n0\n0\n/\n/tmp/ready\n",
             "as {who:?}"
         );
         target.stop();
@@ -429,4 +439,140 @@ fn usage_errors_are_one_line() {
     assert!(expect_success(&out).contains("Usage: inject"));
     let out = run(As::User, "inject", ["--version"]);
     assert!(expect_success(&out).starts_with("inject "));
+}
+
+/// The lines of /proc/PID/status that say what a process may do.
+fn limits(status: &str) -> Vec<String> {
+    status
+        .lines()
+        .filter(|l| {
+            ["CapBnd:", "CapPrm:", "CapEff:", "CapAmb:", "NoNewPrivs:"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn the_command_holds_no_more_than_the_containers_init() {
+    for who in BOTH {
+        if !require(who) {
+            continue;
+        }
+        let target = Target::boot(who, &["--cap-drop", "net_raw,sys_admin", "--no-new-privs"]);
+        let init = limits(&read(format!("/proc/{}/status", target.init()).as_ref()));
+        assert!(
+            init.contains(&"NoNewPrivs: 1".to_string()),
+            "init: {init:?}"
+        );
+        // `; true` keeps sh from replacing itself with cat.
+        let out = inject(
+            who,
+            target.supervisor(),
+            &["sh", "-c", "cat /proc/self/status; true"],
+        );
+        let injected = limits(&expect_success(&out));
+        // sh's status, not cat's: same limits either way, as nothing changes them in between.
+        assert_eq!(injected, init, "as {who:?}");
+        target.stop();
+    }
+}
+
+#[test]
+fn user_runs_the_command_as_that_user_with_inits_ambient_capabilities_only() {
+    if subordinate_ids(1001).is_none() {
+        return;
+    }
+    // init runs as uid 1000 with one capability, as contain's --user example does.
+    let options = [
+        "--user",
+        "1000",
+        "--cap-drop",
+        "all",
+        "--cap-add",
+        "net_bind_service",
+    ];
+    let target = Target::boot(As::User, &options);
+    let init = limits(&read(format!("/proc/{}/status", target.init()).as_ref()));
+    let script = "id -u; id -g; id -G; cat /proc/self/status; true";
+    let out = inject(
+        As::User,
+        target.supervisor(),
+        &["--user", "1000:1001", "sh", "-c", script],
+    );
+    let text = expect_success(&out);
+    assert!(text.starts_with("1000\n1001\n1001\n"), "{text}");
+    assert_eq!(limits(&text), init);
+    // init's environment is readable only by its uid: found from its PID all the same.
+    let out = inject(As::User, target.init(), &["id", "-u"]);
+    assert_eq!(expect_success(&out), "0\n");
+    // Root inside holds only what init holds as well.
+    let out = inject(
+        As::User,
+        target.supervisor(),
+        &["sh", "-c", "id -u; cat /proc/self/status; true"],
+    );
+    let text = expect_success(&out);
+    assert!(text.starts_with("0\n"), "{text}");
+    let net_bind_service = format!("{:016x}", 1u64 << 10);
+    for line in limits(&text) {
+        if line.starts_with("CapBnd") || line.starts_with("CapPrm") || line.starts_with("CapEff") {
+            assert_eq!(
+                line.split(' ').nth(1),
+                Some(net_bind_service.as_str()),
+                "{text}"
+            );
+        }
+    }
+    target.stop();
+}
+
+#[test]
+fn user_ids_the_container_does_not_map_are_refused_before_anything_runs() {
+    let target = Target::start(As::User);
+    // The default map of an unprivileged container holds at most 65537 IDs.
+    let out = inject(
+        As::User,
+        target.supervisor(),
+        &["--user", "4000000", "sh", "-c", "touch /tmp/ran"],
+    );
+    let line = expect_error(&out, "inject", 125);
+    assert!(
+        line.contains("4000000") && line.contains("not mapped"),
+        "{line}"
+    );
+    assert!(!target.root.join("tmp/ran").exists(), "the command ran");
+    let out = run(
+        As::User,
+        "inject",
+        ["--user", "nobody", &target.supervisor().to_string(), "true"],
+    );
+    expect_error(&out, "inject", 125);
+    target.stop();
+}
+
+#[test]
+fn a_namespace_init_of_another_tool_is_refused() {
+    if subordinate_ids(5).is_none() {
+        return;
+    }
+    // PID 1 of a PID namespace, unmarked, running as a uid other than namespace root (so its
+    // environment cannot be read from outside): inject finds that out from inside.
+    let token = unique_token();
+    let marker = format!("5{token}");
+    let script = format!(
+        "exec unshare --map-users=auto --map-groups=auto --map-root-user --pid --fork \\
+         --mount-proc -- setpriv --reuid=5 --regid=5 --clear-groups sleep {marker}"
+    );
+    let other = spawn(sh_command(As::User, &script));
+    let mut sleep = None;
+    wait_until("unshare's sleep to start", || {
+        sleep = processes_running(&["sleep", &marker]).first().copied();
+        sleep.is_some()
+    });
+    let sleep = sleep.unwrap();
+    let out = inject(As::User, sleep, &["true"]);
+    expect_refusal(&out, sleep, "not a contain supervisor or container init");
+    drop(other);
 }

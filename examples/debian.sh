@@ -1,8 +1,9 @@
 #!/bin/sh
-# Bootstraps a bootable Debian (minbase, plus an init and procps) into DIR as an unprivileged
-# user, with pseudo and Debian's own mmdebstrap. Files owned by root inside DIR end up owned by
-# the caller on the host; files of the other users and groups of the tree (_apt, uid 42) by
-# the caller's subordinate IDs from /etc/subuid and /etc/subgid (first subuid + 41).
+# Bootstraps a bootable Debian (minbase, plus an init, procps and cron) into DIR as an
+# unprivileged user, with pseudo and Debian's own mmdebstrap, adjusts it for a container, and
+# boots it with examples/debian-boot.sh. Files owned by root inside DIR end up owned by the
+# caller on the host; files of the other users and groups of the tree (_apt, uid 42) by the
+# caller's subordinate IDs from /etc/subuid and /etc/subgid (first subuid + 41).
 #
 # Usage: examples/debian.sh DIR [SUITE]     (SUITE: bookworm, the default, or a later release)
 #
@@ -12,11 +13,15 @@
 #   CACHE   download cache, kept between runs (default: /tmp/debian-cache-$USER); it only
 #           grows, delete it to start afresh
 #   MIRROR  Debian archive URI (default: the one the host's apt sources use)
+#   BOOT    "no" to stop after the bootstrap; otherwise debian-boot.sh boots the tree (it
+#           takes CONTAIN and INJECT from the environment likewise)
 #
 # Needs the Debian packages mmdebstrap and uidmap, and subordinate ranges for the caller.
 # pseudo -p gives mmdebstrap a PID namespace, so that it can mount a real procfs on DIR/proc
 # while the maintainer scripts run; device nodes, which mknod may not create in a user
 # namespace, mmdebstrap then binds from the host's /dev by itself.
+#
+# cron is there as a service to look for: init scripts start it under both inits.
 set -eu
 
 usage() {
@@ -62,7 +67,7 @@ copy='-maxdepth 1 -type f ! -name lock -exec cp -t'
 
 start=$(date +%s)
 "$pseudo" -p mmdebstrap --mode=root --variant=minbase \
-    --include="$init,procps" \
+    --include="$init,procps,cron" \
     --skip=essential/unlink \
     --setup-hook='mkdir -p "$1/var/cache/apt/archives" "$1/var/lib/apt/lists"' \
     --setup-hook="find \"\$CACHE/archives\" $copy \"\$1/var/cache/apt/archives\" {} +" \
@@ -79,3 +84,41 @@ echo "I: bootstrapped $suite into $dir in $(($(date +%s) - start)) s"
 for path in / /etc/passwd /usr/bin/ps /sbin/init /var/cache/apt/archives/partial /var/mail; do
     stat -c "%U(%u):%G(%g) %A $path" "$dir$path"
 done
+
+# Adjustments for a container, made inside the tree as its root (in a chroot, so that no path
+# leads out of the tree, not even a symlink to /etc/...):
+# - The gettys on tty1 to tty6 (and runit's on ttyS0) watch terminals the container does not
+#   have. Its terminal is /dev/console, the pty that contain relays to its own stdin and
+#   stdout: a getty goes there instead. runit's tty gettys would disable themselves at the
+#   first boot (getty-ttyS0 after printing the host's kernel command line from /proc/cmdline):
+#   they are disabled beforehand.
+# - sysvinit: contain passes SIGPWR on to init, and sysvinit answers it with the inittab's
+#   power failure entries. Debian's run /etc/init.d/powerfail, which does not exist. In a
+#   container, a power failure is the request to stop, as under LXC: it halts. SIGINT
+#   (ctrl-alt-del) still reboots. runit halts on SIGINT by itself, after a 14 s warning.
+"$pseudo" chroot "$dir" /bin/sh -s "$init" <<'EOF'
+set -eu
+case $1 in
+sysvinit-core)
+    sed -i -e 's/^[1-6]:[0-9]*:respawn:.*getty.* tty[1-6]$/#&/' \
+        -e 's|^pf::powerwait:.*|pf::powerwait:/sbin/shutdown -h now|' \
+        -e 's/^p[no]::power.*/#&/' /etc/inittab
+    echo 'co:2345:respawn:/sbin/agetty -L --noclear console' >>/etc/inittab
+    ;;
+runit-init)
+    mkdir /etc/sv/getty-console
+    printf '#!/bin/sh\nexec /sbin/agetty -L --noclear console\n' >/etc/sv/getty-console/run
+    chmod 755 /etc/sv/getty-console/run
+    ln -s /run/runit/supervise/getty-console /etc/sv/getty-console/supervise
+    cd /etc/runit/runsvdir/default
+    ln -s /etc/sv/getty-console getty-console
+    # A leading dot disables a service; the tty gettys would do this themselves at boot.
+    for getty in getty-tty*; do
+        if [ -L "$getty" ]; then mv "$getty" ".$getty"; fi
+    done
+    ;;
+esac
+EOF
+echo "I: $init set up for a container: its getty on /dev/console"
+
+[ "${BOOT:-}" = no ] || exec "$(dirname "$0")/debian-boot.sh" "$dir"

@@ -543,21 +543,8 @@ fn injected_root_gets_no_more_than_a_non_root_init() {
     target.stop();
 }
 
-/// True if inject has the `--user` option; otherwise prints why the test is skipped.
-fn inject_has_user_option() -> bool {
-    let help = stdout(&run(As::User, "inject", ["--help"]));
-    let has = help.contains("--user");
-    if !has {
-        skip("inject has no --user option yet");
-    }
-    has
-}
-
 #[test]
 fn inject_user_runs_as_that_user_without_capabilities() {
-    if !inject_has_user_option() {
-        return;
-    }
     let target = Target::start(&["--cap-drop", "sys_admin", "--no-new-privs"]);
     let out = target.inject(&["--user", "1000"], &["sh", "-c", &inject_probe()]);
     let (status, rest) = split_probe(&out);
@@ -577,9 +564,6 @@ fn inject_user_runs_as_that_user_without_capabilities() {
 
 #[test]
 fn inject_user_keeps_the_ambient_capabilities_of_the_containers_user() {
-    if !inject_has_user_option() {
-        return;
-    }
     let nbs = NET_BIND_SERVICE;
     let target = Target::start(&[
         "--user",
@@ -607,9 +591,6 @@ fn inject_user_keeps_the_ambient_capabilities_of_the_containers_user() {
 
 #[test]
 fn inject_refuses_a_bad_or_unmapped_user() {
-    if !inject_has_user_option() {
-        return;
-    }
     let target = Target::start(&[]);
     for (user, word) in [
         ("x", "x"),

@@ -16,9 +16,6 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::AccessFlags;
-use procfs::process::{Process, Status};
-use procfs::ProcError;
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -109,16 +106,13 @@ impl Injection {
     }
 }
 
-type Environ = HashMap<OsString, OsString>;
-
 /// The init of a running container: a process in a PID namespace of its own, as its PID 1,
 /// whose environment holds `container=contain`.
 pub struct ContainerInit {
-    /// Holds /proc/PID open: reads through it fail once the process has ended, even if its
-    /// PID is reused.
-    process: Process,
-    /// None when only the container can read it (see [`Candidate::Unreadable`]).
-    environ: Option<Environ>,
+    proc: ProcDir,
+    /// init's PATH; None while its environment could only be read from inside (see
+    /// [`Candidate::Unreadable`]).
+    path: Option<String>,
     /// The PID as the user gave it (the supervisor's or init's), for messages.
     given: i32,
 }
@@ -127,33 +121,33 @@ impl ContainerInit {
     /// Finds the container's init from `pid`: the init itself, or the contain supervisor whose
     /// child it is. Every failure is one line naming `pid`.
     pub fn find(pid: i32) -> Result<ContainerInit> {
-        let process = Process::new(pid).map_err(|e| proc_error(pid, e))?;
-        let status = process.status().map_err(|e| proc_error(pid, e))?;
+        let proc = ProcDir::open(pid).map_err(|e| proc_error(pid, "", e))?;
+        let status = proc.status().map_err(|e| proc_error(pid, "status", e))?;
         let me = nix::unistd::getuid();
         if !me.is_root() && status.ruid != me.as_raw() && !may_join(pid) {
             bail!("{pid}: belongs to another user (uid {})", status.ruid);
         }
-        let found = |process, environ| ContainerInit {
-            process,
-            environ,
+        let found = |proc, path| ContainerInit {
+            proc,
+            path,
             given: pid,
         };
-        match candidate(&process, &status).map_err(|e| proc_error(pid, e))? {
-            Candidate::Marked(environ) => return Ok(found(process, Some(environ))),
-            Candidate::Unreadable => return Ok(found(process, None)),
+        match candidate(&proc, &status).map_err(|e| proc_error(pid, "environ", e))? {
+            Candidate::Marked(path) => return Ok(found(proc, Some(path))),
+            Candidate::Unreadable => return Ok(found(proc, None)),
             Candidate::No => {}
         }
         let mut inits = Vec::new();
-        for child in children(&process).map_err(|e| proc_error(pid, e))? {
+        for child in proc.children().map_err(|e| proc_error(pid, "task", e))? {
             // A child that ends meanwhile, or that we may not inspect, is not our container.
-            let Ok(child) = Process::new(child) else {
+            let Ok(child) = ProcDir::open(child) else {
                 continue;
             };
             let Ok(status) = child.status() else {
                 continue;
             };
             match candidate(&child, &status) {
-                Ok(Candidate::Marked(environ)) => inits.push((child, Some(environ))),
+                Ok(Candidate::Marked(path)) => inits.push((child, Some(path))),
                 Ok(Candidate::Unreadable) => inits.push((child, None)),
                 Ok(Candidate::No) | Err(_) => {}
             }
@@ -161,8 +155,8 @@ impl ContainerInit {
         match inits.len() {
             0 => bail!("{pid}: not a contain supervisor or container init"),
             1 => {
-                let (process, environ) = inits.remove(0);
-                Ok(found(process, environ))
+                let (proc, path) = inits.remove(0);
+                Ok(found(proc, path))
             }
             _ => bail!("{pid}: several container inits are its children: name one of them"),
         }
@@ -170,7 +164,7 @@ impl ContainerInit {
 
     /// The init's PID, as the host sees it.
     pub fn pid(&self) -> i32 {
-        self.process.pid
+        self.proc.pid
     }
 
     /// The PATH of the init's environment: where the container finds its commands. Call it
@@ -178,24 +172,16 @@ impl ContainerInit {
     /// then, from the container's /proc, where init is PID 1 and container root may read it;
     /// and only then is its marker checked.
     pub fn path_inside(&self) -> Result<String> {
-        let inside;
-        let environ = match &self.environ {
-            Some(environ) => environ,
-            None => {
-                inside = Process::new(1)
-                    .and_then(|init| init.environ())
-                    .with_context(|| format!("{}: reading init's environment", self.given))?;
-                if !is_marked(&inside) {
-                    bail!("{}: not a contain supervisor or container init", self.given);
-                }
-                &inside
-            }
-        };
-        Ok(environ
-            .get(&OsString::from("PATH"))
-            .and_then(|p| p.to_str())
-            .unwrap_or(DEFAULT_PATH)
-            .to_string())
+        if let Some(path) = &self.path {
+            return Ok(path.clone());
+        }
+        let environ = ProcDir::open(1)
+            .and_then(|init| init.read("environ"))
+            .with_context(|| format!("{}: reading init's environment", self.given))?;
+        match marked_path(&environ) {
+            Some(path) => Ok(path),
+            None => bail!("{}: not a contain supervisor or container init", self.given),
+        }
     }
 
     /// Opens the init's namespaces and root directory, to be entered with [`Entry::enter`].
@@ -215,16 +201,10 @@ impl ContainerInit {
         });
         // The files were opened by PID: they are init's only if it is still alive now, when
         // its PID cannot have been reused.
-        if !self.alive() {
+        if !self.proc.alive() {
             bail!("{}: no such process (the container has ended)", self.given);
         }
         opened
-    }
-
-    fn alive(&self) -> bool {
-        self.process
-            .stat()
-            .is_ok_and(|stat| stat.state != 'Z' && stat.state != 'X')
     }
 }
 
@@ -247,6 +227,133 @@ impl Entry {
     }
 }
 
+/// /proc/PID of one process, held open: reads through it fail (ESRCH) once the process has
+/// been reaped, even if its PID has been reused since.
+///
+/// The few fields needed are picked from the files directly; this is on the path of every
+/// inject, whose cost is measured against nsenter's.
+struct ProcDir {
+    pid: i32,
+    dir: OwnedFd,
+}
+
+/// What /proc/PID/status tells about a possible container init.
+struct ProcStatus {
+    /// The real uid, as the host sees it.
+    ruid: u32,
+    /// The process's PID in each PID namespace from ours down to its own (NSpid).
+    nspid: Vec<i32>,
+}
+
+impl ProcDir {
+    fn open(pid: i32) -> std::io::Result<ProcDir> {
+        let dir = nix::fcntl::open(
+            format!("/proc/{pid}").as_str(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(ProcDir { pid, dir })
+    }
+
+    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let fd = nix::fcntl::openat(
+            &self.dir,
+            name,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut text = Vec::with_capacity(4096);
+        std::fs::File::from(fd).read_to_end(&mut text)?;
+        Ok(text)
+    }
+
+    fn status(&self) -> std::io::Result<ProcStatus> {
+        let text = self.read("status")?;
+        let text = String::from_utf8_lossy(&text);
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .unwrap_or("")
+        };
+        let ruid = field("Uid")
+            .split_whitespace()
+            .next()
+            .and_then(|u| u.parse().ok());
+        let Some(ruid) = ruid else {
+            return Err(std::io::Error::other("status has no Uid line"));
+        };
+        let nspid = field("NSpid")
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        Ok(ProcStatus { ruid, nspid })
+    }
+
+    /// True until the process has ended (a zombie has ended).
+    fn alive(&self) -> bool {
+        let Ok(stat) = self.read("stat") else {
+            return false;
+        };
+        // The state follows the command name, which may itself hold ") ".
+        let state = stat
+            .iter()
+            .rposition(|&b| b == b')')
+            .and_then(|end| stat.get(end + 2));
+        !matches!(state, None | Some(b'Z' | b'X'))
+    }
+
+    /// The PIDs of the process's children, from every thread's children list.
+    fn children(&self) -> std::io::Result<Vec<i32>> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid))?;
+        let mut pids = Vec::new();
+        for task in tasks {
+            let task = task?.file_name();
+            let task = task.to_string_lossy();
+            match self.read(&format!("task/{task}/children")) {
+                Ok(list) => pids.extend(
+                    String::from_utf8_lossy(&list)
+                        .split_whitespace()
+                        .filter_map(|pid| pid.parse::<i32>().ok()),
+                ),
+                // Kernels built without CONFIG_PROC_CHILDREN: look at every process's parent.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.alive() => {
+                    return Ok(children_by_scan(self.pid));
+                }
+                // A thread that ended meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(pids)
+    }
+}
+
+fn children_by_scan(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let stat = std::fs::read(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command name: " STATE PPID ...".
+            let ppid = stat
+                .iter()
+                .rposition(|&b| b == b')')
+                .and_then(|end| stat.get(end + 2..))
+                .and_then(|rest| {
+                    String::from_utf8_lossy(rest)
+                        .split(' ')
+                        .nth(1)?
+                        .parse()
+                        .ok()
+                });
+            ppid == Some(parent)
+        })
+        .collect()
+}
+
 /// True if the kernel lets us open the process's namespaces: it does for processes we may
 /// ptrace, which includes every process in a user namespace we own, whatever uid it runs as.
 /// (Only a process that has ended is not refused: that is reported later, more precisely.)
@@ -261,72 +368,49 @@ fn may_join(pid: i32) -> bool {
 enum Candidate {
     /// Not PID 1 of a PID namespace below ours, or not marked with `container=contain`.
     No,
-    /// PID 1 of a PID namespace below ours, marked; with its environment.
-    Marked(Environ),
+    /// PID 1 of a PID namespace below ours, marked; with the PATH of its environment.
+    Marked(String),
     /// PID 1 of a PID namespace below ours, whose environment we may not read: the file is
     /// mode 0400 and owned by the process's uid, which is not ours when a container's init runs
     /// as a user other than container root. Container root may read it, from inside.
     Unreadable,
 }
 
-fn candidate(process: &Process, status: &Status) -> Result<Candidate, ProcError> {
-    // NSpid lists the PID in each namespace from ours down to the process's own.
-    let is_namespace_init = status
-        .nspid
-        .as_ref()
-        .is_some_and(|pids| pids.len() > 1 && pids.last() == Some(&1));
-    if !is_namespace_init {
+fn candidate(proc: &ProcDir, status: &ProcStatus) -> std::io::Result<Candidate> {
+    let pids = &status.nspid;
+    if pids.len() < 2 || pids.last() != Some(&1) {
         return Ok(Candidate::No);
     }
-    match process.environ() {
-        Ok(environ) if is_marked(&environ) => Ok(Candidate::Marked(environ)),
-        Ok(_) => Ok(Candidate::No),
-        Err(ProcError::PermissionDenied(_)) if may_join(process.pid) => Ok(Candidate::Unreadable),
+    match proc.read("environ") {
+        Ok(environ) => Ok(marked_path(&environ).map_or(Candidate::No, Candidate::Marked)),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && may_join(proc.pid) => {
+            Ok(Candidate::Unreadable)
+        }
         Err(e) => Err(e),
     }
 }
 
-fn is_marked(environ: &Environ) -> bool {
-    environ
-        .get(&OsString::from(MARKER.0))
-        .is_some_and(|value| value == MARKER.1)
-}
-
-/// The PIDs of the process's children, from every thread's children list.
-fn children(process: &Process) -> Result<Vec<i32>, ProcError> {
-    let mut pids = Vec::new();
-    for task in process.tasks()? {
-        match task?.children() {
-            Ok(children) => pids.extend(children.into_iter().map(|pid| pid as i32)),
-            // Kernels built without CONFIG_PROC_CHILDREN: look for the parent in every process.
-            Err(ProcError::NotFound(_)) if process.stat().is_ok() => {
-                return children_by_scan(process.pid);
-            }
-            Err(e) => return Err(e),
+/// The PATH of an environment (NUL-separated, as /proc/PID/environ), if it holds the
+/// container marker; the default PATH if it has none.
+fn marked_path(environ: &[u8]) -> Option<String> {
+    let marker = format!("{}={}", MARKER.0, MARKER.1);
+    let mut marked = false;
+    let mut path = None;
+    for entry in environ.split(|&b| b == 0) {
+        if entry == marker.as_bytes() {
+            marked = true;
+        } else if let Some(value) = entry.strip_prefix(b"PATH=") {
+            path = Some(String::from_utf8_lossy(value).into_owned());
         }
     }
-    Ok(pids)
+    marked.then(|| path.unwrap_or_else(|| DEFAULT_PATH.to_string()))
 }
 
-fn children_by_scan(parent: i32) -> Result<Vec<i32>, ProcError> {
-    Ok(procfs::process::all_processes()?
-        .filter_map(|p| p.ok()?.stat().ok())
-        .filter(|stat| stat.ppid == parent)
-        .map(|stat| stat.pid)
-        .collect())
-}
-
-/// One line naming the PID for a failure to read its /proc entry.
-fn proc_error(pid: i32, err: ProcError) -> anyhow::Error {
-    match err {
-        ProcError::NotFound(_) => anyhow!("{pid}: no such process"),
-        ProcError::Io(e, _) if e.raw_os_error() == Some(libc::ESRCH) => {
-            anyhow!("{pid}: no such process")
-        }
-        ProcError::PermissionDenied(Some(path)) => {
-            anyhow!("{pid}: reading {}: permission denied", path.display())
-        }
-        other => anyhow!("{pid}: {other}"),
+/// One line naming the PID for a failure to read its /proc entry (`file` under /proc/PID).
+fn proc_error(pid: i32, file: &str, err: std::io::Error) -> anyhow::Error {
+    match err.raw_os_error() {
+        Some(libc::ENOENT | libc::ESRCH) => anyhow!("{pid}: no such process"),
+        _ => anyhow!("{pid}: reading /proc/{pid}/{file}: {err}"),
     }
 }
 
@@ -389,6 +473,28 @@ mod tests {
         };
         assert_eq!(get("PATH"), ["/inside/bin"]);
         assert_eq!(get(MARKER.0), [MARKER.1]);
+    }
+
+    #[test]
+    fn the_path_comes_only_with_the_marker() {
+        let marked = b"A=1\0container=contain\0PATH=/x:/y\0";
+        assert_eq!(marked_path(marked).as_deref(), Some("/x:/y"));
+        assert_eq!(
+            marked_path(b"container=contain").as_deref(),
+            Some(DEFAULT_PATH)
+        );
+        assert_eq!(marked_path(b"container=lxc\0PATH=/x\0"), None);
+        assert_eq!(marked_path(b"xcontainer=contain\0"), None);
+        assert_eq!(marked_path(b""), None);
+    }
+
+    #[test]
+    fn the_test_process_has_a_status_and_is_alive() {
+        let me = ProcDir::open(std::process::id() as i32).unwrap();
+        let status = me.status().unwrap();
+        assert_eq!(status.ruid, nix::unistd::getuid().as_raw());
+        assert_eq!(status.nspid.first(), Some(&(std::process::id() as i32)));
+        assert!(me.alive());
     }
 
     #[test]

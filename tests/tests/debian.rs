@@ -1,11 +1,15 @@
-//! Bootstrapping a distribution without privilege: what debootstrap and mmdebstrap need from
-//! `pseudo -p` (procfs and device binds in a chroot, signals, no leftovers), and, when asked
-//! for with `cargo test -- --ignored`, a whole Debian bootstrap with examples/debian.sh.
+//! Bootstrapping a distribution without privilege, end to end: what debootstrap and mmdebstrap
+//! need from `pseudo -p` (procfs and device binds in a chroot, signals, no leftovers), the
+//! classic demonstration (examples/classic.sh: the host's bash copied with pseudo tar and run
+//! with contain), and, when a Debian mirror answers, examples/debian.sh: bootstrap bookworm,
+//! boot its sysvinit and its runit with contain, look inside with inject, shut down.
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tests::*;
 
@@ -104,10 +108,166 @@ fn sigterm_to_pseudo_ends_the_command_and_everything_it_started() {
     assert!(!sleeping(), "sleep {seconds} still runs after pseudo ended");
 }
 
-/// Needs network access to a Debian mirror, the mmdebstrap package and about a minute.
+/// A copy of examples/`name` in `dir`, runnable by the test user (the checkout may be closed
+/// to it).
+fn example(dir: &TempDir, name: &str) -> PathBuf {
+    let source = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples")).join(name);
+    let text = fs::read(&source).unwrap_or_else(|e| panic!("reading {}: {e}", source.display()));
+    let copy = dir.write(name, text);
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// The rows of the first process table (`ps` output: a header line starting with PID, then
+/// one line per process) after the line `after`, as (PID, command) pairs. The command is the
+/// last column, whatever columns come between.
+fn process_table(report: &str, after: &str, columns: usize) -> Vec<(u32, String)> {
+    let mut lines = report.lines().skip_while(|l| !l.starts_with(after)).skip(1);
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.trim_start().starts_with("PID "),
+        "no ps table after {after:?}: {report}"
+    );
+    lines
+        .map_while(|line| {
+            let mut fields = line.split_whitespace();
+            let pid = fields.next()?.parse().ok()?;
+            let command: Vec<&str> = fields.skip(columns - 2).collect();
+            Some((pid, command.join(" ")))
+        })
+        .collect()
+}
+
 #[test]
-#[ignore]
-fn examples_debian_sh_bootstraps_bookworm_with_mapped_owners() {
+fn classic_sh_runs_the_hosts_bash_in_a_container_with_mapped_owners() {
+    // The copy keeps /var/mail's group (mail, 8 on Debian): it must be mapped.
+    let mail_gid = fs::metadata("/var/mail").unwrap().gid();
+    if subordinate_ids(mail_gid.max(1)).is_none() {
+        return;
+    }
+    let u = user();
+    let work = TempDir::new();
+    let script = example(&work, "classic.sh");
+    let root = work.join("root");
+    let out = sh(
+        As::User,
+        &format!("{} {}", script.display(), root.display()),
+    );
+    let report = expect_success(&out);
+
+    // bash runs as root and PID 1, and sees nothing but itself and ps.
+    assert!(report.contains(" is PID 1, uid 0, on "), "{report}");
+    let processes = process_table(&report, "bash ", 3);
+    let commands: Vec<&str> = processes.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(commands, ["bash", "ps"], "{report}");
+    assert_eq!(processes[0].0, 1, "{report}");
+
+    // Inside, the files have the owners they have on the host; on the host, root's are the
+    // user's and the mail group is a subordinate gid.
+    let inside = |owners: &str, path: &str| {
+        report
+            .lines()
+            .any(|l| l.starts_with(&format!("{owners} ")) && l.ends_with(&format!(" {path}")))
+    };
+    assert!(inside("0:0", "/usr/bin/bash"), "{report}");
+    assert!(inside("0:0", "/etc/passwd"), "{report}");
+    assert!(inside(&format!("0:{mail_gid}"), "/var/mail"), "{report}");
+    assert_eq!(owner(&root.join("usr/bin/bash")), (u.uid, u.gid));
+    assert_eq!(owner(&root.join("etc/passwd")), (u.uid, u.gid));
+    let mail_owner = (u.uid, u.host_gid(mail_gid).unwrap());
+    assert_eq!(owner(&root.join("var/mail")), mail_owner);
+    let host_line = format!("{}:{} ", mail_owner.0, mail_owner.1);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with(&host_line) && l.ends_with("/root/var/mail")),
+        "{report}"
+    );
+    // On a merged-/usr host, /bin is a symlink into usr, and so it is in the copy.
+    if let Ok(target) = fs::read_link("/bin") {
+        assert_eq!(fs::read_link(root.join("bin")).unwrap(), target);
+    }
+}
+
+/// The Debian archive of the host's apt sources (as examples/debian.sh finds it), else
+/// deb.debian.org.
+fn host_debian_mirror() -> String {
+    let out = Command::new("timeout")
+        .args(["10", "apt-get", "indextargets", "--format", "$(REPO_URI)"])
+        .arg("Label: Debian")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    out.ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .filter(|uri| !uri.is_empty())
+        .unwrap_or_else(|| "http://deb.debian.org/debian/".to_string())
+}
+
+/// True when `mirror` serves bookworm's release file, fetched by apt itself (so with the
+/// host's proxy settings) within 20 s.
+fn mirror_answers(mirror: &str) -> bool {
+    let dir = TempDir::new();
+    let url = format!("{}/dists/bookworm/InRelease", mirror.trim_end_matches('/'));
+    let script = format!(
+        "timeout 20 /usr/lib/apt/apt-helper download-file '{url}' {}",
+        dir.arg("InRelease")
+    );
+    code(&sh(As::User, &script)) == 0
+}
+
+/// The download cache for examples/debian.sh, kept between test runs to spare the downloads:
+/// /tmp/contain-tests-debian-cache.UID, a directory of the test user. The lock (an flock on
+/// a file in it) makes tests that bootstrap take turns, in this run and with other runs.
+fn locked_debian_cache() -> (PathBuf, Flock<fs::File>) {
+    let u = user();
+    let dir = PathBuf::from(format!("/tmp/contain-tests-debian-cache.{}", u.uid));
+    match fs::create_dir(&dir) {
+        Ok(()) if is_root() => std::os::unix::fs::lchown(&dir, Some(u.uid), Some(u.gid)).unwrap(),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("creating {}: {e}", dir.display()),
+    }
+    let meta = fs::symlink_metadata(&dir).unwrap();
+    assert!(
+        meta.is_dir() && meta.uid() == u.uid,
+        "{} is not a directory of {}",
+        dir.display(),
+        u.name
+    );
+    let lock = dir.join("test.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&lock)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", lock.display()));
+    let lock = Flock::lock(file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("locking {}: {e}", lock.display()));
+    (dir, lock)
+}
+
+/// The names of the network interfaces in /proc/net/dev of the test process: the host's.
+fn host_interfaces() -> Vec<String> {
+    read(Path::new("/proc/net/dev"))
+        .lines()
+        .skip(2)
+        .filter_map(|l| Some(l.split(':').next()?.trim().to_string()))
+        .collect()
+}
+
+/// Runs examples/debian.sh with INIT=`init` (bootstrap, then debian-boot.sh: two boots, the
+/// first with -n ended by halt, the second with a network namespace of its own ended by a
+/// signal) and checks what a user would look at: owners, the processes inject shows, the
+/// interfaces, contain's status, and the console logs.
+fn debian_sh_bootstraps_and_boots(init: &str, pid_1: &str, shutdown_message: &str) {
     let Some((subuid, subgid)) = subordinate_ids(65536) else {
         return;
     };
@@ -115,46 +275,93 @@ fn examples_debian_sh_bootstraps_bookworm_with_mapped_owners() {
         skip("needs the mmdebstrap package");
         return;
     }
+    let mirror = host_debian_mirror();
+    if !mirror_answers(&mirror) {
+        skip(&format!("Debian mirror {mirror} not reachable"));
+        return;
+    }
+    let (cache, _lock) = locked_debian_cache();
+    let u = user();
     let work = TempDir::new();
-    // The checkout may be closed to the test user: run a copy.
-    let script = work.write(
-        "debian.sh",
-        fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../examples/debian.sh"
-        ))
-        .unwrap(),
-    );
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let cache = work.mkdir("cache");
+    let script = example(&work, "debian.sh");
+    example(&work, "debian-boot.sh");
+    let logs = work.mkdir("logs");
     let root = work.join("root");
 
     let mut cmd = sh_command(
         As::User,
         &format!("{} {}", script.display(), root.display()),
     );
-    cmd.env("CACHE", &cache);
-    let out = spawn(cmd).finish_within(Duration::from_secs(600));
+    cmd.env("CACHE", &cache)
+        .env("MIRROR", &mirror)
+        .env("INIT", init)
+        .env("LOGS", &logs);
+    // With a filled cache: 20 to 60 s of bootstrap, then a few seconds per boot (runit's
+    // SIGINT shutdown waits 14 s).
+    let out = spawn(cmd).finish_within(Duration::from_secs(480));
     let report = expect_success(&out);
 
-    let u = user();
+    // The bootstrap: root's files are the user's, _apt's (uid 42) the user's subuid + 41, the
+    // mail group's (gid 8) the user's subgid + 7.
     assert_eq!(owner(&root.join("etc/passwd")), (u.uid, u.gid));
-    assert!(root.join("sbin/init").exists(), "no init: {report}");
-    assert!(root.join("usr/bin/ps").exists(), "no procps: {report}");
     assert!(read(&root.join("etc/passwd")).contains("_apt:x:42:"));
-    // _apt (uid 42) owns apt's download directory; its group is root's.
     assert_eq!(
         owner(&root.join("var/cache/apt/archives/partial")),
         (subuid.first + 41, u.gid)
     );
-    // The mail group (gid 8) owns /var/mail.
     assert_eq!(owner(&root.join("var/mail")), (u.uid, subgid.first + 7));
     assert!(
         fs::read_dir(cache.join("archives")).unwrap().count() > 50,
         "the download cache was not filled"
     );
+
+    let boots: Vec<&str> = report.split("\n$ contain ").skip(1).collect();
+    assert_eq!(boots.len(), 2, "{report}");
+    for (boot, interfaces, log) in [
+        (boots[0], host_interfaces(), "host-network.log"),
+        (boots[1], vec!["lo".to_string()], "own-network.log"),
+    ] {
+        // inject shows init as PID 1, and the services it started.
+        let processes = process_table(boot, "$ inject ", 5);
+        assert!(processes.contains(&(1, pid_1.to_string())), "{boot}");
+        let runs = |program: &str| processes.iter().any(|(_, c)| c.starts_with(program));
+        assert!(runs("/usr/sbin/cron"), "no cron: {boot}");
+        assert!(
+            runs("/sbin/agetty -L --noclear console"),
+            "no getty: {boot}"
+        );
+        let seen = boot
+            .lines()
+            .skip_while(|l| !l.contains("cat /proc/net/dev"))
+            .nth(1)
+            .unwrap_or_default();
+        let mut seen: Vec<&str> = seen.split_whitespace().collect();
+        seen.sort_unstable();
+        let mut interfaces: Vec<&str> = interfaces.iter().map(String::as_str).collect();
+        interfaces.sort_unstable();
+        assert_eq!(seen, interfaces, "{boot}");
+        assert!(boot.contains("contain exited with 0"), "{boot}");
+        // The shutdown went through the init's own scripts, to the end.
+        let console = read(&logs.join(log));
+        assert!(console.contains(shutdown_message), "{log}: {console}");
+    }
     assert!(
-        report.contains(&format!("({}):", subuid.first + 41)),
-        "{report}"
+        !live_processes()
+            .iter()
+            .any(|p| p.cmdline.iter().any(|a| a.contains(root.to_str().unwrap()))),
+        "a process of the container outlived the script"
     );
+}
+
+/// Needs the mmdebstrap package, subordinate IDs and a Debian mirror (else it skips), and
+/// about a minute.
+#[test]
+fn examples_debian_sh_boots_sysvinit_halts_it_and_stops_it_with_sigpwr() {
+    debian_sh_bootstraps_and_boots("sysvinit-core", "init [2]", "Will now halt.");
+}
+
+/// Like the sysvinit test, and about 15 s longer: runit halts on SIGINT after a warning.
+#[test]
+fn examples_debian_sh_boots_runit_halts_it_and_stops_it_with_sigint() {
+    debian_sh_bootstraps_and_boots("runit-init", "runit", "runit: power off");
 }

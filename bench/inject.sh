@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # How long `inject PID true` takes beside util-linux's nsenter entering the same container,
-# timed by hyperfine in one run per group, each reported as its mean and its ratio to nsenter.
+# timed by hyperfine, reported as both means and inject's ratio to nsenter.
 #
 #   1. As root, into a container root booted: reference `nsenter -t INIT -a true` (all
 #      namespaces, root and working directory of INIT, uid and gid 0).
 #   2. Unprivileged, as BENCH_USER (default contain-test, which the tests create when run as
 #      root) or, when not run as root, as the caller, into a container that user booted:
-#      reference `nsenter -t INIT -U --preserve-credentials -a true` (an unprivileged nsenter
-#      cannot set its credentials; the user is container root already).
+#      reference `nsenter -t INIT -U --preserve-credentials -a true` (the user is container
+#      root already; nsenter's own switch to uid 0 calls setgroups, which the container's user
+#      namespace may deny).
+#
+# Background load on a small machine moves means by 10% and more between hyperfine runs, so
+# each group runs ROUNDS times (hyperfine runs the commands one after the other, not
+# interleaved): every round's means and ratio are printed, then the median ratio.
 #
 # Both give inject the supervisor's PID, as `inject $(pgrep contain)` does: finding the init
 # through /proc is part of what is timed. The container is a static busybox (Debian package
@@ -15,12 +20,14 @@
 #
 # Usage: bench/inject.sh
 # Environment: BIN (a directory holding contain and inject; default: a release build of this
-# checkout, built here), RUNS (default 500), BENCH_USER.
+# checkout, built here), RUNS per round (default 300), ROUNDS (default 6; rounds alternate
+# which command runs first), BENCH_USER.
 # The JSON (and CSV) exports stay in the printed directory.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-runs=${RUNS:-500}
+runs=${RUNS:-300}
+rounds=${ROUNDS:-6}
 bench_user=${BENCH_USER:-contain-test}
 
 for tool in hyperfine nsenter /bin/busybox; do
@@ -54,14 +61,18 @@ rootfs() {
     done
 }
 
-# Prints each command's mean and its ratio to the command named $2, from hyperfine's CSV.
+# Prints, from hyperfine's CSV $1, the mean of the reference command $2 and of the other one
+# and their ratio, on one line: "  MEAN-REF ms  MEAN-OTHER ms  RATIOx".
 summarize() {
     awk -F, -v ref="$2" '
-        NR > 1 { name[NR] = $1; mean[NR] = $2; if ($1 == ref) base = $2 }
-        END {
-            for (i = 2; i <= NR; i++)
-                printf "  %-52s %7.3f ms  %5.2fx\n", name[i], mean[i] * 1000, mean[i] / base
-        }' "$1"
+        NR > 1 { if ($1 == ref) base = $2; else other = $2 }
+        END { printf "  %7.3f ms  %7.3f ms  %5.3fx\n", base * 1000, other * 1000, other / base }
+    ' "$1"
+}
+
+# The median of the numbers on stdin.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 containers=()
@@ -92,32 +103,39 @@ boot() {
     init=$(cat "/proc/$supervisor/task/$supervisor/children")
 }
 
-# bench NAME REFERENCE [RUN-AS-PREFIX...] :: NAME1 CMD1 NAME2 CMD2 ...
+# bench NAME [RUN-AS-PREFIX...] :: REFERENCE-NAME REFERENCE-CMD NAME CMD
+# Rounds alternate which command hyperfine runs first.
 bench() {
-    local name=$1 reference=$2
-    shift 2
+    local name=$1
+    shift
     local prefix=()
     while [ "$1" != "::" ]; do
         prefix+=("$1")
         shift
     done
     shift
-    local args=()
-    while [ $# -gt 0 ]; do
-        args+=(-n "$1" "$2")
-        shift 2
-    done
-    "${prefix[@]}" hyperfine -N --warmup 30 --runs "$runs" \
-        --export-json "$work/$name.json" --export-csv "$work/$name.csv" "${args[@]}" >&2
+    local reference=$1 other=$3
+    local forward=(-n "$1" "$2" -n "$3" "$4") backward=(-n "$3" "$4" -n "$1" "$2")
     echo
-    echo "$name (mean, ratio to '$reference'):"
-    summarize "$work/$name.csv" "$reference"
+    echo "$name, $rounds rounds of $runs runs: mean of '$reference', of '$other', ratio"
+    local ratios=() round
+    for round in $(seq "$rounds"); do
+        local export=$work/$name.$round order=("${forward[@]}")
+        [ $((round % 2)) = 1 ] || order=("${backward[@]}")
+        "${prefix[@]}" hyperfine -N --warmup 30 --runs "$runs" \
+            --export-json "$export.json" --export-csv "$export.csv" "${order[@]}" >&2
+        local line
+        line=$(summarize "$export.csv" "$reference")
+        echo "$line"
+        ratios+=("$(echo "$line" | awk '{ print $NF }' | tr -d x)")
+    done
+    echo "  median ratio: $(printf '%s\n' "${ratios[@]}" | median)x"
 }
 
 if [ "$(id -u)" = 0 ]; then
     boot root
     echo "== as root, inject $("$work/inject" --version | cut -d' ' -f2), $(uname -r)"
-    bench root 'nsenter -t INIT -a true' :: \
+    bench root :: \
         'nsenter -t INIT -a true' "nsenter -t $init -a true" \
         'inject SUPERVISOR true' "$work/inject $supervisor true"
 
@@ -138,10 +156,10 @@ fi
 boot user "${boot_as[@]}"
 echo
 echo "== as $bench_user ($(id -u "$bench_user"))"
-bench user 'nsenter -t INIT -U --preserve-credentials -a true' "${run_as[@]}" :: \
+bench user "${run_as[@]}" :: \
     'nsenter -t INIT -U --preserve-credentials -a true' \
     "nsenter -t $init -U --preserve-credentials -a true" \
     'inject SUPERVISOR true' "$work/inject $supervisor true"
 
 echo
-echo "exports: $work/{root,user}.{json,csv}"
+echo "exports: $work/{root,user}.ROUND.{json,csv}"

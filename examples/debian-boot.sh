@@ -26,14 +26,17 @@ logs=${LOGS:-$(mktemp -d /tmp/debian-boot.XXXXXX)}
 boot_limit=60
 halt_limit=60
 
-if [ -f "$dir/etc/inittab" ]; then
-    init=sysvinit stop_signal=PWR
-elif [ -f "$dir/etc/runit/2" ]; then
+# runit-init makes /sbin/init a symlink; sysvinit-core installs a program there and reads
+# /etc/inittab (which may stay behind when sysvinit-core is replaced by runit-init).
+case $(readlink "$dir/sbin/init" || true) in
+*runit*)
     init=runit stop_signal=INT
-else
-    echo "$0: $dir has neither sysvinit (/etc/inittab) nor runit (/etc/runit)" >&2
-    exit 1
-fi
+    ;;
+*)
+    [ -f "$dir/etc/inittab" ] || { echo "$0: $dir has neither runit nor sysvinit" >&2; exit 1; }
+    init=sysvinit stop_signal=PWR
+    ;;
+esac
 
 # True while process $1 has not ended (a zombie has ended: kill -0 would still find it).
 running() {
@@ -46,10 +49,16 @@ since() {
     echo "$((tenths / 10)).$((tenths % 10))"
 }
 
+# A container still running when the script ends (an error, ^C) is killed: contain's death
+# takes the container with it.
+pid=
+trap 'if [ -n "$pid" ] && running "$pid"; then kill -KILL "$pid"; fi' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 fail() {
     echo "$0: $1; the end of $log:" >&2
     tail -n 20 "$log" | tr -d '\r' >&2
-    kill -KILL "$pid" 2>/dev/null || true
     exit 1
 }
 

@@ -117,8 +117,12 @@ runit-init)
         if [ -L "$getty" ]; then mv "$getty" ".$getty"; fi
     done
     ;;
+*)
+    echo "I: nothing to adjust for $1"
+    exit
+    ;;
 esac
+echo "I: $1 set up for a container: its getty on /dev/console"
 EOF
-echo "I: $init set up for a container: its getty on /dev/console"
 
 [ "${BOOT:-}" = no ] || exec "$(dirname "$0")/debian-boot.sh" "$dir"

@@ -574,14 +574,23 @@ fn console_is_a_terminal_of_the_hosts_size() {
 #[test]
 fn end_of_piped_input_reaches_the_container() {
     let root = busybox_rootfs();
-    for options in MODES {
-        let c = options.join(" ");
-        let r = dir(&root);
-        let out = sh(As::User, &format!("echo hi | contain {c} {r} cat"));
-        assert_eq!(expect_success(&out), "hi\n", "{}", mode(options));
+    let cases = [
+        ("echo hi", "hi\n"),
         // A last line without a newline ends too.
-        let out = sh(As::User, &format!("printf hi | contain {c} {r} cat"));
-        assert_eq!(expect_success(&out), "hi", "{}", mode(options));
+        ("printf hi", "hi"),
+        // The reader is already waiting for more when the end comes.
+        (
+            "{ echo hi; sleep 0.5; echo there; sleep 0.5; }",
+            "hi\nthere\n",
+        ),
+    ];
+    for options in MODES {
+        for (input, expected) in cases {
+            let script = format!("{input} | contain {} {} cat", options.join(" "), dir(&root));
+            // It takes about a second; a lost end of file must not cost the whole TIMEOUT.
+            let out = spawn(sh_command(As::User, &script)).finish_within(Duration::from_secs(20));
+            assert_eq!(expect_success(&out), expected, "{}: {input}", mode(options));
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, PtyMaster};
-use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices, Termios};
+use nix::sys::termios::{self, OutputFlags, SetArg, Termios};
 use nix::unistd::{isatty, Pid};
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
@@ -25,9 +25,13 @@ pub struct Console {
 }
 
 impl Console {
-    /// Opens a pty and gives its slave the host terminal's settings and size. Input that is
-    /// not typed on a terminal is not echoed back, and output that does not go to a terminal
-    /// is passed unchanged (no "\n" to "\r\n"), so pipes and files see the container's bytes.
+    /// Opens a pty and gives its slave the host terminal's settings and size. Output that does
+    /// not go to a terminal passes unchanged (no "\n" to "\r\n"), so pipes and files see the
+    /// container's bytes.
+    ///
+    /// Input that does not come from a terminal does not go through the console at all (see
+    /// [`Console::attach`]): a tty would edit it (line length limit, ^C, ^S, ^D, "\r") and has
+    /// no end of file that a reader already waiting can see.
     pub fn open() -> Result<Console> {
         let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
             .context("opening a pty for the console")?;
@@ -45,11 +49,7 @@ impl Console {
         let stdout = std::io::stdout();
         let mut settings = match termios::tcgetattr(stdin.as_fd()) {
             Ok(host) => host,
-            Err(_) => {
-                let mut own = termios::tcgetattr(&slave).context("reading console settings")?;
-                own.local_flags.remove(LocalFlags::ECHO);
-                own
-            }
+            Err(_) => termios::tcgetattr(&slave).context("reading console settings")?,
         };
         if !isatty(stdout.as_fd()).unwrap_or(false) {
             settings.output_flags.remove(OutputFlags::OPOST);
@@ -70,7 +70,9 @@ impl Console {
     }
 
     /// Makes the slave the calling process's controlling terminal and its stdin, stdout and
-    /// stderr. For the container's init, in a new session.
+    /// stderr. For the container's init, in a new session. When the supervisor's stdin is not a
+    /// terminal (a pipe, a file), init keeps it as its stdin, so its bytes and its end arrive
+    /// exactly.
     pub fn attach(&self) -> Result<()> {
         nix::unistd::setsid().context("starting a session for the console")?;
         // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal from another session)
@@ -79,7 +81,8 @@ impl Console {
         if ret != 0 {
             return Err(Errno::last()).context("making the console the controlling terminal");
         }
-        for target in 0..=2 {
+        let first = if self.relays_input() { 0 } else { 1 };
+        for target in first..=2 {
             // SAFETY: dup2 onto 0, 1 and 2 replaces the standard descriptors, which this process
             // owns and which nothing in Rust holds a reference to.
             if unsafe { libc::dup2(self.slave.as_raw_fd(), target) } < 0 {
@@ -87,6 +90,11 @@ impl Console {
             }
         }
         Ok(())
+    }
+
+    /// True when input is typed on a terminal and goes to the container through the console.
+    fn relays_input(&self) -> bool {
+        isatty(std::io::stdin().as_fd()).unwrap_or(false)
     }
 
     /// Gives the console the size of the host terminal (stdin's, else stdout's), if any.
@@ -108,18 +116,13 @@ impl Console {
     pub fn relay(&self, supervisor: &Supervisor, child: Pid) -> Result<i32> {
         let stdin = std::io::stdin();
         let _raw = RawMode::enter(stdin.as_fd());
-        let eof = termios::tcgetattr(&self.slave)
-            .map(|t| t.control_chars[SpecialCharacterIndices::VEOF as usize])
-            .unwrap_or(4);
         set_nonblocking(self.master.as_fd())?;
         let mut relay = Relay {
             master: self.master.as_fd(),
             input: Vec::with_capacity(BUFFER),
             output: vec![0; BUFFER],
-            stdin_open: true,
+            stdin_open: self.relays_input(),
             stdout_open: true,
-            at_line_start: true,
-            eof,
         };
         loop {
             let mut fds = vec![PollFd::new(supervisor.fd(), PollFlags::POLLIN)];
@@ -153,6 +156,7 @@ impl Console {
             if !relay.input.is_empty() {
                 relay.write_input()?;
             }
+
             if !signals.is_empty() {
                 match supervisor.handle(child)? {
                     Event::Exited(code) => {
@@ -179,8 +183,6 @@ struct Relay<'a> {
     output: Vec<u8>,
     stdin_open: bool,
     stdout_open: bool,
-    at_line_start: bool,
-    eof: u8,
 }
 
 impl Relay<'_> {
@@ -202,23 +204,15 @@ impl Relay<'_> {
         }
     }
 
-    /// Reads what stdin has; at its end, queues the console's end-of-file character so the
-    /// reader inside sees end of file (a partial line needs one to end the line, then another).
+    /// Reads what the terminal has typed. A terminal that hangs up or ends stops the input.
     fn read_input(&mut self) {
         self.input.resize(BUFFER, 0);
         match nix::unistd::read(std::io::stdin().as_fd(), &mut self.input) {
             Ok(0) | Err(Errno::EIO) | Err(Errno::EBADF) => {
                 self.input.clear();
-                if !self.at_line_start {
-                    self.input.push(self.eof);
-                }
-                self.input.push(self.eof);
                 self.stdin_open = false;
             }
-            Ok(n) => {
-                self.input.truncate(n);
-                self.at_line_start = self.input.last() == Some(&b'\n');
-            }
+            Ok(n) => self.input.truncate(n),
             Err(_) => self.input.clear(),
         }
     }

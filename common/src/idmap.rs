@@ -410,8 +410,9 @@ mod tests {
     #[test]
     fn the_last_id_is_usable_but_not_beyond() {
         assert!("0:4294967294:1".parse::<IdMap>().is_ok());
-        assert!("1:1:4294967294".parse::<IdMap>().is_err());
-        assert!("1:1:4294967293".parse::<IdMap>().is_ok());
+        assert!("1:1:4294967294".parse::<IdMap>().is_ok());
+        assert!("1:1:4294967295".parse::<IdMap>().is_err());
+        assert!("2:2:4294967294".parse::<IdMap>().is_err());
     }
 
     #[test]

@@ -36,7 +36,9 @@ fi
 for program in $programs; do
     command -v "$program" >/dev/null || { echo "$0: no $program on this host" >&2; exit 1; }
 done
-mkdir -p "$dir"
+# Made by container root, so that it owns the directory (for real root, container root is
+# host 4294967294, not root).
+"$pseudo" mkdir -p "$dir"
 
 # The host paths to copy, relative to /, each with the directories above it, so that these get
 # their modes and owners too. Paths are taken with their directories resolved

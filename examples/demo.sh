@@ -1,12 +1,17 @@
 #!/bin/sh
-# Demo: pseudo unpacks a few host files into a fresh tree and gives them the owners 0, 1 and
-# 1000 inside, without privilege; ls -ln then shows which host IDs those owners really are.
+# Demo of the three tools, in three acts:
+# 1. pseudo unpacks a few host files into a fresh tree and gives them the owners 0, 1 and 1000
+#    inside, without privilege; ls -ln then shows which host IDs those owners really are.
+# 2. examples/classic.sh: pseudo copies the host's bash into a tree, contain runs it as PID 1.
+# 3. examples/debian.sh: Debian bookworm bootstrapped with pseudo and mmdebstrap, booted with
+#    contain, entered with inject, halted. It needs mmdebstrap and the host's Debian mirror;
+#    without them it is skipped, saying why. DEBIAN=no skips it too.
 #
 # Usage: examples/demo.sh
 #
 # Environment:
-#   PSEUDO  the pseudo binary (default: target/debug/pseudo of this checkout, built by
-#           `cargo build --workspace`)
+#   PSEUDO, CONTAIN, INJECT  the binaries (default: target/debug/ of this checkout, built by
+#                            `cargo build --workspace`)
 #
 # As an ordinary user, container root is you and container IDs 1, 2, ... are your subordinate
 # IDs from /etc/subuid and /etc/subgid (Debian's adduser grants 65536 of them to new users).
@@ -15,10 +20,16 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 pseudo=${PSEUDO:-$here/../target/debug/pseudo}
-[ -x "$pseudo" ] || {
-    echo "demo: $pseudo is missing: run 'cargo build --workspace' first" >&2
-    exit 1
-}
+export PSEUDO="$pseudo" CONTAIN="${CONTAIN:-$here/../target/debug/contain}"
+export INJECT="${INJECT:-$here/../target/debug/inject}"
+for tool in "$PSEUDO" "$CONTAIN" "$INJECT"; do
+    [ -x "$tool" ] || {
+        echo "demo: $tool is missing: run 'cargo build --workspace' first" >&2
+        exit 1
+    }
+done
+
+echo "== 1. pseudo: owners inside and on the host"
 
 echo "\$ pseudo cat /proc/self/uid_map    # container ID, host ID, count"
 "$pseudo" cat /proc/self/uid_map
@@ -50,3 +61,22 @@ echo "\$ pseudo ls -ln TREE                 # owners as the container sees them"
 echo
 echo "\$ ls -ln TREE                        # the same files on the host"
 ls -ln "$tree"
+
+echo
+echo "== 2. contain: the host's bash as PID 1 of a container (examples/classic.sh)"
+"$here/classic.sh" "$tree/classic"
+
+echo
+echo "== 3. A Debian system: bootstrap, boot, inject, halt (examples/debian.sh)"
+if [ "${DEBIAN:-}" = no ]; then
+    echo "skipped: DEBIAN=no"
+elif ! command -v mmdebstrap >/dev/null; then
+    echo "skipped: needs the mmdebstrap package"
+elif ! timeout 20 apt-get indextargets >/dev/null 2>&1; then
+    echo "skipped: apt cannot read the host's Debian sources"
+else
+    "$here/debian.sh" "$tree/debian" || {
+        echo "demo: the Debian act failed: is the host's Debian mirror reachable?" >&2
+        exit 1
+    }
+fi

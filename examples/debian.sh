@@ -62,7 +62,8 @@ echo "I: mirror $mirror, security $security"
 # which is the caller on the host, so the cache stays the caller's own. They expand $CACHE
 # and $1 (the chroot) themselves.
 export CACHE="$cache"
-mkdir -p "$CACHE/archives" "$CACHE/lists"
+# Made by container root, which the hooks run as (for real root: host 4294967294).
+"$pseudo" mkdir -p "$CACHE/archives" "$CACHE/lists"
 copy='-maxdepth 1 -type f ! -name lock -exec cp -t'
 
 start=$(date +%s)

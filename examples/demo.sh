@@ -76,7 +76,7 @@ elif ! timeout 20 apt-get indextargets >/dev/null 2>&1; then
     echo "skipped: apt cannot read the host's Debian sources"
 else
     "$here/debian.sh" "$tree/debian" || {
-        echo "demo: the Debian act failed: is the host's Debian mirror reachable?" >&2
+        echo "demo: the Debian act failed (see its messages above)" >&2
         exit 1
     }
 fi

@@ -7,14 +7,11 @@
 //! command's status. The command itself is not PID 1, because PID 1 gets no signal it has no
 //! handler for: a shell script as PID 1 would ignore SIGTERM and ^C.
 
-use crate::errors::FAILURE;
 use crate::process::{self, Exec};
-use crate::supervise::{Event, Signal, Supervisor};
-use anyhow::{Context, Result};
+use crate::supervise::{Signal, Supervisor};
+use anyhow::Result;
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 
 /// Mounts a procfs of the caller's PID namespace over /proc, so that /proc shows only the
 /// namespace's processes and `ps` agrees with what the command can signal.
@@ -47,38 +44,8 @@ pub fn mount_own_proc() -> Result<()> {
 /// doing, every process the command left behind.
 pub fn run_as_init(command: &Exec, forward: &[Signal]) -> Result<i32> {
     mount_own_proc()?;
-    let supervisor = Supervisor::with_forwarded(forward)?;
+    let supervisor = Supervisor::reaping_orphans(forward)?;
     let child = process::spawn(0, || Err(command.exec()))
         .map_err(|errno| anyhow::anyhow!("starting the command: {}", errno.desc()))?;
-    loop {
-        if let Event::Exited(code) = supervisor.handle(child)? {
-            return Ok(code);
-        }
-        if let Some(code) = reap_orphans(child)? {
-            return Ok(code);
-        }
-        let mut fds = [nix::poll::PollFd::new(
-            supervisor.fd(),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(e).context("waiting for signals"),
-        }
-    }
-}
-
-/// Reaps every child that has ended. The command may be among them (it can end between the
-/// supervisor's look at it and this one): its status is returned then.
-fn reap_orphans(command: Pid) -> Result<Option<i32>> {
-    loop {
-        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return Ok(None),
-            Ok(status) if status.pid() == Some(command) => {
-                return Ok(Some(process::exit_code(status).unwrap_or(FAILURE)));
-            }
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(e).context("reaping orphans"),
-        }
-    }
+    supervisor.wait(child)
 }

@@ -9,7 +9,7 @@ use crate::container::MARKER;
 use crate::errors;
 use crate::ns::Joiner;
 use crate::process::{self, Exec, DEFAULT_PATH};
-use crate::supervise::{Signal, Supervisor};
+use crate::supervise::{Supervisor, FORWARDED_SHARING_TERMINAL};
 use crate::userns::{self, Lifeline};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
@@ -19,14 +19,6 @@ use nix::unistd::AccessFlags;
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-/// Signals passed on to the command. ^C and ^\ reach it from the terminal it shares with
-/// inject directly: passing SIGINT and SIGQUIT on as well would deliver them twice.
-const FORWARDED: [Signal; 4] = [
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
 
 /// Refuses to run set-user-ID or set-group-ID. Joining namespaces needs no privilege, and a
 /// privileged inject would let any user into any container.
@@ -72,7 +64,7 @@ impl Injection {
         }
         // Opening checks that init still lives, which vouches for what was read from it.
         let entry = init.open()?;
-        let supervisor = Supervisor::with_forwarded(&FORWARDED)?;
+        let supervisor = Supervisor::with_forwarded(&FORWARDED_SHARING_TERMINAL)?;
         entry.enter()?;
         let path = init.path_inside()?;
         let command = if self.command.is_empty() {

@@ -25,6 +25,15 @@ pub const FORWARDED: [Signal; 7] = [
     Signal::SIGPWR,
 ];
 
+/// What a supervisor that shares its terminal with the child passes on: ^C and ^\ reach the
+/// child from the terminal itself, so passing SIGINT and SIGQUIT on would deliver them twice.
+pub const FORWARDED_SHARING_TERMINAL: [Signal; 4] = [
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
 /// What a batch of signals meant.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
@@ -42,6 +51,8 @@ pub struct Supervisor {
     signals: SignalFd,
     forward: SigSet,
     killed_by: Cell<Option<Signal>>,
+    /// As PID 1 of a namespace, every orphan becomes our child and must be reaped.
+    reaps_orphans: bool,
 }
 
 impl Supervisor {
@@ -66,6 +77,17 @@ impl Supervisor {
             signals,
             forward: set,
             killed_by: Cell::new(None),
+            reaps_orphans: false,
+        })
+    }
+
+    /// A supervisor for PID 1 of a namespace, which reaps every child that ends, not only the
+    /// one it waits for: orphans of the namespace are reparented to it. Only for a process
+    /// whose other children nobody else waits for.
+    pub fn reaping_orphans(forward: &[Signal]) -> Result<Supervisor> {
+        Ok(Supervisor {
+            reaps_orphans: true,
+            ..Self::with_forwarded(forward)?
         })
     }
 
@@ -100,21 +122,30 @@ impl Supervisor {
                 Err(e) => return Err(e).context("reading signals"),
             }
         }
-        // SIGCHLD may be merged or may come from other children (helpers): ask about ours.
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(status) => {
-                if let Some(code) = process::exit_code(status) {
-                    self.killed_by.set(match status {
-                        WaitStatus::Signaled(_, sig, _) => Some(sig),
-                        _ => None,
-                    });
-                    return Ok(Event::Exited(code));
+        // SIGCHLD may be merged or may come from other children (helpers, orphans).
+        let reaped = if self.reaps_orphans { None } else { Some(child) };
+        loop {
+            match waitpid(reaped, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => return Ok(event),
+                Ok(status) if status.pid() == Some(child) => {
+                    if let Some(code) = process::exit_code(status) {
+                        self.killed_by.set(match status {
+                            WaitStatus::Signaled(_, sig, _) => Some(sig),
+                            _ => None,
+                        });
+                        return Ok(Event::Exited(code));
+                    }
                 }
+                // An orphan reaped; look for more.
+                Ok(_) if self.reaps_orphans => {}
+                Ok(_) => return Ok(event),
+                Err(Errno::EINTR) => {}
+                Err(Errno::ECHILD) if !self.reaps_orphans => {
+                    return Ok(Event::Exited(crate::errors::FAILURE))
+                }
+                Err(_) => return Ok(event),
             }
-            Err(Errno::ECHILD) => return Ok(Event::Exited(crate::errors::FAILURE)),
-            Err(_) => {}
         }
-        Ok(event)
     }
 
     /// The signal that killed the child, once it has ended of one.

@@ -7,8 +7,7 @@ use common::idmap::{parse_map, IdMap, IdMaps};
 use common::mount;
 use common::ns::Namespace;
 use common::process::Exec;
-use common::supervise::Signal::{SIGHUP, SIGTERM, SIGUSR1, SIGUSR2};
-use common::supervise::Supervisor;
+use common::supervise::{Supervisor, FORWARDED_SHARING_TERMINAL};
 use common::userns::NsChild;
 use std::ffi::OsString;
 
@@ -64,15 +63,13 @@ fn main() {
             (false, false) => &[],
         };
 
-        // ^C and ^\\ reach the command from the terminal itself: passing them on would double them.
-        let forwarded = [SIGTERM, SIGHUP, SIGUSR1, SIGUSR2];
-        let supervisor = Supervisor::with_forwarded(&forwarded)?;
+        let supervisor = Supervisor::with_forwarded(&FORWARDED_SHARING_TERMINAL)?;
         let child = NsChild::spawn(extra, &maps, |_| {
             if !extra.is_empty() {
                 mount::make_private()?;
             }
             if args.pid {
-                chroot::run_as_init(&exec, &forwarded)
+                chroot::run_as_init(&exec, &FORWARDED_SHARING_TERMINAL)
             } else {
                 Err(exec.exec())
             }

@@ -5,6 +5,7 @@ use crate::console::Console;
 use crate::hooks;
 use crate::idmap::IdMaps;
 use crate::mount::Rootfs;
+use crate::net::{self, NetMode, Pasta, Publish};
 use crate::ns::Namespace;
 use crate::process::{Exec, DEFAULT_PATH};
 use crate::supervise::{Signal, Supervisor};
@@ -29,8 +30,10 @@ pub struct Container {
     pub maps: IdMaps,
     /// Emulate a console on a pty (else init gets our stdin, stdout and stderr).
     pub console: bool,
-    /// Share the host's network namespace instead of a new one.
-    pub host_network: bool,
+    /// How the container reaches a network: a private namespace, the host's, or pasta.
+    pub network: NetMode,
+    /// Host ports forwarded into the container (through pasta).
+    pub publish: Vec<Publish>,
     /// Run with /bin/sh -c inside the new namespaces, in the new root, before the pivot.
     pub inside_hook: Option<String>,
     /// Run with /bin/sh -c outside, as the caller, once the namespaces exist.
@@ -53,7 +56,7 @@ impl Container {
         if Path::new("/proc/self/ns/time").exists() {
             kinds.push(Namespace::Time);
         }
-        if !self.host_network {
+        if self.network.new_namespace() {
             kinds.push(Namespace::Net);
         }
         kinds
@@ -77,6 +80,7 @@ impl Container {
     pub fn run(mut self) -> Result<i32> {
         self.root = checked_root(&self.root)?;
         self.lockdown.check_mapped(&self.maps)?;
+        net::check_options(self.network, &self.publish)?;
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console { Some(Console::open()?) } else { None };
         let supervisor = Supervisor::new()?;
@@ -95,6 +99,17 @@ impl Container {
         let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
             self.init(console, lifeline, exec)
         })?;
+        // Lives until init has ended: dropping it ends pasta.
+        let _pasta = match self.network {
+            NetMode::Pasta => match Pasta::start(child.pid, &self.publish) {
+                Ok(pasta) => Some(pasta),
+                Err(e) => {
+                    child.abandon();
+                    return Err(e);
+                }
+            },
+            _ => None,
+        };
         if let Some(script) = &self.outside_hook {
             let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
             let env = [(INIT_PID_VAR, child.pid.to_string())];
@@ -115,7 +130,10 @@ impl Container {
     fn init(&self, console: Option<&Console>, lifeline: &Lifeline, exec: &Exec) -> Result<i32> {
         let rootfs = Rootfs::bind(&self.root)?;
         rootfs.mount_proc()?;
-        rootfs.mount_sys(!self.host_network)?;
+        rootfs.mount_sys(self.network.new_namespace())?;
+        if self.network == NetMode::Private {
+            net::bring_up_loopback()?;
+        }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
         if let Some(script) = &self.inside_hook {
             hooks::run("-i hook", script, &self.root, &[])?;

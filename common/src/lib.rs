@@ -9,6 +9,7 @@ pub mod errors;
 pub mod hooks;
 pub mod idmap;
 pub mod mount;
+pub mod net;
 pub mod ns;
 pub mod process;
 pub mod supervise;

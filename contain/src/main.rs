@@ -5,13 +5,14 @@ use common::caps::Lockdown;
 use common::container::Container;
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
+use common::net::{NetMode, Publish};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Boot CMD (default /bin/sh) as PID 1 of a container rooted at DIR, without privilege.
 ///
 /// The container gets new user, mount, PID, IPC, UTS, cgroup and time namespaces, and a new
-/// network namespace unless -n. Container root is the caller; other IDs map onto the caller's
+/// network namespace unless -n (--net host); --net pasta connects it to the host's network. Container root is the caller; other IDs map onto the caller's
 /// subordinate ranges (/etc/subuid, /etc/subgid). CMD starts with a clean environment holding
 /// container=contain, PATH and TERM. contain exits with CMD's status (128+N if it died of
 /// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGPWR on to it.
@@ -23,9 +24,16 @@ struct Args {
     /// No console emulation: CMD gets contain's stdin, stdout and stderr directly
     #[arg(short = 'c')]
     no_console: bool,
-    /// Share the host's network namespace
-    #[arg(short = 'n')]
+    /// Share the host's network namespace (the same as --net host)
+    #[arg(short = 'n', conflicts_with = "net")]
     host_network: bool,
+    /// Network: private (a new namespace with only lo, up), host (the host's, as -n), or pasta
+    /// (a new namespace connected to the host's network by pasta, from the Debian package passt)
+    #[arg(long = "net", value_name = "MODE", value_enum, default_value_t = NetMode::Private)]
+    net: NetMode,
+    /// Forward a host port into the container, with --net pasta (repeatable; e.g. -p 8080:80)
+    #[arg(short = 'p', long = "publish", value_name = "HOSTPORT[:CONTAINERPORT][/tcp|/udp]")]
+    publish: Vec<Publish>,
     /// UID map START:LOWER:COUNT[,...] (container start, host start, length)
     #[arg(short = 'u', value_name = "MAP", value_parser = parse_map)]
     uid_map: Option<IdMap>,
@@ -66,6 +74,7 @@ struct Args {
 const EXAMPLES: &str = "Examples:
   contain DIR                              a shell as PID 1 in DIR
   contain -n DIR /sbin/init                boot a distribution sharing the host network
+  contain --net pasta -p 8080:80 DIR httpd -f -p 80   a web server reachable on host port 8080
   contain -i 'mount --bind /srv srv' DIR   bind a host directory into the container
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
@@ -90,7 +99,12 @@ fn main() {
             command,
             maps: IdMaps::from_args(args.uid_map, args.gid_map)?,
             console: !args.no_console,
-            host_network: args.host_network,
+            network: if args.host_network {
+                NetMode::Host
+            } else {
+                args.net
+            },
+            publish: args.publish,
             inside_hook: args.inside,
             outside_hook: args.outside,
             lockdown,

@@ -1,0 +1,558 @@
+//! The container's network: the `--net` modes, published ports (`-p`), the loopback interface
+//! of a new network namespace, and pasta, the user-mode network stack that connects a new
+//! network namespace to the host's.
+//!
+//! The three modes:
+//! - [`NetMode::Private`]: a new network namespace with only `lo`, which init brings up with
+//!   [`bring_up_loopback`].
+//! - [`NetMode::Host`]: no network namespace of its own (as `-n`).
+//! - [`NetMode::Pasta`]: a new network namespace that [`Pasta::start`] connects to the host:
+//!   an interface with the host's address and routes, a default route, and the host's own
+//!   loopback services reachable at the gateway address. Published ports ([`Publish`]) are
+//!   forwarded from the host into the container by the same pasta.
+//!
+//! The order in the supervisor: validate with [`check_options`] before creating anything;
+//! create the namespaces and write the ID maps (`NsChild::spawn`); [`Pasta::start`] on the
+//! held child's PID; release the child; [`Pasta::stop`] (or drop) once init has ended.
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::Pid;
+use std::fmt;
+use std::io::Read;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// The program run for `--net pasta`, looked up in PATH.
+pub const PASTA: &str = "pasta";
+
+/// How long pasta may take to configure the namespace. It takes milliseconds; this only
+/// bounds a pasta that hangs.
+pub const PASTA_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What pasta's `--pid` file is, so that it writes its PID into the pipe on its stdout. It
+/// writes that file once the namespace is configured, which makes the line the signal that
+/// pasta is ready. A path into pasta's own /proc/self always opens: other processes' fd links
+/// are refused to it once it has joined the container's user namespace, and files it
+/// inherited beyond stderr are closed by newer pasta versions at start.
+const READY_PIPE: &str = "/proc/self/fd/1";
+
+/// How the container is connected to a network (`--net MODE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetMode {
+    /// A new network namespace with only the loopback interface, up.
+    #[default]
+    Private,
+    /// The host's network namespace, shared (as `-n`).
+    Host,
+    /// A new network namespace connected to the host's network through pasta.
+    Pasta,
+}
+
+impl NetMode {
+    /// Every mode, as typed on the command line.
+    pub const NAMES: [&'static str; 3] = ["private", "host", "pasta"];
+
+    /// The mode as typed on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetMode::Private => "private",
+            NetMode::Host => "host",
+            NetMode::Pasta => "pasta",
+        }
+    }
+
+    /// Whether the container gets a network namespace of its own (CLONE_NEWNET).
+    pub fn new_namespace(self) -> bool {
+        self != NetMode::Host
+    }
+}
+
+impl fmt::Display for NetMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NetMode {
+    type Err = anyhow::Error;
+
+    fn from_str(word: &str) -> Result<NetMode> {
+        match word {
+            "private" => Ok(NetMode::Private),
+            "host" => Ok(NetMode::Host),
+            "pasta" => Ok(NetMode::Pasta),
+            _ => bail!("unknown network mode '{word}' (expected private, host or pasta)"),
+        }
+    }
+}
+
+/// A transport protocol a port is published for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    /// The name after the slash in `-p 53/udp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+
+    /// pasta's option forwarding this protocol from the host into the namespace.
+    fn pasta_option(self) -> &'static str {
+        match self {
+            Proto::Tcp => "-t",
+            Proto::Udp => "-u",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A host port forwarded into the container: `-p HOSTPORT[:CONTAINERPORT][/tcp|/udp]`.
+/// The container port defaults to the host port, the protocol to TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Publish {
+    /// The port pasta listens on, on every host address.
+    pub host: u16,
+    /// The port connections are forwarded to, inside the container.
+    pub container: u16,
+    pub proto: Proto,
+}
+
+impl Publish {
+    /// pasta's port specification: `HOST:CONTAINER`, or `HOST` when both are the same.
+    fn pasta_spec(&self) -> String {
+        if self.host == self.container {
+            self.host.to_string()
+        } else {
+            format!("{}:{}", self.host, self.container)
+        }
+    }
+}
+
+impl fmt::Display for Publish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}/{}", self.host, self.container, self.proto)
+    }
+}
+
+impl FromStr for Publish {
+    type Err = anyhow::Error;
+
+    /// Parses `HOSTPORT[:CONTAINERPORT][/tcp|/udp]`; every error names the offending word.
+    fn from_str(text: &str) -> Result<Publish> {
+        let (ports, proto) = match text.split_once('/') {
+            None => (text, Proto::Tcp),
+            Some((ports, "tcp")) => (ports, Proto::Tcp),
+            Some((ports, "udp")) => (ports, Proto::Udp),
+            Some((_, other)) => bail!("unknown protocol '{other}' in '{text}' (expected tcp or udp)"),
+        };
+        let (host, container) = match ports.split_once(':') {
+            None => (ports, ports),
+            Some((_, container)) if container.contains(':') => {
+                bail!("'{text}' has more than two ports (expected HOSTPORT[:CONTAINERPORT])")
+            }
+            Some(pair) => pair,
+        };
+        Ok(Publish {
+            host: parse_port(host, text)?,
+            container: parse_port(container, text)?,
+            proto,
+        })
+    }
+}
+
+/// A port number 1-65535 written in decimal digits only.
+fn parse_port(word: &str, text: &str) -> Result<u16> {
+    if word.is_empty() {
+        bail!("missing port number in '{text}'");
+    }
+    if !word.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("port '{word}' in '{text}' is not a number");
+    }
+    match word.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => bail!("port '{word}' in '{text}' is out of range 1-65535"),
+    }
+}
+
+/// Checks that the network options fit together, before anything is created: ports can only
+/// be published through pasta, and each host port (per protocol) only once.
+pub fn check_options(mode: NetMode, publish: &[Publish]) -> Result<()> {
+    if let Some(first) = publish.first() {
+        if mode != NetMode::Pasta {
+            bail!(
+                "publishing port {}/{} needs --net pasta (the network mode is {mode})",
+                first.host,
+                first.proto
+            );
+        }
+    }
+    for (i, p) in publish.iter().enumerate() {
+        if publish[..i]
+            .iter()
+            .any(|q| q.host == p.host && q.proto == p.proto)
+        {
+            bail!("host port {}/{} is published twice", p.host, p.proto);
+        }
+    }
+    Ok(())
+}
+
+/// Brings the loopback interface `lo` of the caller's network namespace up, as `ip link set
+/// lo up` would, so that 127.0.0.1 and ::1 work. The caller must be root in the user
+/// namespace that owns the network namespace (CAP_NET_ADMIN there): call it in the container's
+/// init after it became root, for [`NetMode::Private`]. pasta does the same itself for
+/// [`NetMode::Pasta`]; a second call changes nothing.
+pub fn bring_up_loopback() -> Result<()> {
+    // SAFETY: socket() takes no pointers; a non-negative return is a new descriptor that
+    // nothing else owns, so OwnedFd may close it.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(Errno::last()).context("bringing up lo: creating a socket");
+    }
+    // SAFETY: see above: the descriptor was just created and is owned here alone.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&sock);
+
+    // SAFETY: ifreq is plain old data (a name and a union of integers, sockaddrs and a
+    // pointer); all zeroes is a valid value, with the name NUL-terminated and no pointer used.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name and writes ifru_flags of the ifreq
+    // we own, which outlives the call.
+    if unsafe { libc::ioctl(raw, libc::SIOCGIFFLAGS, &mut request as *mut libc::ifreq) } < 0 {
+        return Err(Errno::last()).context("bringing up lo: reading its flags");
+    }
+    // SAFETY: SIOCGIFFLAGS filled ifru_flags, so that union member is the initialised one.
+    let flags = unsafe { request.ifr_ifru.ifru_flags };
+    if flags & libc::IFF_UP as libc::c_short != 0 {
+        return Ok(());
+    }
+    request.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS only reads the ifreq we own, which outlives the call.
+    if unsafe { libc::ioctl(raw, libc::SIOCSIFFLAGS, &request as *const libc::ifreq) } < 0 {
+        let errno = Errno::last();
+        if errno == Errno::EPERM {
+            bail!("bringing up lo: {} (needs root in the user namespace that owns the network namespace)", errno.desc());
+        }
+        return Err(errno).context("bringing up lo");
+    }
+    Ok(())
+}
+
+/// The arguments of a pasta that configures the network namespace of `target` and forwards
+/// `publish` into it, running in the foreground as the caller's effective user and group.
+///
+/// Forwarding is exactly what was asked for: `-t`/`-u` get the published ports or `none`
+/// (pasta's default for them, `auto`, would follow whatever the container listens on), and
+/// `-T none -U none` keep the host's listening ports out of the container's loopback.
+/// The gateway address stays mapped to the host's loopback (pasta's default).
+pub fn pasta_args(target: Pid, publish: &[Publish]) -> Vec<String> {
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    let mut args: Vec<String> = [
+        "--foreground",
+        "--quiet",
+        "--config-net",
+        // pasta started as root would switch to nobody: a credential change, which clears the
+        // parent-death signal, and nobody may not join a user namespace root created.
+        "--runas",
+        &format!("{uid}:{gid}"),
+        "--pid",
+        READY_PIPE,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let specs: Vec<String> = publish
+            .iter()
+            .filter(|p| p.proto == proto)
+            .map(Publish::pasta_spec)
+            .collect();
+        args.push(proto.pasta_option().into());
+        args.push(if specs.is_empty() { "none".into() } else { specs.join(",") });
+    }
+    args.extend(["-T", "none", "-U", "none"].map(String::from));
+    args.push(target.to_string());
+    args
+}
+
+/// A running pasta serving one container's network namespace. It is a child of the caller;
+/// dropping this kills and reaps it, and the kernel kills it if the caller dies, even of
+/// SIGKILL. The caller must be single-threaded (as the tools are): the parent-death signal
+/// fires when the thread that started pasta ends.
+pub struct Pasta {
+    child: Child,
+}
+
+impl Pasta {
+    /// Starts pasta on the user and network namespaces of `target` (the container's init,
+    /// held before it runs, with its ID maps written) and returns once pasta has configured
+    /// the network namespace: interface, addresses, routes, and the published ports bound on
+    /// the host. On failure nothing is left running and the error is one line: pasta missing,
+    /// /dev/net/tun refused, or pasta's own message.
+    pub fn start(target: Pid, publish: &[Publish]) -> Result<Pasta> {
+        Pasta::start_program(PASTA, target, publish)
+    }
+
+    /// [`Pasta::start`] with another program than `pasta` (a path or a name in PATH).
+    pub fn start_program(program: &str, target: Pid, publish: &[Publish]) -> Result<Pasta> {
+        let parent = nix::unistd::getpid();
+        let mut command = Command::new(program);
+        command
+            .args(pasta_args(target, publish))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: ^C and ^Z on the terminal are for the container, not
+            // for its network.
+            .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and makes only
+        // async-signal-safe system calls (prctl, getppid, close_range); it allocates nothing,
+        // the error it may return is built from a raw errno.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the request: then nobody would end us.
+                if libc::getppid() != parent.as_raw() {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                // Descriptors the caller opened without O_CLOEXEC (a lifeline pipe, a pty)
+                // must not be held open by pasta. Failure only means an old kernel.
+                libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(|e| spawn_error(program, e))?;
+        match wait_until_configured(&mut child) {
+            Ok(()) => Ok(Pasta { child }),
+            Err(startup) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                let messages = read_rest(child.stderr.take(), startup.messages);
+                Err(startup_error(startup.why, status, &messages))
+            }
+        }
+    }
+
+    /// pasta's PID.
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Whether pasta has ended (and reaps it if so): pasta never ends on its own while it
+    /// serves a namespace, so this means the container lost its network.
+    pub fn has_ended(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Ends pasta and reaps it. Call it once the container's init has ended; pasta does not
+    /// notice that by itself.
+    pub fn stop(self) {
+        drop(self)
+    }
+}
+
+impl Drop for Pasta {
+    fn drop(&mut self) {
+        // Killing a child that has been reaped already fails harmlessly (std knows).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Why a start failed, with what pasta said so far.
+struct StartupFailure {
+    why: Failure,
+    messages: Vec<u8>,
+}
+
+enum Failure {
+    /// pasta closed its stdout without writing its PID: it ended.
+    Ended,
+    TimedOut,
+    Io(anyhow::Error),
+}
+
+/// Most of pasta's messages that fit; it prints a few hundred bytes before failing.
+const MESSAGES_KEPT: usize = 64 * 1024;
+
+/// Waits for pasta's PID line on its stdout (the sign that the namespace is configured),
+/// collecting its stderr meanwhile. On success both pipes are closed: pasta ignores SIGPIPE,
+/// so later messages are dropped instead of filling a pipe nobody reads.
+fn wait_until_configured(child: &mut Child) -> Result<(), StartupFailure> {
+    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(StartupFailure {
+            why: Failure::Io(anyhow!("pasta's output is not connected")),
+            messages: Vec::new(),
+        });
+    };
+    let mut messages = Vec::new();
+    let mut err_open = true;
+    let deadline = Instant::now() + PASTA_READY_TIMEOUT;
+    let fail = |why, messages| Err(StartupFailure { why, messages });
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            child.stderr = Some(err);
+            return fail(Failure::TimedOut, messages);
+        }
+        let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
+        let (out_ready, err_ready) = {
+            let mut fds = vec![PollFd::new(out.as_fd(), PollFlags::POLLIN)];
+            if err_open {
+                fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => return fail(Failure::Io(anyhow!("waiting for pasta: {}", e.desc())), messages),
+            }
+            let ready = |fd: Option<&PollFd>| {
+                fd.and_then(PollFd::revents)
+                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR))
+            };
+            (ready(fds.first()), ready(fds.get(1)))
+        };
+        if err_ready {
+            let mut buf = [0u8; 4096];
+            match err.read(&mut buf) {
+                Ok(0) => err_open = false,
+                Ok(n) => {
+                    let room = MESSAGES_KEPT.saturating_sub(messages.len());
+                    messages.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => err_open = false,
+            }
+        }
+        if out_ready {
+            let mut buf = [0u8; 64];
+            match out.read(&mut buf) {
+                Ok(n) if n > 0 => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                _ => {
+                    child.stderr = Some(err);
+                    return fail(Failure::Ended, messages);
+                }
+            }
+        }
+    }
+}
+
+/// Appends what is left on pasta's stderr. Only called once pasta is reaped, so every writer
+/// is gone and the read ends.
+fn read_rest(err: Option<std::process::ChildStderr>, mut messages: Vec<u8>) -> Vec<u8> {
+    if let Some(mut err) = err {
+        let mut rest = Vec::new();
+        let _ = err.read_to_end(&mut rest);
+        let room = MESSAGES_KEPT.saturating_sub(messages.len());
+        messages.extend_from_slice(&rest[..rest.len().min(room)]);
+    }
+    messages
+}
+
+fn spawn_error(program: &str, e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        anyhow!("--net pasta needs {program}, which is not installed (Debian package passt provides it)")
+    } else {
+        anyhow!("starting {program}: {e}")
+    }
+}
+
+/// The one-line error for a pasta that did not get ready.
+fn startup_error(why: Failure, status: Option<std::process::ExitStatus>, messages: &[u8]) -> anyhow::Error {
+    let said = last_message(messages);
+    match why {
+        Failure::Io(e) => e,
+        Failure::TimedOut => match said {
+            Some(line) => anyhow!(
+                "pasta did not configure the network within {} s (it said: {line})",
+                PASTA_READY_TIMEOUT.as_secs()
+            ),
+            None => anyhow!("pasta did not configure the network within {} s", PASTA_READY_TIMEOUT.as_secs()),
+        },
+        Failure::Ended => {
+            if let Some(line) = &said {
+                if line.to_ascii_lowercase().contains("tun") {
+                    if let Some(problem) = tun_problem() {
+                        return anyhow!("pasta failed: {problem} (pasta: {line})");
+                    }
+                }
+                return anyhow!("pasta failed: {line}");
+            }
+            match status {
+                Some(s) if s.signal().is_some() => {
+                    anyhow!("pasta failed: killed by signal {}", s.signal().unwrap_or(0))
+                }
+                Some(s) => anyhow!("pasta failed with status {} and no message", s.code().unwrap_or(-1)),
+                None => anyhow!("pasta failed with no message"),
+            }
+        }
+    }
+}
+
+/// pasta's error: the last line it printed that is not noise. It prints its configuration
+/// summary (interfaces, addresses, DNS) before it fails, and the reason last, as it dies.
+pub fn last_message(messages: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(messages)
+        .lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty() && !is_noise(line))
+        .map(|line| line.strip_prefix("pasta: ").unwrap_or(line).to_string())
+}
+
+/// Lines that say nothing about why pasta failed: complaints about a missing system logger.
+fn is_noise(line: &str) -> bool {
+    line.starts_with("Failed to send ") && line.ends_with(" to syslog")
+}
+
+/// Why the caller cannot use /dev/net/tun, if it cannot: pasta opens it in the container's
+/// user namespace, with the caller's credentials, so a device only root may open stops it.
+fn tun_problem() -> Option<String> {
+    const TUN: &str = "/dev/net/tun";
+    let meta = match std::fs::metadata(TUN) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Some(format!("{TUN} does not exist: the tun kernel module provides it"))
+        }
+        Err(e) => return Some(format!("{TUN} is not usable by you: {e}")),
+    };
+    let opened = std::fs::OpenOptions::new().read(true).write(true).open(TUN);
+    let others_rw = meta.permissions().mode() & 0o006 == 0o006;
+    match opened {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
+            Some(format!("{TUN} is not usable by you: on a normal system udev makes it mode 0666"))
+        }
+        // Root opens it anyway, but not from a user namespace that does not map its owner.
+        Ok(_) if !others_rw => Some(format!(
+            "{TUN} is not usable from the container's user namespace: on a normal system udev makes it mode 0666"
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

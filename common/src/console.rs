@@ -10,8 +10,8 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, PtyMaster};
 use nix::sys::termios::{self, OutputFlags, SetArg, Termios};
 use nix::unistd::{isatty, Pid};
 use std::fs::File;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Relay buffer: large, so a busy container costs few system calls per megabyte.
@@ -145,7 +145,11 @@ impl Console {
             let (signals, master, input) = (
                 ready(0),
                 ready(1),
-                if watch_stdin { ready(2) } else { PollFlags::empty() },
+                if watch_stdin {
+                    ready(2)
+                } else {
+                    PollFlags::empty()
+                },
             );
             if master.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
                 relay.drain_output();
@@ -192,7 +196,9 @@ impl Relay<'_> {
             match nix::unistd::read(self.master, &mut self.output) {
                 Ok(0) | Err(Errno::EAGAIN) | Err(Errno::EIO) => return,
                 Ok(n) => {
-                    if self.stdout_open && write_all(std::io::stdout().as_fd(), &self.output[..n]).is_err() {
+                    if self.stdout_open
+                        && write_all(std::io::stdout().as_fd(), &self.output[..n]).is_err()
+                    {
                         // Nobody reads our output any more: keep draining so the container
                         // does not block, and let it finish.
                         self.stdout_open = false;

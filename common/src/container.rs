@@ -82,7 +82,11 @@ impl Container {
         self.lockdown.check_mapped(&self.maps)?;
         net::check_options(self.network, &self.publish)?;
         let exec = Exec::new(&self.command, self.environment())?;
-        let console = if self.console { Some(Console::open()?) } else { None };
+        let console = if self.console {
+            Some(Console::open()?)
+        } else {
+            None
+        };
         let supervisor = Supervisor::new()?;
         loop {
             let status = self.boot(&exec, console.as_ref(), &supervisor)?;

@@ -19,7 +19,6 @@ use nix::unistd::AccessFlags;
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-
 /// Refuses to run set-user-ID or set-group-ID. Joining namespaces needs no privilege, and a
 /// privileged inject would let any user into any container.
 pub fn refuse_setid() -> Result<()> {

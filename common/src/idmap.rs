@@ -154,7 +154,9 @@ impl IdMap {
     /// True if the map names no host ID but `host_id`: the kernel lets an unprivileged process
     /// write such a map itself, everything else needs newuidmap/newgidmap.
     pub fn only_maps(&self, host_id: u32) -> bool {
-        self.ranges.iter().all(|r| r.count == 1 && r.outside == host_id)
+        self.ranges
+            .iter()
+            .all(|r| r.count == 1 && r.outside == host_id)
     }
 
     /// The text the kernel expects in /proc/PID/uid_map: `inside outside count` lines.
@@ -355,7 +357,11 @@ impl IdMaps {
         };
         for (map, kind) in [(&maps.uid, IdKind::User), (&maps.gid, IdKind::Group)] {
             if map.to_host(0).is_none() {
-                bail!("{} map {map}: container {} 0 is not mapped", kind.noun(), kind.noun());
+                bail!(
+                    "{} map {map}: container {} 0 is not mapped",
+                    kind.noun(),
+                    kind.noun()
+                );
             }
         }
         Ok(maps)
@@ -454,13 +460,19 @@ mod tests {
     #[test]
     fn only_own_id_can_be_written_directly() {
         assert!(IdMap::single(0, 1000).only_maps(1000));
-        assert!(!"0:1000:1,1:100000:10".parse::<IdMap>().unwrap().only_maps(1000));
+        assert!(!"0:1000:1,1:100000:10"
+            .parse::<IdMap>()
+            .unwrap()
+            .only_maps(1000));
         assert!(!IdMap::single(0, 1001).only_maps(1000));
     }
 
     #[test]
     fn root_must_be_mapped() {
         let err = IdMaps::from_args(Some("1:1000:1".parse().unwrap()), None).unwrap_err();
-        assert_eq!(format!("{err}"), "uid map 1:1000:1: container uid 0 is not mapped");
+        assert_eq!(
+            format!("{err}"),
+            "uid map 1:1000:1: container uid 0 is not mapped"
+        );
     }
 }

@@ -22,14 +22,26 @@ const DEV_LINKS: [(&str, &str); 5] = [
 
 /// Stops mounts made from here on from propagating to the host's (or any other) namespace.
 pub fn make_private() -> Result<()> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .context("making mounts private")
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("making mounts private")
 }
 
 /// Binds `source` onto `target`, with everything mounted below it.
 pub fn bind(source: &Path, target: &Path) -> Result<()> {
-    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .with_context(|| format!("binding {} to {}", source.display(), target.display()))
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("binding {} to {}", source.display(), target.display()))
 }
 
 /// Makes the bind mount at `target` read-only. Flags the kernel locked on the original (nosuid,
@@ -201,7 +213,10 @@ impl Rootfs {
 /// True if `gid` appears inside the container in a gid_map text.
 fn gid_mapped(map: &str, gid: u32) -> bool {
     map.lines().any(|line| {
-        let f: Vec<u64> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
         f.len() == 3 && (f[0]..f[0] + f[2]).contains(&(gid as u64))
     })
 }

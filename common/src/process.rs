@@ -52,9 +52,18 @@ pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Err
         0 => {
             // Signals the parent blocked for its signalfd must not stay blocked in the child,
             // and Rust's runtime ignores SIGPIPE, which `cmd | head` relies on not doing.
-            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+            let _ = nix::sys::signal::sigprocmask(
+                SigmaskHow::SIG_SETMASK,
+                Some(&SigSet::empty()),
+                None,
+            );
             // SAFETY: restoring the default action of SIGPIPE installs no handler.
-            let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
+            let _ = unsafe {
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGPIPE,
+                    nix::sys::signal::SigHandler::SigDfl,
+                )
+            };
             let code = match child() {
                 Ok(code) => code,
                 Err(err) => {

@@ -8,8 +8,8 @@ pub use nix::sys::signal::Signal;
 use nix::sys::signal::{kill, SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use std::cell::Cell;
 use nix::unistd::Pid;
+use std::cell::Cell;
 use std::os::fd::{AsFd, BorrowedFd};
 
 /// Signals a user sends a container to ask something of its init: stop (TERM), halt or
@@ -67,8 +67,9 @@ impl Supervisor {
         }
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
             .context("blocking signals")?;
-        let signals = SignalFd::with_flags(&blocked, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-            .context("creating a signalfd")?;
+        let signals =
+            SignalFd::with_flags(&blocked, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                .context("creating a signalfd")?;
         let mut set = SigSet::empty();
         for sig in forward {
             set.add(*sig);
@@ -123,7 +124,11 @@ impl Supervisor {
             }
         }
         // SIGCHLD may be merged or may come from other children (helpers, orphans).
-        let reaped = if self.reaps_orphans { None } else { Some(child) };
+        let reaped = if self.reaps_orphans {
+            None
+        } else {
+            Some(child)
+        };
         loop {
             match waitpid(reaped, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) => return Ok(event),
@@ -159,7 +164,10 @@ impl Supervisor {
             if let Event::Exited(code) = self.handle(child)? {
                 return Ok(code);
             }
-            let mut fds = [nix::poll::PollFd::new(self.fd(), nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(
+                self.fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(e).context("waiting for signals"),

@@ -42,7 +42,8 @@ pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
         if !root {
             result = write_proc(pid, "setgroups", "deny");
         }
-        result = result.and_then(|_| write_proc(pid, IdKind::Group.map_file(), &maps.gid.proc_text()));
+        result =
+            result.and_then(|_| write_proc(pid, IdKind::Group.map_file(), &maps.gid.proc_text()));
     }
     if uid_direct && result.is_ok() {
         result = write_proc(pid, IdKind::User.map_file(), &maps.uid.proc_text());
@@ -94,7 +95,11 @@ fn finish_helper(kind: IdKind, child: std::process::Child) -> Result<()> {
         return Ok(());
     }
     let text = String::from_utf8_lossy(&out.stderr);
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     let why = first
         .strip_prefix(&format!("{}: ", kind.helper()))
         .unwrap_or(first);
@@ -127,7 +132,9 @@ pub fn switch_to(uid: Uid, gid: Gid) -> Result<()> {
     Errno::result(unsafe { libc::syscall(libc::SYS_setresgid, g, g, g) })
         .with_context(|| format!("switching to gid {gid}"))?;
     // SAFETY: as above; a zero-length list needs no valid pointer.
-    match Errno::result(unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) }) {
+    match Errno::result(unsafe {
+        libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>())
+    }) {
         Ok(_) | Err(Errno::EPERM) => {}
         Err(e) => return Err(e).context("clearing supplementary groups"),
     }
@@ -178,7 +185,8 @@ impl NsChild {
         maps: &IdMaps,
         body: impl FnOnce(&Lifeline) -> Result<i32>,
     ) -> Result<NsChild> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
         let flags = Namespace::User.flag() | Namespace::flags(extra);
         let spawned = process::spawn(flags, || {
             // SAFETY: the child owns a copy of the descriptor table and ends with _exit, never
@@ -239,7 +247,15 @@ fn namespace_error(flags: u64, extra: &[Namespace], errno: Errno) -> anyhow::Err
             }
         });
     match culprit {
-        Some(ns) => anyhow!("creating a {} failed: {} ({})", ns.describe(), errno.desc(), ns.hint()),
-        None => anyhow!("creating namespaces (flags {flags:#x}) failed: {}", errno.desc()),
+        Some(ns) => anyhow!(
+            "creating a {} failed: {} ({})",
+            ns.describe(),
+            errno.desc(),
+            ns.hint()
+        ),
+        None => anyhow!(
+            "creating namespaces (flags {flags:#x}) failed: {}",
+            errno.desc()
+        ),
     }
 }

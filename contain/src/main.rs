@@ -32,7 +32,11 @@ struct Args {
     #[arg(long = "net", value_name = "MODE", value_enum, default_value_t = NetMode::Private)]
     net: NetMode,
     /// Forward a host port into the container, with --net pasta (repeatable; e.g. -p 8080:80)
-    #[arg(short = 'p', long = "publish", value_name = "HOSTPORT[:CONTAINERPORT][/tcp|/udp]")]
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "HOSTPORT[:CONTAINERPORT][/tcp|/udp]"
+    )]
     publish: Vec<Publish>,
     /// UID map START:LOWER:COUNT[,...] (container start, host start, length)
     #[arg(short = 'u', value_name = "MAP", value_parser = parse_map)]
@@ -67,7 +71,11 @@ struct Args {
     #[arg(value_name = "DIR")]
     root: PathBuf,
     /// Command and arguments run as PID 1 (default: /bin/sh)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<OsString>,
 }
 

@@ -19,61 +19,20 @@
 # busybox-static) running `sleep`, booted with `contain -c` for the run and ended after it.
 #
 # Usage: bench/inject.sh
-# Environment: BIN (a directory holding contain and inject; default: a release build of this
-# checkout, built here), RUNS per round (default 300), ROUNDS (default 6; rounds alternate
-# which command runs first), BENCH_USER.
-# The JSON (and CSV) exports stay in the printed directory.
-set -euo pipefail
+# Environment: BIN (a directory holding contain and inject; default: the static release build
+# of bench/build.sh, built here), RUNS per round (default 300), ROUNDS (default 6; rounds
+# alternate which command runs first), BENCH_USER.
+# The JSON and CSV exports stay in the printed directory.
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-cd "$(dirname "$0")/.."
 runs=${RUNS:-300}
 rounds=${ROUNDS:-6}
-bench_user=${BENCH_USER:-contain-test}
-
-for tool in hyperfine nsenter /bin/busybox; do
-    command -v "$tool" >/dev/null || {
-        echo "bench: $tool is missing (Debian packages: hyperfine util-linux busybox-static)" >&2
-        exit 1
-    }
-done
-
-if [ -z "${BIN:-}" ]; then
-    cargo build --release --locked -p contain -p inject >&2
-    BIN=target/release
-fi
-
-# The checkout may sit in a home the benchmark user cannot enter.
-work=$(mktemp -d /tmp/inject-bench.XXXXXX)
-chmod 755 "$work"
-for tool in contain inject; do
-    cp "$BIN/$tool" "$work/$tool"
-    chmod 755 "$work/$tool"
-done
-
-# A root file system holding a static busybox and its applets.
-rootfs() {
-    local dir=$1
-    mkdir -p "$dir"/{bin,proc,sys,dev,tmp}
-    chmod 1777 "$dir/tmp"
-    cp /bin/busybox "$dir/bin/busybox"
-    for applet in $(/bin/busybox --list); do
-        [ "$applet" = busybox ] || ln -s busybox "$dir/bin/$applet"
-    done
-}
-
-# Prints, from hyperfine's CSV $1, the mean of the reference command $2 and of the other one
-# and their ratio, on one line: "  MEAN-REF ms  MEAN-OTHER ms  RATIOx".
-summarize() {
-    awk -F, -v ref="$2" '
-        NR > 1 { if ($1 == ref) base = $2; else other = $2 }
-        END { printf "  %7.3f ms  %7.3f ms  %5.3fx\n", base * 1000, other * 1000, other / base }
-    ' "$1"
-}
-
-# The median of the numbers on stdin.
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
+need "hyperfine util-linux busybox-static" hyperfine nsenter /bin/busybox
+BIN=${BIN:-$(release_dir -p contain -p inject)}
+make_work inject
+contain=$(install_tool "$BIN/contain")
+inject=$(install_tool "$BIN/inject")
 
 containers=()
 cleanup() {
@@ -85,13 +44,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# boot NAME [RUN-AS-PREFIX...]: boots a container in $work/NAME, sets $supervisor and $init.
+# boot NAME [BOOT-AS-PREFIX...]: boots a container in $work/NAME, sets $supervisor and $init.
 boot() {
     local name=$1
     shift
-    rootfs "$work/$name"
+    busybox_rootfs "$work/$name"
     [ $# -eq 0 ] || chown -R "$bench_user:" "$work/$name"
-    "$@" "$work/contain" -c "$work/$name" /bin/sh -c 'touch /tmp/ready; exec sleep 100000' \
+    "$@" "$contain" -c "$work/$name" /bin/sh -c 'touch /tmp/ready; exec sleep 100000' \
         </dev/null >/dev/null 2>&1 &
     supervisor=$!
     containers+=("$supervisor")
@@ -103,9 +62,9 @@ boot() {
     init=$(cat "/proc/$supervisor/task/$supervisor/children")
 }
 
-# bench NAME [RUN-AS-PREFIX...] :: REFERENCE-NAME REFERENCE-CMD NAME CMD
+# rounds NAME [RUN-AS-PREFIX...] :: REFERENCE-NAME REFERENCE-CMD NAME CMD
 # Rounds alternate which command hyperfine runs first.
-bench() {
+rounds() {
     local name=$1
     shift
     local prefix=()
@@ -115,17 +74,16 @@ bench() {
     done
     shift
     local reference=$1 other=$3
-    local forward=(-n "$1" "$2" -n "$3" "$4") backward=(-n "$3" "$4" -n "$1" "$2")
+    local forward=("$1" "$2" "$3" "$4") backward=("$3" "$4" "$1" "$2")
     echo
-    echo "$name, $rounds rounds of $runs runs: mean of '$reference', of '$other', ratio"
-    local ratios=() round
+    echo "$name, $rounds rounds of $runs runs: mean of '$reference', of '$other', ratio" \
+        "(target: <= 1.1x)"
+    local ratios=() round line order
     for round in $(seq "$rounds"); do
-        local export=$work/$name.$round order=("${forward[@]}")
+        order=("${forward[@]}")
         [ $((round % 2)) = 1 ] || order=("${backward[@]}")
-        "${prefix[@]}" hyperfine -N --warmup 30 --runs "$runs" \
-            --export-json "$export.json" --export-csv "$export.csv" "${order[@]}" >&2
-        local line
-        line=$(summarize "$export.csv" "$reference")
+        hyperfine_export "$work/$name.$round" 30 "$runs" "${prefix[@]}" :: "${order[@]}"
+        line=$(print_pair "$work/$name.$round.csv" "$reference")
         echo "$line"
         ratios+=("$(echo "$line" | awk '{ print $NF }' | tr -d x)")
     done
@@ -134,32 +92,21 @@ bench() {
 
 if [ "$(id -u)" = 0 ]; then
     boot root
-    echo "== as root, inject $("$work/inject" --version | cut -d' ' -f2), $(uname -r)"
-    bench root :: \
+    echo "== as root, inject $("$inject" --version | cut -d' ' -f2), $(machine)"
+    rounds root :: \
         'nsenter -t INIT -a true' "nsenter -t $init -a true" \
-        'inject SUPERVISOR true' "$work/inject $supervisor true"
-
-    if ! id "$bench_user" >/dev/null 2>&1; then
-        echo "bench: no user $bench_user: run the tests as root once, or set BENCH_USER" >&2
-        exit 1
-    fi
-    run_as=(runuser -u "$bench_user" --)
-    # setpriv execs the command itself, so that $! is contain's PID (runuser stays its parent).
-    boot_as=(setpriv --reuid="$bench_user" --regid="$(id -g "$bench_user")" --init-groups)
-    chown "$bench_user" "$work"
-else
-    bench_user=$(id -un)
-    run_as=()
-    boot_as=()
+        'inject SUPERVISOR true' "$inject $supervisor true"
 fi
 
+unprivileged_user
+[ ${#run_as[@]} -eq 0 ] || chown "$bench_user" "$work"
 boot user "${boot_as[@]}"
 echo
-echo "== as $bench_user ($(id -u "$bench_user"))"
-bench user "${run_as[@]}" :: \
+echo "== as $bench_user ($uid), load $(cut -d' ' -f1-3 /proc/loadavg)"
+rounds user "${run_as[@]}" :: \
     'nsenter -t INIT -U --preserve-credentials -a true' \
     "nsenter -t $init -U --preserve-credentials -a true" \
-    'inject SUPERVISOR true' "$work/inject $supervisor true"
+    'inject SUPERVISOR true' "$inject $supervisor true"
 
 echo
 echo "exports: $work/{root,user}.ROUND.{json,csv}"

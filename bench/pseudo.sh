@@ -11,96 +11,47 @@
 #      beside `pseudo true` with those ranges, and both with only the user's own ID.
 #
 # Usage: bench/pseudo.sh
-# Environment: PSEUDO (default: a release build of this checkout, built here), RUNS (default
-# 500), BENCH_USER.
+# Environment: PSEUDO (default: the static release build of bench/build.sh, built here), RUNS
+# (default 500), BENCH_USER.
 # Needs the Debian packages hyperfine, fakeroot, proot and uidmap, and util-linux 2.38 or later
-# for --map-auto. The JSON (and CSV) exports stay in the printed directory.
-set -euo pipefail
+# for --map-auto. The JSON and CSV exports stay in the printed directory.
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-cd "$(dirname "$0")/.."
 runs=${RUNS:-500}
-bench_user=${BENCH_USER:-contain-test}
+need "hyperfine fakeroot proot util-linux uidmap" hyperfine fakeroot proot unshare newuidmap
+PSEUDO=${PSEUDO:-$(release_dir -p pseudo)/pseudo}
+make_work pseudo
+pseudo=$(install_tool "$PSEUDO")
 
-for tool in hyperfine fakeroot proot unshare newuidmap; do
-    command -v "$tool" >/dev/null || {
-        echo "bench: $tool is missing (Debian packages: hyperfine fakeroot proot util-linux uidmap)" >&2
-        exit 1
-    }
-done
-
-if [ -z "${PSEUDO:-}" ]; then
-    cargo build --release --locked -p pseudo >&2
-    PSEUDO=target/release/pseudo
-fi
-
-# The checkout may sit in a home the benchmark user cannot enter.
-work=$(mktemp -d /tmp/pseudo-bench.XXXXXX)
-chmod 755 "$work"
-cp "$PSEUDO" "$work/pseudo"
-chmod 755 "$work/pseudo"
-pseudo=$work/pseudo
-
-# Prints each command's mean and its ratio to the command named $2, from hyperfine's CSV.
-summarize() {
-    awk -F, -v ref="$2" '
-        NR > 1 { name[NR] = $1; mean[NR] = $2; if ($1 == ref) base = $2 }
-        END {
-            for (i = 2; i <= NR; i++)
-                printf "  %-48s %7.3f ms  %5.2fx\n", name[i], mean[i] * 1000, mean[i] / base
-        }' "$1"
-}
-
-# bench NAME REFERENCE [RUN-AS-PREFIX...] :: NAME1 CMD1 NAME2 CMD2 ...
-bench() {
-    local name=$1 reference=$2
-    shift 2
-    local prefix=()
-    while [ "$1" != "::" ]; do
-        prefix+=("$1")
-        shift
-    done
-    shift
-    local args=()
-    while [ $# -gt 0 ]; do
-        args+=(-n "$1" "$2")
-        shift 2
-    done
-    "${prefix[@]}" hyperfine -N --warmup 30 --runs "$runs" \
-        --export-json "$work/$name.json" --export-csv "$work/$name.csv" "${args[@]}" >&2
+# group NAME REFERENCE NOTE [PREFIX...] :: NAME1 CMD1 NAME2 CMD2 ...: times a group and prints
+# its means under a heading that ends with NOTE.
+group() {
+    local name=$1 reference=$2 note=$3
+    shift 3
+    hyperfine_export "$work/$name" 30 "$runs" "$@"
     echo
-    echo "$name (mean, ratio to '$reference'):"
-    summarize "$work/$name.csv" "$reference"
+    echo "$name (mean, ratio to '$reference'$note):"
+    print_means "$work/$name.csv" "$reference"
 }
 
-echo "== as $(id -un), pseudo $("$pseudo" --version | cut -d' ' -f2), $(uname -r)"
-bench caller 'unshare -Ur true' :: \
+echo "== as $(id -un), pseudo $("$pseudo" --version | cut -d' ' -f2), $(machine)"
+group caller 'unshare -Ur true' '; target: pseudo true <= 1.1x' :: \
     'unshare -Ur true' 'unshare -Ur true' \
     'pseudo true' "$pseudo true" \
     'unshare -Ur --fork true' 'unshare -Ur --fork true' \
     'fakeroot true' 'fakeroot true' \
     'proot -0 true' 'proot -0 true'
 
-# The unprivileged group.
-run_as=()
-if [ "$(id -u)" = 0 ]; then
-    if ! id "$bench_user" >/dev/null 2>&1; then
-        echo "bench: no user $bench_user: run the tests as root once, or set BENCH_USER" >&2
-        exit 1
-    fi
-    run_as=(runuser -u "$bench_user" --)
-    chown "$bench_user" "$work"
-else
-    bench_user=$(id -un)
-fi
-uid=$(id -u "$bench_user")
-gid=$(id -g "$bench_user")
+unprivileged_user
+[ ${#run_as[@]} -eq 0 ] || chown "$bench_user" "$work"
 if ! grep -qE "^($bench_user|$uid):" /etc/subuid; then
     echo "bench: $bench_user has no range in /etc/subuid: skipping the unprivileged group" >&2
     exit 0
 fi
 echo
-echo "== as $bench_user ($uid), with subordinate ranges"
-bench unprivileged 'unshare --map-auto --map-root-user true' "${run_as[@]}" :: \
+echo "== as $bench_user ($uid), with subordinate ranges; load $(cut -d' ' -f1-3 /proc/loadavg)"
+group unprivileged 'unshare --map-auto --map-root-user true' '' "${run_as[@]}" :: \
     'unshare --map-auto --map-root-user true' 'unshare --map-auto --map-root-user true' \
     'pseudo true' "$pseudo true" \
     'unshare -Ur true' 'unshare -Ur true' \

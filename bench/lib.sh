@@ -1,0 +1,144 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced, not run): checks for the tools they compare, the
+# static release build, the work directory and busybox root file system, the unprivileged
+# user, hyperfine with its exports, and the summaries printed from those exports.
+# Sourcing it moves to the top of the checkout and sets -euo pipefail.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# need PACKAGES COMMAND...: fails naming the Debian PACKAGES when a COMMAND is missing.
+need() {
+    local packages=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || {
+            echo "bench: $tool is missing (Debian packages: $packages)" >&2
+            exit 1
+        }
+    done
+}
+
+# release_dir CARGO-ARGS...: builds with bench/build.sh (static, see there) and prints the
+# directory holding the binaries.
+release_dir() {
+    bench/build.sh "$@"
+}
+
+# make_work NAME: a new directory /tmp/NAME-bench.XXXXXX (mode 0755, as the checkout may sit
+# where the benchmark user cannot enter) in $work.
+make_work() {
+    work=$(mktemp -d "/tmp/$1-bench.XXXXXX")
+    chmod 755 "$work"
+}
+
+# install_tool FILE: copies the binary FILE into $work (mode 0755) and prints its new path.
+install_tool() {
+    local copy
+    copy=$work/$(basename "$1")
+    cp "$1" "$copy"
+    chmod 755 "$copy"
+    echo "$copy"
+}
+
+# busybox_rootfs DIR: a root file system of the static /bin/busybox (Debian package
+# busybox-static; check with need) with a link per applet, the mount points contain fills, and a root-only passwd and group.
+busybox_rootfs() {
+    local dir=$1 applet
+    mkdir -p "$dir"/{bin,sbin,etc,proc,sys,dev,root,tmp}
+    chmod 1777 "$dir/tmp"
+    cp /bin/busybox "$dir/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [ "$applet" = busybox ] || ln -s busybox "$dir/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$dir/etc/passwd"
+    printf 'root:x:0:\n' >"$dir/etc/group"
+}
+
+# unprivileged_user: who the unprivileged runs are for. Started as root: BENCH_USER (default
+# contain-test, which the tests create when run as root), reached through $run_as (runuser,
+# which stays the parent) or $boot_as (setpriv, which execs the command itself, so $! is its
+# PID). Otherwise the caller, with both prefixes empty. Sets bench_user, uid, gid, run_as and
+# boot_as; fails when BENCH_USER does not exist.
+# shellcheck disable=SC2034 # the variables are for the scripts that source this
+unprivileged_user() {
+    run_as=()
+    boot_as=()
+    if [ "$(id -u)" = 0 ]; then
+        bench_user=${BENCH_USER:-contain-test}
+        if ! id "$bench_user" >/dev/null 2>&1; then
+            echo "bench: no user $bench_user: run the tests as root once, or set BENCH_USER" >&2
+            exit 1
+        fi
+        run_as=(runuser -u "$bench_user" --)
+        boot_as=(setpriv --reuid="$bench_user" --regid="$(id -g "$bench_user")" --init-groups)
+    else
+        bench_user=$(id -un)
+    fi
+    uid=$(id -u "$bench_user")
+    gid=$(id -g "$bench_user")
+}
+
+# machine: kernel, cores and load averages, for the heading of a group (means depend on them).
+machine() {
+    echo "$(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# hyperfine_export BASE WARMUP RUNS [PREFIX...] :: NAME CMD [NAME CMD...]
+# Times each CMD (run without a shell, output to /dev/null) under its NAME: WARMUP unmeasured
+# runs, then RUNS. PREFIX (e.g. $run_as) runs hyperfine itself as another user. Exports
+# BASE.json and BASE.csv; hyperfine's own report goes to stderr.
+hyperfine_export() {
+    local base=$1 warmup=$2 runs=$3
+    shift 3
+    local prefix=()
+    while [ "$1" != "::" ]; do
+        prefix+=("$1")
+        shift
+    done
+    shift
+    local commands=()
+    while [ $# -gt 0 ]; do
+        commands+=(-n "$1" "$2")
+        shift 2
+    done
+    "${prefix[@]}" hyperfine -N --warmup "$warmup" --runs "$runs" \
+        --export-json "$base.json" --export-csv "$base.csv" "${commands[@]}" >&2
+}
+
+# print_means CSV REFERENCE: each command's mean and its ratio to the command named REFERENCE.
+print_means() {
+    awk -F, -v ref="$2" '
+        NR > 1 { name[NR] = $1; mean[NR] = $2; if ($1 == ref) base = $2 }
+        END {
+            for (i = 2; i <= NR; i++)
+                printf "  %-52s %8.3f ms  %5.2fx\n", name[i], mean[i] * 1000, mean[i] / base
+        }' "$1"
+}
+
+# print_rates CSV REFERENCE BYTES: each command's throughput for BYTES copied and its speed
+# relative to the command named REFERENCE (2.00x: twice as fast).
+print_rates() {
+    awk -F, -v ref="$2" -v bytes="$3" '
+        NR > 1 { name[NR] = $1; mean[NR] = $2; if ($1 == ref) base = $2 }
+        END {
+            for (i = 2; i <= NR; i++)
+                printf "  %-52s %8.1f MB/s  %5.2fx\n", name[i], bytes / mean[i] / 1e6,
+                    base / mean[i]
+        }' "$1"
+}
+
+# print_pair CSV REFERENCE: for two commands, one line "  MEAN-REF ms  MEAN-OTHER ms  RATIOx"
+# (the other's mean over the reference's).
+print_pair() {
+    awk -F, -v ref="$2" '
+        NR > 1 { if ($1 == ref) base = $2; else other = $2 }
+        END { printf "  %7.3f ms  %7.3f ms  %5.3fx\n", base * 1000, other * 1000, other / base }
+    ' "$1"
+}
+
+# median: the median of the numbers on stdin, one a line.
+median() {
+    sort -g | awk '{ v[NR] = $1 }
+        END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

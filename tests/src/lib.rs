@@ -21,6 +21,9 @@
 //! - [`command`] / [`sh_command`] give the [`Command`] to adjust first (environment, working
 //!   directory, stdin), then [`output`] runs it, or [`spawn`] starts it and returns a [`Running`]
 //!   process to signal and later [`Running::finish`].
+//! - [`contain`] / [`contain_command`] and [`inject_command`] do the same for
+//!   `contain OPTIONS... ROOT CMD...` and `inject OPTIONS... PID CMD...`;
+//!   [`BackgroundContainer`] is a container that runs until the test stops it.
 //!
 //! Every process is started in a process group of its own, with stdin from /dev/null and a
 //! minimal environment (`PATH` with the binaries first, `HOME`, `USER`, `LOGNAME`), in `/`.
@@ -31,7 +34,8 @@
 //!
 //! [`TempDir`] is a fresh directory under /tmp, owned by the test user and removed on drop
 //! (entries owned by subordinate IDs included). [`busybox_rootfs`] is a small static root file
-//! system for containers. [`owner`] reads the host owner of a file.
+//! system for containers. [`owner`] reads the host owner of a file. [`ProcStatus`] reads a
+//! /proc/PID/status (capabilities, NoNewPrivs, IDs), and [`ps_rows`] the table `ps` prints.
 //!
 //! # Example
 //!
@@ -47,6 +51,7 @@
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
@@ -199,17 +204,7 @@ fn current_user() -> TestUser {
 /// Creates [`TEST_USER`] and its subordinate ranges unless they exist. Test binaries run at
 /// the same time: an flock makes the check-and-create one step.
 fn ensure_test_user() -> TestUser {
-    let lock_path = format!("/tmp/{TMP_PREFIX}-user.lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&lock_path)
-        .unwrap_or_else(|e| panic!("opening {lock_path}: {e}"));
-    let _lock = Flock::lock(file, FlockArg::LockExclusive)
-        .unwrap_or_else(|(_, e)| panic!("locking {lock_path}: {e}"));
+    let _lock = lock_file(Path::new(&format!("/tmp/{TMP_PREFIX}-user.lock")));
 
     if lookup_user(TEST_USER).is_none() {
         run_admin(Command::new("useradd").args([
@@ -245,6 +240,23 @@ fn ensure_test_user() -> TestUser {
         subuid,
         subgid,
     }
+}
+
+/// An exclusive flock on the file `path` (created with mode 0600 if missing, never through a
+/// symlink), held until the returned value is dropped: for steps that test processes running
+/// at the same time must take in turns.
+#[track_caller]
+pub fn lock_file(path: &Path) -> Flock<fs::File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    Flock::lock(file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("locking {}: {e}", path.display()))
 }
 
 fn lookup_user(name: &str) -> Option<nix::unistd::User> {
@@ -456,6 +468,29 @@ pub fn output(cmd: Command) -> Output {
     spawn(cmd).finish()
 }
 
+/// `contain OPTIONS... ROOT CMD...` as `who`, set up like [`command`].
+pub fn contain_command(who: As, options: &[&str], root: &TempDir, cmd: &[&str]) -> Command {
+    command(who, "contain", around(options, root.path_arg(), cmd))
+}
+
+/// `contain OPTIONS... ROOT CMD...` run to the end as `who` (within [`TIMEOUT`]).
+pub fn contain(who: As, options: &[&str], root: &TempDir, cmd: &[&str]) -> Output {
+    output(contain_command(who, options, root, cmd))
+}
+
+/// `inject OPTIONS... PID CMD...` as `who`, set up like [`command`].
+pub fn inject_command(who: As, options: &[&str], pid: u32, cmd: &[&str]) -> Command {
+    command(who, "inject", around(options, pid.to_string(), cmd))
+}
+
+/// The arguments `options... operand cmd...`.
+fn around(options: &[&str], operand: String, cmd: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
+    args.push(operand);
+    args.extend(cmd.iter().map(|s| s.to_string()));
+    args
+}
+
 /// A process started by [`spawn`]. Its stdout and stderr are collected until it ends.
 pub struct Running {
     pid: u32,
@@ -614,8 +649,18 @@ pub fn expect_error(out: &Output, tool: &str, expected_code: i32) -> String {
 /// Polls `condition` every 10 ms until it holds; fails the test after [`TIMEOUT`].
 #[track_caller]
 pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    wait_for(what, || condition().then_some(()))
+}
+
+/// Polls `find` every 10 ms until it finds something, and returns that; fails the test after
+/// [`TIMEOUT`].
+#[track_caller]
+pub fn wait_for<T>(what: &str, mut find: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + TIMEOUT;
-    while !condition() {
+    loop {
+        if let Some(found) = find() {
+            return found;
+        }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -676,25 +721,34 @@ pub fn process_alive(pid: u32) -> bool {
     process(pid).is_some_and(|p| !matches!(p.state, 'Z' | 'X'))
 }
 
-/// Every live process (zombies excluded) on the host, except the test process itself.
-pub fn live_processes() -> Vec<Process> {
-    let me = std::process::id();
+/// Every process on the host that /proc lists, zombies included.
+fn all_processes() -> impl Iterator<Item = Process> {
     fs::read_dir("/proc")
         .expect("reading /proc")
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != me)
         .filter_map(process)
-        .filter(|p| !matches!(p.state, 'Z' | 'X'))
+}
+
+/// Every live process (zombies excluded) on the host, except the test process itself.
+pub fn live_processes() -> Vec<Process> {
+    let me = std::process::id();
+    all_processes()
+        .filter(|p| p.pid != me && !matches!(p.state, 'Z' | 'X'))
         .collect()
+}
+
+/// Every process whose parent is `parent`, zombies included.
+pub fn children_of(parent: u32) -> Vec<Process> {
+    all_processes().filter(|p| p.ppid == parent).collect()
 }
 
 /// Every live process whose real uid is the test user's or one of its subordinate uids.
 ///
 /// Under root the test user runs nothing but tests, but tests run in parallel: pick out your
-/// own processes by a marker, e.g. an argument made with [`unique_token`], or use
-/// [`processes_running`]. As an ordinary user the list also holds the user's other processes
-/// (shell, cargo).
+/// own processes by a marker, e.g. an argument made with [`unique_token`] (see
+/// [`processes_marked`]), or use [`processes_running`]. As an ordinary user the list also
+/// holds the user's other processes (shell, cargo).
 pub fn test_user_processes() -> Vec<Process> {
     let u = user();
     let own = |uid: u32| {
@@ -708,6 +762,21 @@ pub fn test_user_processes() -> Vec<Process> {
         .collect()
 }
 
+/// The test user's live processes whose command line mentions `token` (see [`unique_token`]).
+pub fn processes_marked(token: &str) -> Vec<Process> {
+    test_user_processes()
+        .into_iter()
+        .filter(|p| p.cmdline.iter().any(|a| a.contains(token)))
+        .collect()
+}
+
+/// Waits for a live process of any user whose command line is exactly `cmdline` and returns
+/// its PID (the first one /proc lists).
+#[track_caller]
+pub fn wait_for_process(what: &str, cmdline: &[&str]) -> u32 {
+    wait_for(what, || processes_running(cmdline).first().map(|p| p.pid))
+}
+
 /// Live processes of any user whose command line is exactly `cmdline`, e.g.
 /// `["sleep", &seconds]` with a [`unique_token`] in `seconds`: for "nothing left running"
 /// checks, which must also see what runs as root or as a subordinate ID.
@@ -716,6 +785,107 @@ pub fn processes_running(cmdline: &[&str]) -> Vec<Process> {
         .into_iter()
         .filter(|p| p.cmdline == cmdline)
         .collect()
+}
+
+/// Waits until a `sleep SECONDS` that `pseudo` (started with [`spawn`]) runs has started,
+/// sends pseudo SIGTERM, and asserts that pseudo exits with 128 + SIGTERM and that the sleep
+/// has ended with it. `seconds` marks the sleep: a [`unique_token`] in it.
+#[track_caller]
+pub fn expect_sigterm_ends_pseudo(pseudo: Running, seconds: &str) {
+    let sleeping = || !processes_running(&["sleep", seconds]).is_empty();
+    wait_until("sleep to run", sleeping);
+    pseudo.signal(Signal::SIGTERM);
+    let out = pseudo.finish();
+    assert_eq!(code(&out), 143, "{}", describe(&out));
+    assert!(!sleeping(), "sleep {seconds} still runs after pseudo ended");
+}
+
+/// The rows of a `ps` table in `lines`: a header line starting with PID, then one line per
+/// process up to the first line that is not one, as (PID, command) pairs. The command is the
+/// last of `columns` columns, its words joined by single spaces. None without the header.
+pub fn ps_rows<'a>(
+    mut lines: impl Iterator<Item = &'a str>,
+    columns: usize,
+) -> Option<Vec<(u32, String)>> {
+    if !lines.next()?.trim_start().starts_with("PID ") {
+        return None;
+    }
+    let rows = lines
+        .map_while(|line| {
+            let mut fields = line.split_whitespace();
+            let pid = fields.next()?.parse().ok()?;
+            let command: Vec<&str> = fields.skip(columns - 2).collect();
+            Some((pid, command.join(" ")))
+        })
+        .collect();
+    Some(rows)
+}
+
+/// The lines "Key:\tvalue" of a /proc/PID/status, as printed by cat (through a console the
+/// lines end in "\r\n").
+#[derive(Debug)]
+pub struct ProcStatus(HashMap<String, String>);
+
+impl ProcStatus {
+    /// The status of process `pid` as /proc shows it now.
+    #[track_caller]
+    pub fn of(pid: u32) -> ProcStatus {
+        ProcStatus::parse(&read(format!("/proc/{pid}/status").as_ref()))
+    }
+
+    /// The status in `text`, e.g. what `cat /proc/self/status` printed; lines without a colon
+    /// are passed over.
+    pub fn parse(text: &str) -> ProcStatus {
+        ProcStatus(
+            text.lines()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
+        )
+    }
+
+    /// The value of `key`, trimmed; fails the test if there is none.
+    #[track_caller]
+    pub fn field(&self, key: &str) -> &str {
+        self.0
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} in status {self:?}"))
+    }
+
+    /// The hexadecimal mask of `key` (CapBnd, CapEff, ...).
+    #[track_caller]
+    pub fn mask(&self, key: &str) -> u64 {
+        let text = self.field(key);
+        u64::from_str_radix(text, 16).unwrap_or_else(|e| panic!("{key} {text:?}: {e}"))
+    }
+
+    /// CapBnd, CapPrm, CapEff, CapAmb and NoNewPrivs, in this order.
+    pub fn lockdown(&self) -> [u64; 5] {
+        [
+            self.mask("CapBnd"),
+            self.mask("CapPrm"),
+            self.mask("CapEff"),
+            self.mask("CapAmb"),
+            self.field("NoNewPrivs")
+                .parse()
+                .expect("NoNewPrivs is a number"),
+        ]
+    }
+
+    /// The real, effective, saved and filesystem IDs of a Uid: or Gid: line.
+    pub fn ids(&self, key: &str) -> Vec<u32> {
+        self.field(key)
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect()
+    }
+
+    /// Asserts that all four uids and all four gids are `id`.
+    #[track_caller]
+    pub fn expect_ids(&self, id: u32) {
+        assert_eq!(self.ids("Uid"), [id; 4], "Uid");
+        assert_eq!(self.ids("Gid"), [id; 4], "Gid");
+    }
 }
 
 /// A fresh directory `/tmp/contain-tests.N` (mode 0755, owned by the test user) that is removed
@@ -742,10 +912,12 @@ impl TempDir {
 
     /// [`TempDir::join`] as a String, for command lines.
     pub fn arg(&self, relative: impl AsRef<Path>) -> String {
-        self.join(relative)
-            .to_str()
-            .expect("temporary paths are UTF-8")
-            .to_string()
+        path_arg(&self.join(relative))
+    }
+
+    /// The directory's own path as a String, for command lines.
+    pub fn path_arg(&self) -> String {
+        path_arg(&self.path)
     }
 
     /// Writes a file (mode 0644) owned by the test user and returns its path.
@@ -796,6 +968,12 @@ impl Drop for TempDir {
     }
 }
 
+fn path_arg(path: &Path) -> String {
+    path.to_str()
+        .expect("temporary paths are UTF-8")
+        .to_string()
+}
+
 /// Under root, hands `path` to the test user; otherwise it is the test user's already.
 fn give_to_test_user(path: &Path) {
     if is_root() {
@@ -844,6 +1022,79 @@ pub fn busybox_rootfs() -> TempDir {
     fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
     chown_tree(rootfs.path());
     rootfs
+}
+
+/// contain's options for init as uid 1000 holding net_bind_service alone (its `--user` example).
+pub const USER_1000_WITH_NET_BIND_SERVICE: [&str; 6] = [
+    "--user",
+    "1000",
+    "--cap-drop",
+    "all",
+    "--cap-add",
+    "net_bind_service",
+];
+
+/// A container booted in the background with `contain -c`, to inject into or look at from
+/// the host. Its init is a shell that ends with status 0 on SIGTERM; it runs the `setup` it
+/// was booted with, starts a `sleep 1<token>`, creates /tmp/ready and waits.
+pub struct BackgroundContainer {
+    contain: Running,
+    /// The container's root directory.
+    pub root: TempDir,
+    /// The [`unique_token`] in init's `sleep 1<token>`.
+    pub token: String,
+}
+
+impl BackgroundContainer {
+    /// Boots a container in `root` as `who` with contain's `options` besides `-c`, and waits
+    /// until init has run `setup` (shell commands, each ended by `;`) and is ready.
+    pub fn boot(who: As, root: TempDir, options: &[&str], setup: &str) -> BackgroundContainer {
+        let token = unique_token();
+        let script = format!("trap 'exit 0' TERM; {setup}sleep 1{token} & touch /tmp/ready; wait");
+        let options = [&["-c"], options].concat();
+        let cmd = contain_command(who, &options, &root, &["/bin/sh", "-c", &script]);
+        let contain = spawn(cmd);
+        let ready = root.join("tmp/ready");
+        wait_until("the container to be ready", || ready.exists());
+        BackgroundContainer {
+            contain,
+            root,
+            token,
+        }
+    }
+
+    /// The PID of the contain supervisor, as `pgrep contain` finds it.
+    pub fn supervisor(&self) -> u32 {
+        self.contain.pid()
+    }
+
+    /// The host PID of the container's init.
+    #[track_caller]
+    pub fn init(&self) -> u32 {
+        let children = children_of(self.supervisor());
+        assert_eq!(
+            children.len(),
+            1,
+            "contain has one child, its init: {children:?}"
+        );
+        children[0].pid
+    }
+
+    /// The host PID of init's `sleep 1<token>`.
+    #[track_caller]
+    pub fn sleeper(&self) -> u32 {
+        let marker = format!("1{}", self.token);
+        wait_for_process("the container's sleep to start", &["sleep", &marker])
+    }
+
+    /// Ends the container through contain (SIGTERM, which init traps) and asserts that
+    /// contain exits with init's status 0.
+    #[track_caller]
+    pub fn stop(self) {
+        self.contain.signal(Signal::SIGTERM);
+        let out = self.contain.finish();
+        assert_eq!(code(&out), 0, "{}", describe(&out));
+    }
 }
 
 /// The applet names `busybox --list` prints (once per process).

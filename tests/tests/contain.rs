@@ -18,31 +18,6 @@ const MODES: [&[&str]; 2] = [&[], &["-c"]];
 /// The host's uid and gid for container root under the run-as-root default map.
 const ROOT_DEFAULT_HOST_ID: u32 = 4294967294;
 
-/// A root directory as a command-line argument.
-fn dir(root: &TempDir) -> String {
-    root.path()
-        .to_str()
-        .expect("temporary paths are UTF-8")
-        .to_string()
-}
-
-/// `contain OPTIONS... DIR CMD...` run to the end as `who`.
-fn contain(who: As, options: &[&str], root: &TempDir, cmd: &[&str]) -> Output {
-    output(contain_command(who, options, root, cmd))
-}
-
-fn contain_command(
-    who: As,
-    options: &[&str],
-    root: &TempDir,
-    cmd: &[&str],
-) -> std::process::Command {
-    let mut args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
-    args.push(dir(root));
-    args.extend(cmd.iter().map(|s| s.to_string()));
-    command(who, "contain", args)
-}
-
 /// The mode's name, for failure messages.
 fn mode(options: &[&str]) -> &'static str {
     if options.contains(&"-c") {
@@ -52,31 +27,17 @@ fn mode(options: &[&str]) -> &'static str {
     }
 }
 
-/// Every process whose parent is `parent`.
-fn children_of(parent: u32) -> Vec<Process> {
-    fs::read_dir("/proc")
-        .expect("reading /proc")
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(process)
-        .filter(|p| p.ppid == parent)
-        .collect()
-}
-
 /// Waits until the container's init, the child of contain, runs `program`, and returns it.
 #[track_caller]
 fn init_of(contain_pid: u32, program: &str) -> Process {
-    let mut found = None;
-    wait_until(
+    wait_for(
         &format!("contain ({contain_pid}) to start {program}"),
         || {
-            found = children_of(contain_pid)
+            children_of(contain_pid)
                 .into_iter()
-                .find(|p| p.cmdline.first().map(String::as_str) == Some(program));
-            found.is_some()
+                .find(|p| p.cmdline.first().map(String::as_str) == Some(program))
         },
-    );
-    found.unwrap()
+    )
 }
 
 /// The PID of `pid` in each PID namespace it is in, outermost first (NSpid of its status).
@@ -90,18 +51,64 @@ fn namespace_pids(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The test user's live processes whose command line mentions `token`.
-fn processes_marked(token: &str) -> Vec<Process> {
-    test_user_processes()
-        .into_iter()
-        .filter(|p| p.cmdline.iter().any(|a| a.contains(token)))
-        .collect()
-}
-
 #[track_caller]
 fn expect_nothing_left(token: &str) {
     let left = processes_marked(token);
     assert!(left.is_empty(), "processes left running: {left:?}");
+}
+
+/// Asserts that contain exited with `status` in the mode of `options`.
+#[track_caller]
+fn expect_status(out: &Output, status: i32, options: &[&str]) {
+    assert_eq!(code(out), status, "{}: {}", mode(options), describe(out));
+}
+
+/// Asserts that contain refused with `status` and one line on stderr (returned), wrote
+/// nothing to stdout and left nothing marked with `token` running. `what` names the case.
+#[track_caller]
+fn expect_refused(out: &Output, status: i32, what: &str, token: &str) -> String {
+    let line = expect_error(out, "contain", status);
+    assert!(out.stdout.is_empty(), "{what}: {}", describe(out));
+    expect_nothing_left(token);
+    line
+}
+
+/// Starts `contain OPTIONS... ROOT sh -c SCRIPT` as the test user, without waiting for it.
+fn start_sh(options: &[&str], root: &TempDir, script: &str) -> Running {
+    spawn(contain_command(
+        As::User,
+        options,
+        root,
+        &["sh", "-c", script],
+    ))
+}
+
+/// Runs `contain OPTIONS... ROOT sh -c SCRIPT` to the end as the test user.
+fn run_sh(options: &[&str], root: &TempDir, script: &str) -> Output {
+    start_sh(options, root, script).finish()
+}
+
+/// Kills the container's `init` from the host, and asserts that contain then exits with
+/// 128 + SIGKILL and leaves nothing marked with `token` running.
+#[track_caller]
+fn kill_init(running: Running, init: &Process, options: &[&str], token: &str) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid as i32), Signal::SIGKILL).unwrap();
+    expect_status(&running.finish(), 137, options);
+    expect_nothing_left(token);
+}
+
+/// Asserts that contain succeeded in the mode of `options` and wrote exactly `data`.
+#[track_caller]
+fn expect_output(out: &Output, data: &[u8], options: &[&str]) {
+    assert!(out.status.success(), "{}: {}", mode(options), out.status);
+    assert!(
+        out.stdout == data,
+        "{}: {} bytes expected, {} came out; first difference at byte {:?}",
+        mode(options),
+        data.len(),
+        out.stdout.len(),
+        data.iter().zip(&out.stdout).position(|(a, b)| a != b)
+    );
 }
 
 /// Waits until a file exists (the container's way of saying it is ready).
@@ -125,13 +132,19 @@ fn host_hostname() -> String {
         .to_string()
 }
 
-#[test]
-fn init_is_pid_1() {
+/// Runs `sh -c script` in a container in each mode and asserts that it prints `expected`.
+#[track_caller]
+fn expect_printed_in_each_mode(script: &str, expected: &str) {
     let root = busybox_rootfs();
     for options in MODES {
-        let out = contain(As::User, options, &root, &["sh", "-c", "echo $$"]);
-        assert_eq!(expect_success(&out), "1\n", "{}", mode(options));
+        let out = run_sh(options, &root, script);
+        assert_eq!(expect_success(&out), expected, "{}", mode(options));
     }
+}
+
+#[test]
+fn init_is_pid_1() {
+    expect_printed_in_each_mode("echo $$", "1\n");
 }
 
 #[test]
@@ -139,45 +152,19 @@ fn ps_sees_only_the_containers_processes() {
     let root = busybox_rootfs();
     for options in MODES {
         // `; true` keeps sh from replacing itself with ps.
-        let out = contain(
-            As::User,
-            options,
-            &root,
-            &["sh", "-c", "ps -o pid,comm; true"],
-        );
+        let out = run_sh(options, &root, "ps -o pid,comm; true");
         let text = expect_success(&out);
-        let listed: Vec<(u32, String)> = text
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let mut f = l.split_whitespace();
-                (
-                    f.next().unwrap().parse().unwrap(),
-                    f.next().unwrap_or("").to_string(),
-                )
-            })
-            .collect();
-        assert_eq!(listed.len(), 2, "{}: ps listed {text:?}", mode(options));
-        assert!(
-            listed.contains(&(1, "sh".into())),
-            "{}: ps listed {text:?}",
-            mode(options)
-        );
-        assert!(
-            listed.iter().any(|(_, c)| c == "ps"),
-            "{}: ps listed {text:?}",
-            mode(options)
-        );
+        let what = format!("{}: ps listed {text:?}", mode(options));
+        let listed = ps_rows(text.lines(), 2).unwrap_or_else(|| panic!("{what}"));
+        assert_eq!(listed.len(), 2, "{what}");
+        assert!(listed.contains(&(1, "sh".into())), "{what}");
+        assert!(listed.iter().any(|(_, c)| c == "ps"), "{what}");
     }
 }
 
 #[test]
 fn the_user_is_root_inside() {
-    let root = busybox_rootfs();
-    for options in MODES {
-        let out = contain(As::User, options, &root, &["sh", "-c", "id -u; id -g"]);
-        assert_eq!(expect_success(&out), "0\n0\n", "{}", mode(options));
-    }
+    expect_printed_in_each_mode("id -u; id -g", "0\n0\n");
 }
 
 #[test]
@@ -186,15 +173,10 @@ fn chown_inside_gives_files_to_subordinate_ids() {
         return;
     };
     let root = busybox_rootfs();
-    let out = contain(
-        As::User,
+    let out = run_sh(
         &[],
         &root,
-        &[
-            "sh",
-            "-c",
-            "touch /tmp/mine /tmp/given && chown 1000:1000 /tmp/given && stat -c %u:%g /tmp/given",
-        ],
+        "touch /tmp/mine /tmp/given && chown 1000:1000 /tmp/given && stat -c %u:%g /tmp/given",
     );
     assert_eq!(expect_success(&out), "1000:1000\n");
     let u = user();
@@ -210,12 +192,7 @@ fn hostname_changes_only_inside() {
     let root = busybox_rootfs();
     let before = host_hostname();
     let name = format!("c{}", unique_token());
-    let out = contain(
-        As::User,
-        &[],
-        &root,
-        &["sh", "-c", &format!("hostname {name} && hostname")],
-    );
+    let out = run_sh(&[], &root, &format!("hostname {name} && hostname"));
     assert_eq!(expect_success(&out), format!("{name}\n"));
     assert_eq!(host_hostname(), before);
 }
@@ -223,15 +200,10 @@ fn hostname_changes_only_inside() {
 #[test]
 fn own_network_has_only_loopback_and_allows_veth() {
     let root = busybox_rootfs();
-    let out = contain(
-        As::User,
+    let out = run_sh(
         &[],
         &root,
-        &[
-            "sh",
-            "-c",
-            "ip -o link && echo -- && ip link add type veth && ip -o link",
-        ],
+        "ip -o link && echo -- && ip link add type veth && ip -o link",
     );
     let text = expect_success(&out);
     let (before, after) = text.split_once("--\n").expect("both listings");
@@ -261,7 +233,7 @@ fn only_stdin_stdout_and_stderr_are_inherited() {
         let script = format!(
             "exec 7</etc/passwd 9>/dev/null; contain {} {} ls /proc/self/fd",
             options.join(" "),
-            dir(&root)
+            root.path_arg()
         );
         let out = sh(As::User, &script);
         let fds: BTreeSet<u32> = expect_success(&out)
@@ -289,7 +261,7 @@ fn nothing_outside_dir_can_be_written() {
         h = host.path().display(),
         t = target,
     );
-    let out = contain(As::User, &[], &root, &["sh", "-c", &script]);
+    let out = run_sh(&[], &root, &script);
     assert_eq!(
         expect_success(&out),
         "changed\n",
@@ -317,7 +289,7 @@ fn inside_hook_binds_a_host_directory() {
     // The bind lived in the container's mount namespace only.
     assert!(!root.join("mnt/data").exists());
     assert!(
-        !read("/proc/self/mountinfo".as_ref()).contains(&dir(&root)),
+        !read("/proc/self/mountinfo".as_ref()).contains(&root.path_arg()),
         "the container's mounts show on the host"
     );
 }
@@ -332,8 +304,7 @@ fn outside_hook_gets_the_init_pid() {
     for options in MODES {
         let _ = fs::remove_file(&pid_file);
         let hook = format!("echo $CONTAIN_PID > {pid_file}");
-        let mut opts = vec!["-o", &hook];
-        opts.extend_from_slice(options);
+        let opts = [&["-o", &hook], options].concat();
         let running = spawn(contain_command(As::User, &opts, &root, &["sleep", &sleep]));
         let init = init_of(running.pid(), "sleep");
         let named: u32 = read(pid_file.as_ref())
@@ -347,11 +318,7 @@ fn outside_hook_gets_the_init_pid() {
             "{}",
             mode(options)
         );
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid as i32), Signal::SIGKILL)
-            .unwrap();
-        let out = running.finish();
-        assert_eq!(code(&out), 137, "{}: {}", mode(options), describe(&out));
-        expect_nothing_left(&token);
+        kill_init(running, &init, options, &token);
     }
 }
 
@@ -362,18 +329,10 @@ fn a_failing_inside_hook_aborts() {
     // The hook leaves a process behind in the container; it must go with the container.
     let hook = format!("sleep 8{token} & exit 3");
     for options in MODES {
-        let mut opts = vec!["-i", &hook];
-        opts.extend_from_slice(options);
+        let opts = [&["-i", &hook], options].concat();
         let out = contain(As::User, &opts, &root, &["sleep", &format!("9{token}")]);
-        let line = expect_error(&out, "contain", 125);
+        let line = expect_refused(&out, 125, mode(options), &token);
         assert!(line.contains("hook"), "{}: {line}", mode(options));
-        assert!(
-            out.stdout.is_empty(),
-            "{}: {}",
-            mode(options),
-            describe(&out)
-        );
-        expect_nothing_left(&token);
     }
 }
 
@@ -382,18 +341,11 @@ fn a_failing_outside_hook_aborts() {
     let root = busybox_rootfs();
     let token = unique_token();
     for options in MODES {
-        let mut opts = vec!["-o", "exit 3"];
-        opts.extend_from_slice(options);
+        let opts = [&["-o", "exit 3"], options].concat();
         let marker = format!("/tmp/started{token}");
-        let out = contain(
-            As::User,
-            &opts,
-            &root,
-            &["sh", "-c", &format!("touch {marker}; sleep 9{token}")],
-        );
-        let line = expect_error(&out, "contain", 125);
+        let out = run_sh(&opts, &root, &format!("touch {marker}; sleep 9{token}"));
+        let line = expect_refused(&out, 125, mode(options), &token);
         assert!(line.contains("hook"), "{}: {line}", mode(options));
-        expect_nothing_left(&token);
         assert!(
             !root.join(&marker[1..]).exists(),
             "{}: the command ran",
@@ -406,8 +358,8 @@ fn a_failing_outside_hook_aborts() {
 fn exit_status_passes_through() {
     let root = busybox_rootfs();
     for options in MODES {
-        let out = contain(As::User, options, &root, &["sh", "-c", "exit 7"]);
-        assert_eq!(code(&out), 7, "{}: {}", mode(options), describe(&out));
+        let out = run_sh(options, &root, "exit 7");
+        expect_status(&out, 7, options);
         assert!(
             out.stderr.is_empty(),
             "{}: {}",
@@ -422,18 +374,9 @@ fn init_killed_from_the_host_gives_128_plus_signal() {
     let root = busybox_rootfs();
     let token = unique_token();
     for options in MODES {
-        let running = spawn(contain_command(
-            As::User,
-            options,
-            &root,
-            &["sh", "-c", &format!("sleep 9{token}; true")],
-        ));
+        let running = start_sh(options, &root, &format!("sleep 9{token}; true"));
         let init = init_of(running.pid(), "sh");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid as i32), Signal::SIGKILL)
-            .unwrap();
-        let out = running.finish();
-        assert_eq!(code(&out), 137, "{}: {}", mode(options), describe(&out));
-        expect_nothing_left(&token);
+        kill_init(running, &init, options, &token);
     }
 }
 
@@ -445,16 +388,11 @@ fn sigterm_reaches_init() {
         let _ = fs::remove_file(root.join("tmp/ready"));
         let script =
             format!("trap 'echo got TERM; exit 5' TERM; touch /tmp/ready; sleep 9{token} & wait");
-        let running = spawn(contain_command(
-            As::User,
-            options,
-            &root,
-            &["sh", "-c", &script],
-        ));
+        let running = start_sh(options, &root, &script);
         wait_for_file(&root.join("tmp/ready"));
         running.signal(Signal::SIGTERM);
         let out = running.finish();
-        assert_eq!(code(&out), 5, "{}: {}", mode(options), describe(&out));
+        expect_status(&out, 5, options);
         assert_eq!(stdout(&out), "got TERM\n", "{}", mode(options));
         expect_nothing_left(&token);
     }
@@ -466,8 +404,8 @@ fn halt_ends_the_container_with_0() {
     let token = unique_token();
     for options in MODES {
         let script = format!("halt -f; sleep 9{token}; echo not halted; exit 3");
-        let out = contain(As::User, options, &root, &["sh", "-c", &script]);
-        assert_eq!(code(&out), 0, "{}: {}", mode(options), describe(&out));
+        let out = run_sh(options, &root, &script);
+        expect_status(&out, 0, options);
         assert!(!stdout(&out).contains("not halted"), "{}", mode(options));
         expect_nothing_left(&token);
     }
@@ -485,8 +423,8 @@ fn reboot_restarts_the_container() {
              if [ -e /tmp/booted ]; then exit 6; fi; \
              touch /tmp/booted; hostname first; reboot -f; sleep 9{token}; exit 3"
         );
-        let out = contain(As::User, options, &root, &["sh", "-c", &script]);
-        assert_eq!(code(&out), 6, "{}: {}", mode(options), describe(&out));
+        let out = run_sh(options, &root, &script);
+        expect_status(&out, 6, options);
         let host = host_hostname();
         assert_eq!(
             read(&root.join("tmp/boots")),
@@ -504,21 +442,15 @@ fn killing_contain_leaves_no_container_process() {
     for options in MODES {
         let token = unique_token();
         let script = format!("sleep 8{token} & sleep 9{token}; true");
-        let running = spawn(contain_command(
-            As::User,
-            options,
-            &root,
-            &["sh", "-c", &script],
-        ));
+        let running = start_sh(options, &root, &script);
         let init = init_of(running.pid(), "sh");
-        let mut container = Vec::new();
-        wait_until("the container's two sleeps", || {
-            container = processes_marked(&token)
+        let mut container = wait_for("the container's two sleeps", || {
+            let sleeps: Vec<u32> = processes_marked(&token)
                 .into_iter()
                 .filter(|p| p.cmdline.first().map(String::as_str) == Some("sleep"))
                 .map(|p| p.pid)
                 .collect();
-            container.len() == 2
+            (sleeps.len() == 2).then_some(sleeps)
         });
         container.push(init.pid);
         running.signal(Signal::SIGKILL);
@@ -551,7 +483,7 @@ fn console_is_a_terminal_of_the_hosts_size() {
              contain {} sh -c 'stty size; tty'\n\
              echo status=$?\n\
              [ \"$before\" = \"$(stty -g)\" ] && echo terminal restored\n",
-            dir(&root)
+            root.path_arg()
         ),
     );
     let mut cmd = sh_command(
@@ -586,7 +518,11 @@ fn end_of_piped_input_reaches_the_container() {
     ];
     for options in MODES {
         for (input, expected) in cases {
-            let script = format!("{input} | contain {} {} cat", options.join(" "), dir(&root));
+            let script = format!(
+                "{input} | contain {} {} cat",
+                options.join(" "),
+                root.path_arg()
+            );
             // It takes about a second; a lost end of file must not cost the whole TIMEOUT.
             let out = spawn(sh_command(As::User, &script)).finish_within(Duration::from_secs(20));
             assert_eq!(expect_success(&out), expected, "{}: {input}", mode(options));
@@ -615,14 +551,7 @@ fn output_through_a_pipe_is_byte_exact() {
     root.write("data", &data);
     for options in MODES {
         let out = contain(As::User, options, &root, &["cat", "/data"]);
-        assert!(out.status.success(), "{}: {}", mode(options), out.status);
-        assert!(
-            out.stdout == data,
-            "{}: {} bytes came out of {}",
-            mode(options),
-            out.stdout.len(),
-            data.len()
-        );
+        expect_output(&out, &data, options);
     }
 }
 
@@ -638,15 +567,7 @@ fn expect_cat_passes_input_unchanged(data: &[u8]) {
         let mut cmd = contain_command(As::User, options, &root, &["cat"]);
         cmd.stdin(fs::File::open(&input).unwrap());
         let out = spawn(cmd).finish_within(Duration::from_secs(20));
-        assert!(out.status.success(), "{}: {}", mode(options), out.status);
-        assert!(
-            out.stdout == data,
-            "{}: {} bytes went in, {} came out; first difference at byte {:?}",
-            mode(options),
-            data.len(),
-            out.stdout.len(),
-            data.iter().zip(&out.stdout).position(|(a, b)| a != b)
-        );
+        expect_output(&out, data, options);
     }
 }
 
@@ -669,12 +590,11 @@ fn dir_missing() {
     let token = unique_token();
     let missing = format!("/tmp/contain-tests-missing{token}");
     let out = run(As::User, "contain", [missing.as_str(), "true"]);
-    let line = expect_error(&out, "contain", 125);
+    let line = expect_refused(&out, 125, &missing, &token);
     assert_eq!(
         line,
         format!("contain: {missing}: No such file or directory")
     );
-    expect_nothing_left(&token);
 }
 
 #[test]
@@ -682,13 +602,10 @@ fn dir_not_a_directory() {
     let files = TempDir::new();
     let token = unique_token();
     let file = files.write(format!("file{token}"), "");
-    let out = run(As::User, "contain", [file.to_str().unwrap(), "true"]);
-    let line = expect_error(&out, "contain", 125);
-    assert_eq!(
-        line,
-        format!("contain: {}: Not a directory", file.display())
-    );
-    expect_nothing_left(&token);
+    let file = file.to_str().unwrap();
+    let out = run(As::User, "contain", [file, "true"]);
+    let line = expect_refused(&out, 125, file, &token);
+    assert_eq!(line, format!("contain: {file}: Not a directory"));
 }
 
 #[test]
@@ -697,14 +614,13 @@ fn command_missing() {
     let token = unique_token();
     for options in MODES {
         let out = contain(As::User, options, &root, &["nope", &token]);
-        let line = expect_error(&out, "contain", 127);
+        let line = expect_refused(&out, 127, mode(options), &token);
         assert_eq!(
             line,
             "contain: nope: command not found",
             "{}",
             mode(options)
         );
-        expect_nothing_left(&token);
     }
 }
 
@@ -717,15 +633,9 @@ fn command_not_executable() {
     for options in MODES {
         for name in ["noexec", "/bin/noexec"] {
             let out = contain(As::User, options, &root, &[name, &token]);
-            let line = expect_error(&out, "contain", 126);
-            assert!(line.contains("noexec"), "{} {name}: {line}", mode(options));
-            assert!(
-                out.stdout.is_empty(),
-                "{} {name}: {}",
-                mode(options),
-                describe(&out)
-            );
-            expect_nothing_left(&token);
+            let what = format!("{} {name}", mode(options));
+            let line = expect_refused(&out, 126, &what, &token);
+            assert!(line.contains("noexec"), "{what}: {line}");
         }
     }
 }
@@ -740,8 +650,7 @@ fn bad_map() {
         &root,
         &["sleep", &format!("9{token}")],
     );
-    expect_error(&out, "contain", 125);
-    expect_nothing_left(&token);
+    expect_refused(&out, 125, "-u 0:1:0", &token);
 }
 
 #[test]

@@ -4,10 +4,9 @@
 //! with contain), and, when a Debian mirror answers, examples/debian.sh: bootstrap bookworm,
 //! boot its sysvinit and its runit with contain, look inside with inject, shut down.
 
-use nix::fcntl::{Flock, FlockArg};
-use nix::sys::signal::Signal;
+use nix::fcntl::Flock;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -96,16 +95,7 @@ fn sigterm_to_pseudo_ends_the_command_and_everything_it_started() {
     let script = format!("sleep {seconds} & touch {}; wait", dir.arg("started"));
     let running = spawn(command(As::User, "pseudo", ["-p", "sh", "-c", &script]));
     wait_until("the command to start", || dir.join("started").exists());
-    let sleeping = || {
-        test_user_processes()
-            .into_iter()
-            .any(|p| p.cmdline == ["sleep", seconds.as_str()])
-    };
-    wait_until("sleep to run", sleeping);
-    running.signal(Signal::SIGTERM);
-    let out = running.finish();
-    assert_eq!(code(&out), 143, "{}", describe(&out));
-    assert!(!sleeping(), "sleep {seconds} still runs after pseudo ended");
+    expect_sigterm_ends_pseudo(running, &seconds);
 }
 
 /// A copy of examples/`name` in `dir`, runnable by the test user (the checkout may be closed
@@ -118,24 +108,11 @@ fn example(dir: &TempDir, name: &str) -> PathBuf {
     copy
 }
 
-/// The rows of the first process table (`ps` output: a header line starting with PID, then
-/// one line per process) after the line `after`, as (PID, command) pairs. The command is the
-/// last column, whatever columns come between.
+/// The rows of the first process table (see [`ps_rows`]) after the line `after`.
+#[track_caller]
 fn process_table(report: &str, after: &str, columns: usize) -> Vec<(u32, String)> {
-    let mut lines = report.lines().skip_while(|l| !l.starts_with(after)).skip(1);
-    let header = lines.next().unwrap_or_default();
-    assert!(
-        header.trim_start().starts_with("PID "),
-        "no ps table after {after:?}: {report}"
-    );
-    lines
-        .map_while(|line| {
-            let mut fields = line.split_whitespace();
-            let pid = fields.next()?.parse().ok()?;
-            let command: Vec<&str> = fields.skip(columns - 2).collect();
-            Some((pid, command.join(" ")))
-        })
-        .collect()
+    let lines = report.lines().skip_while(|l| !l.starts_with(after)).skip(1);
+    ps_rows(lines, columns).unwrap_or_else(|| panic!("no ps table after {after:?}: {report}"))
 }
 
 #[test]
@@ -240,17 +217,7 @@ fn locked_debian_cache() -> (PathBuf, Flock<fs::File>) {
         dir.display(),
         u.name
     );
-    let lock = dir.join("test.lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&lock)
-        .unwrap_or_else(|e| panic!("opening {}: {e}", lock.display()));
-    let lock = Flock::lock(file, FlockArg::LockExclusive)
-        .unwrap_or_else(|(_, e)| panic!("locking {}: {e}", lock.display()));
+    let lock = lock_file(&dir.join("test.lock"));
     (dir, lock)
 }
 

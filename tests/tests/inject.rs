@@ -9,110 +9,40 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use tests::*;
 
-const BOTH: [As; 2] = [As::User, As::Root];
-
-/// A container running in the background: busybox root, hostname `box`, init a shell that
-/// ends on SIGTERM and meanwhile waits for a `sleep 1<token>` of its own.
-struct Target {
-    contain: Running,
-    root: TempDir,
-    token: String,
+/// The container the tests inject into: busybox root, hostname `box` (left alone when init
+/// lacks the capability to set it), booted as `who` with contain's `options` besides `-c`.
+fn boot(who: As, options: &[&str]) -> BackgroundContainer {
+    BackgroundContainer::boot(who, busybox_rootfs(), options, "hostname box 2>/dev/null; ")
 }
 
-impl Target {
-    /// Boots the container as `who` and waits until init has set the hostname.
-    fn start(who: As) -> Target {
-        Target::boot(who, &[])
-    }
-
-    /// Boots the container as `who` with contain's `options` besides `-c`. The hostname is
-    /// left alone when init lacks the capability to set it.
-    fn boot(who: As, options: &[&str]) -> Target {
-        let root = busybox_rootfs();
-        let token = unique_token();
-        let script = format!(
-            "trap 'exit 0' TERM; hostname box 2>/dev/null; sleep 1{token} & touch /tmp/ready; wait"
-        );
-        let dir = root.path().to_str().expect("temporary paths are UTF-8");
-        let mut args = vec!["-c"];
-        args.extend(options);
-        args.extend([dir, "/bin/sh", "-c", &script]);
-        let contain = spawn(command(who, "contain", args));
-        let ready = root.join("tmp/ready");
-        wait_until("the container to be ready", || ready.exists());
-        Target {
-            contain,
-            root,
-            token,
+/// Runs `test` with a container booted with `options` as the test user, and again as root
+/// when the suite runs as root.
+fn in_a_container_of_each_user(options: &[&str], mut test: impl FnMut(As, BackgroundContainer)) {
+    for who in [As::User, As::Root] {
+        if require(who) {
+            test(who, boot(who, options));
         }
     }
-
-    /// The PID of the contain supervisor, as `pgrep contain` finds it.
-    fn supervisor(&self) -> u32 {
-        self.contain.pid()
-    }
-
-    /// The host PID of the container's init.
-    fn init(&self) -> u32 {
-        let children = children_of(self.supervisor());
-        assert_eq!(
-            children.len(),
-            1,
-            "contain has one child, its init: {children:?}"
-        );
-        children[0]
-    }
-
-    /// The host PID of init's `sleep 1<token>`.
-    fn sleeper(&self) -> u32 {
-        let marker = format!("1{}", self.token);
-        let mut found = None;
-        wait_until("the container's sleep to start", || {
-            found = processes_running(&["sleep", &marker]).first().copied();
-            found.is_some()
-        });
-        found.unwrap()
-    }
-
-    /// Ends the container through contain (SIGTERM, which init traps) and returns contain's
-    /// output.
-    fn stop(self) -> Output {
-        self.contain.signal(Signal::SIGTERM);
-        let out = self.contain.finish();
-        drop(self.root);
-        out
-    }
 }
 
-/// The children of `parent`, from /proc/PID/task/PID/children.
-fn children_of(parent: u32) -> Vec<u32> {
-    let list = read(format!("/proc/{parent}/task/{parent}/children").as_ref());
-    list.split_whitespace()
-        .map(|pid| pid.parse().unwrap())
-        .collect()
-}
-
-/// Live processes (of any user) whose command line is exactly `cmdline`.
-fn processes_running(cmdline: &[&str]) -> Vec<u32> {
-    fs::read_dir("/proc")
-        .expect("reading /proc")
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(process)
-        .filter(|p| p.cmdline == cmdline && !matches!(p.state, 'Z' | 'X'))
-        .map(|p| p.pid)
-        .collect()
+/// [`boot`] without further options.
+fn start(who: As) -> BackgroundContainer {
+    boot(who, &[])
 }
 
 /// `inject PID ARGS...` run to the end as `who`.
 fn inject(who: As, pid: u32, args: &[&str]) -> Output {
-    output(inject_command(who, pid, args))
+    output(inject_command(who, &[], pid, args))
 }
 
-fn inject_command(who: As, pid: u32, args: &[&str]) -> Command {
-    let mut all = vec![pid.to_string()];
-    all.extend(args.iter().map(|a| a.to_string()));
-    command(who, "inject", all)
+/// Starts `inject SUPERVISOR sleep SECONDS` as `who` and waits for the sleep; returns inject
+/// and the host PID of the sleep. `seconds` marks the sleep: a [`unique_token`] in it.
+#[track_caller]
+fn inject_sleep(who: As, target: &BackgroundContainer, seconds: &str) -> (Running, u32) {
+    let cmd = inject_command(who, &[], target.supervisor(), &["sleep", seconds]);
+    let injected = spawn(cmd);
+    let sleep = wait_for_process("the injected sleep to start", &["sleep", seconds]);
+    (injected, sleep)
 }
 
 /// Asserts that inject refused `pid` with status 125 and one line naming it and saying `why`.
@@ -124,11 +54,7 @@ fn expect_refusal(out: &Output, pid: u32, why: &str) {
 
 #[test]
 fn the_command_runs_in_the_containers_pid_namespace() {
-    for who in BOTH {
-        if !require(who) {
-            continue;
-        }
-        let target = Target::start(who);
+    in_a_container_of_each_user(&[], |who, target| {
         let sleeper = target.sleeper();
         // `; true` keeps sh from replacing itself with ps.
         let out = inject(
@@ -144,13 +70,7 @@ fn the_command_runs_in_the_containers_pid_namespace() {
             "the command's PID inside is {pid} ({who:?})"
         );
         // The header, then init, its sleep, the injected sh and ps: nothing of the host.
-        let listed: Vec<(u32, String)> = lines
-            .skip(1)
-            .map(|l| {
-                let (pid, args) = l.trim_start().split_once(' ').unwrap();
-                (pid.parse().unwrap(), args.trim().to_string())
-            })
-            .collect();
+        let listed = ps_rows(lines, 2).unwrap_or_else(|| panic!("no ps table: {text}"));
         assert_eq!(listed.len(), 4, "ps inside lists {listed:?}");
         let (first, init_args) = &listed[0];
         assert_eq!(*first, 1, "{listed:?}");
@@ -162,20 +82,17 @@ fn the_command_runs_in_the_containers_pid_namespace() {
             .iter()
             .any(|(p, a)| *p != pid && a == &format!("sleep 1{}", target.token)));
         assert!(process_alive(sleeper));
-        assert_eq!(code(&target.stop()), 0);
-    }
+        target.stop();
+    });
 }
 
 #[test]
 fn the_command_sees_the_containers_hostname_and_runs_as_its_root_in_its_root_directory() {
-    for who in BOTH {
-        if !require(who) {
-            continue;
-        }
-        let target = Target::start(who);
+    in_a_container_of_each_user(&[], |who, target| {
         // Started from elsewhere, so that "/" is inject's doing.
         let mut cmd = inject_command(
             who,
+            &[],
             target.supervisor(),
             &[
                 "sh",
@@ -191,16 +108,12 @@ fn the_command_sees_the_containers_hostname_and_runs_as_its_root_in_its_root_dir
             "as {who:?}"
         );
         target.stop();
-    }
+    });
 }
 
 #[test]
 fn files_written_by_the_command_are_the_containers() {
-    for who in BOTH {
-        if !require(who) {
-            continue;
-        }
-        let target = Target::start(who);
+    in_a_container_of_each_user(&[], |who, target| {
         let script = "echo on-root > /tmp/from-inject; echo on-dev > /dev/from-inject";
         expect_success(&inject(who, target.supervisor(), &["sh", "-c", script]));
         // The container's root directory, and its own /dev tmpfs, seen through init.
@@ -212,12 +125,12 @@ fn files_written_by_the_command_are_the_containers() {
             "the file landed in the host's /dev"
         );
         target.stop();
-    }
+    });
 }
 
 #[test]
 fn the_commands_status_passes_through() {
-    let target = Target::start(As::User);
+    let target = start(As::User);
     let pid = target.supervisor();
     let out = inject(As::User, pid, &["sh", "-c", "exit 7"]);
     assert_eq!(code(&out), 7, "{}", describe(&out));
@@ -239,22 +152,18 @@ fn the_commands_status_passes_through() {
 
 #[test]
 fn the_init_pid_works_as_well_as_the_supervisors() {
-    for who in BOTH {
-        if !require(who) {
-            continue;
-        }
-        let target = Target::start(who);
+    in_a_container_of_each_user(&[], |who, target| {
         let out = inject(who, target.init(), &["hostname"]);
         assert_eq!(expect_success(&out), "box\n", "as {who:?}");
         target.stop();
-    }
+    });
 }
 
 #[test]
 fn stdin_and_the_environment_are_passed_with_container_set() {
-    let target = Target::start(As::User);
+    let target = start(As::User);
     let script = "cat; echo \"$FROM_HOST $container $PATH\"";
-    let mut cmd = inject_command(As::User, target.supervisor(), &["sh", "-c", script]);
+    let mut cmd = inject_command(As::User, &[], target.supervisor(), &["sh", "-c", script]);
     cmd.env("FROM_HOST", "kept").stdin(Stdio::piped());
     let mut running = spawn(cmd);
     {
@@ -273,7 +182,7 @@ fn stdin_and_the_environment_are_passed_with_container_set() {
 
 #[test]
 fn without_a_command_runs_shell_if_the_container_has_it_else_bin_sh() {
-    let target = Target::start(As::User);
+    let target = start(As::User);
     let pid = target.supervisor().to_string();
     // The shell reads the script from stdin; its command line says which shell it is.
     let which = |shell: &str| {
@@ -288,7 +197,7 @@ fn without_a_command_runs_shell_if_the_container_has_it_else_bin_sh() {
 
 #[test]
 fn a_process_that_is_not_a_container_is_refused() {
-    let target = Target::start(As::User);
+    let target = start(As::User);
     // A process of the user's own outside any container.
     let token = unique_token();
     let outside = spawn(sh_command(As::User, &format!("exec sleep 1{token}")));
@@ -325,7 +234,7 @@ fn another_users_process_is_refused() {
     if !require(As::Root) {
         return;
     }
-    let target = Target::start(As::Root);
+    let target = start(As::Root);
     for pid in [target.supervisor(), target.init()] {
         // Root's container root runs as a host uid of root's choosing.
         let uid = process(pid).expect("the container runs").uid;
@@ -337,56 +246,32 @@ fn another_users_process_is_refused() {
 
 #[test]
 fn nothing_injected_outlives_the_container() {
-    for who in BOTH {
-        if !require(who) {
-            continue;
-        }
-        let target = Target::start(who);
-        let marker = format!("2{}", target.token);
-        let injected = spawn(inject_command(
-            who,
-            target.supervisor(),
-            &["sleep", &marker],
-        ));
-        let mut sleep = None;
-        wait_until("the injected sleep to start", || {
-            sleep = processes_running(&["sleep", &marker]).first().copied();
-            sleep.is_some()
-        });
-        let contained = target.stop();
-        assert_eq!(code(&contained), 0, "{}", describe(&contained));
+    in_a_container_of_each_user(&[], |who, target| {
+        let (injected, sleep) = inject_sleep(who, &target, &format!("2{}", target.token));
+        target.stop();
         // The kernel kills every process of the PID namespace when its init ends.
         let out = injected.finish();
         assert_eq!(code(&out), 128 + 9, "{}", describe(&out));
         assert!(
-            !process_alive(sleep.unwrap()),
+            !process_alive(sleep),
             "the injected sleep survived ({who:?})"
         );
-    }
+    });
 }
 
 #[test]
 fn the_command_dies_with_inject_and_gets_its_sigterm() {
-    let target = Target::start(As::User);
+    let target = start(As::User);
     for (signal, status) in [(Signal::SIGKILL, None), (Signal::SIGTERM, Some(128 + 15))] {
         let marker = format!("3{}{}", target.token, signal as i32);
-        let injected = spawn(inject_command(
-            As::User,
-            target.supervisor(),
-            &["sleep", &marker],
-        ));
-        let mut sleep = None;
-        wait_until("the injected sleep to start", || {
-            sleep = processes_running(&["sleep", &marker]).first().copied();
-            sleep.is_some()
-        });
+        let (injected, sleep) = inject_sleep(As::User, &target, &marker);
         injected.signal(signal);
         let out = injected.finish();
         if let Some(status) = status {
             assert_eq!(code(&out), status, "{}", describe(&out));
         }
         wait_until(&format!("sleep to end after {signal} to inject"), || {
-            !process_alive(sleep.unwrap())
+            !process_alive(sleep)
         });
     }
     // The container itself goes on.
@@ -441,42 +326,29 @@ fn usage_errors_are_one_line() {
     assert!(expect_success(&out).starts_with("inject "));
 }
 
-/// The lines of /proc/PID/status that say what a process may do.
-fn limits(status: &str) -> Vec<String> {
-    status
-        .lines()
-        .filter(|l| {
-            ["CapBnd:", "CapPrm:", "CapEff:", "CapAmb:", "NoNewPrivs:"]
-                .iter()
-                .any(|k| l.starts_with(k))
-        })
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
 #[test]
 fn the_command_holds_no_more_than_the_containers_init() {
-    for who in BOTH {
-        if !require(who) {
-            continue;
-        }
-        let target = Target::boot(who, &["--cap-drop", "net_raw,sys_admin", "--no-new-privs"]);
-        let init = limits(&read(format!("/proc/{}/status", target.init()).as_ref()));
-        assert!(
-            init.contains(&"NoNewPrivs: 1".to_string()),
-            "init: {init:?}"
-        );
-        // `; true` keeps sh from replacing itself with cat.
-        let out = inject(
-            who,
-            target.supervisor(),
-            &["sh", "-c", "cat /proc/self/status; true"],
-        );
-        let injected = limits(&expect_success(&out));
-        // sh's status, not cat's: same limits either way, as nothing changes them in between.
-        assert_eq!(injected, init, "as {who:?}");
-        target.stop();
-    }
+    in_a_container_of_each_user(
+        &["--cap-drop", "net_raw,sys_admin", "--no-new-privs"],
+        |who, target| {
+            let init = ProcStatus::of(target.init());
+            assert_eq!(init.field("NoNewPrivs"), "1", "init: {init:?}");
+            // `; true` keeps sh from replacing itself with cat.
+            let out = inject(
+                who,
+                target.supervisor(),
+                &["sh", "-c", "cat /proc/self/status; true"],
+            );
+            let injected = ProcStatus::parse(&expect_success(&out));
+            // sh's status, not cat's: same limits either way, as nothing changes them in between.
+            assert_eq!(
+                injected.lockdown(),
+                init.lockdown(),
+                "as {who:?}: [CapBnd, CapPrm, CapEff, CapAmb, NoNewPrivs]"
+            );
+            target.stop();
+        },
+    );
 }
 
 #[test]
@@ -485,16 +357,8 @@ fn user_runs_the_command_as_that_user_with_inits_ambient_capabilities_only() {
         return;
     }
     // init runs as uid 1000 with one capability, as contain's --user example does.
-    let options = [
-        "--user",
-        "1000",
-        "--cap-drop",
-        "all",
-        "--cap-add",
-        "net_bind_service",
-    ];
-    let target = Target::boot(As::User, &options);
-    let init = limits(&read(format!("/proc/{}/status", target.init()).as_ref()));
+    let target = boot(As::User, &USER_1000_WITH_NET_BIND_SERVICE);
+    let init = ProcStatus::of(target.init());
     let script = "id -u; id -g; id -G; cat /proc/self/status; true";
     let out = inject(
         As::User,
@@ -503,7 +367,11 @@ fn user_runs_the_command_as_that_user_with_inits_ambient_capabilities_only() {
     );
     let text = expect_success(&out);
     assert!(text.starts_with("1000\n1001\n1001\n"), "{text}");
-    assert_eq!(limits(&text), init);
+    assert_eq!(
+        ProcStatus::parse(&text).lockdown(),
+        init.lockdown(),
+        "{text}"
+    );
     // init's environment is readable only by its uid: found from its PID all the same.
     let out = inject(As::User, target.init(), &["id", "-u"]);
     assert_eq!(expect_success(&out), "0\n");
@@ -515,22 +383,17 @@ fn user_runs_the_command_as_that_user_with_inits_ambient_capabilities_only() {
     );
     let text = expect_success(&out);
     assert!(text.starts_with("0\n"), "{text}");
-    let net_bind_service = format!("{:016x}", 1u64 << 10);
-    for line in limits(&text) {
-        if line.starts_with("CapBnd") || line.starts_with("CapPrm") || line.starts_with("CapEff") {
-            assert_eq!(
-                line.split(' ').nth(1),
-                Some(net_bind_service.as_str()),
-                "{text}"
-            );
-        }
+    let net_bind_service = 1u64 << 10;
+    let status = ProcStatus::parse(&text);
+    for key in ["CapBnd", "CapPrm", "CapEff"] {
+        assert_eq!(status.mask(key), net_bind_service, "{key}: {text}");
     }
     target.stop();
 }
 
 #[test]
 fn user_ids_the_container_does_not_map_are_refused_before_anything_runs() {
-    let target = Target::start(As::User);
+    let target = start(As::User);
     // The default map of an unprivileged container holds at most 65537 IDs.
     let out = inject(
         As::User,
@@ -566,12 +429,7 @@ fn a_namespace_init_of_another_tool_is_refused() {
          --mount-proc -- setpriv --reuid=5 --regid=5 --clear-groups sleep {marker}"
     );
     let other = spawn(sh_command(As::User, &script));
-    let mut sleep = None;
-    wait_until("unshare's sleep to start", || {
-        sleep = processes_running(&["sleep", &marker]).first().copied();
-        sleep.is_some()
-    });
-    let sleep = sleep.unwrap();
+    let sleep = wait_for_process("unshare's sleep to start", &["sleep", &marker]);
     let out = inject(As::User, sleep, &["true"]);
     expect_refusal(&out, sleep, "not a contain supervisor or container init");
     drop(other);

@@ -9,8 +9,6 @@
 //! "All capabilities" is what a new user namespace grants: every capability up to the kernel's
 //! /proc/sys/kernel/cap_last_cap, which may be more than the host's own bounding set.
 
-use nix::sys::signal::Signal;
-use std::collections::HashMap;
 use std::fs;
 use std::process::Output;
 use tests::*;
@@ -41,14 +39,6 @@ fn all_caps() -> u64 {
     (1u64 << (last + 1)) - 1
 }
 
-/// A root directory as a command-line argument.
-fn dir(root: &TempDir) -> String {
-    root.path()
-        .to_str()
-        .expect("temporary paths are UTF-8")
-        .to_string()
-}
-
 /// The busybox root file system with an empty /mnt to mount on.
 fn rootfs() -> TempDir {
     let root = busybox_rootfs();
@@ -56,67 +46,9 @@ fn rootfs() -> TempDir {
     root
 }
 
-/// `contain OPTIONS... DIR CMD...` run to the end as the test user.
-fn contain<S: AsRef<str>>(options: &[S], root: &TempDir, cmd: &[&str]) -> Output {
-    let mut args: Vec<String> = options.iter().map(|s| s.as_ref().to_string()).collect();
-    args.push(dir(root));
-    args.extend(cmd.iter().map(|s| s.to_string()));
-    run(As::User, "contain", args)
-}
-
 /// `options` after the mode's options.
-fn with_mode(mode: &[&str], options: &[&str]) -> Vec<String> {
-    mode.iter().chain(options).map(|s| s.to_string()).collect()
-}
-
-/// The lines "Key:\tvalue" of a /proc/PID/status, as printed by cat (through a console the
-/// lines end in "\r\n").
-#[derive(Debug)]
-struct Status(HashMap<String, String>);
-
-impl Status {
-    fn parse(text: &str) -> Status {
-        Status(
-            text.lines()
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .collect(),
-        )
-    }
-
-    #[track_caller]
-    fn field(&self, key: &str) -> &str {
-        self.0
-            .get(key)
-            .unwrap_or_else(|| panic!("no {key} in status {self:?}"))
-    }
-
-    #[track_caller]
-    fn mask(&self, key: &str) -> u64 {
-        let text = self.field(key);
-        u64::from_str_radix(text, 16).unwrap_or_else(|e| panic!("{key} {text:?}: {e}"))
-    }
-
-    /// CapBnd, CapPrm, CapEff, CapAmb and NoNewPrivs, in this order.
-    fn lockdown(&self) -> [u64; 5] {
-        [
-            self.mask("CapBnd"),
-            self.mask("CapPrm"),
-            self.mask("CapEff"),
-            self.mask("CapAmb"),
-            self.field("NoNewPrivs")
-                .parse()
-                .expect("NoNewPrivs is a number"),
-        ]
-    }
-
-    /// The real, effective, saved and filesystem IDs of a Uid: or Gid: line.
-    fn ids(&self, key: &str) -> Vec<u32> {
-        self.field(key)
-            .split_whitespace()
-            .map(|n| n.parse().unwrap())
-            .collect()
-    }
+fn with_mode<'a>(mode: &[&'a str], options: &[&'a str]) -> Vec<&'a str> {
+    [mode, options].concat()
 }
 
 /// What a command expects of /proc/self/status: the capability sets and NoNewPrivs.
@@ -130,6 +62,7 @@ struct Expected {
 }
 
 impl Expected {
+    /// Root holding `caps`.
     fn root(caps: u64) -> Expected {
         Expected {
             bounding: caps,
@@ -139,9 +72,33 @@ impl Expected {
         }
     }
 
+    /// A user other than root: nothing held, `bounding` left to gain through exec.
+    fn user(bounding: u64) -> Expected {
+        Expected {
+            held: 0,
+            ..Expected::root(bounding)
+        }
+    }
+
+    /// A user other than root holding `caps` as ambient capabilities, kept across exec.
+    fn user_with_ambient(caps: u64) -> Expected {
+        Expected {
+            ambient: caps,
+            ..Expected::root(caps)
+        }
+    }
+
+    /// The same with NoNewPrivs set.
+    fn no_new_privs(self) -> Expected {
+        Expected {
+            no_new_privs: true,
+            ..self
+        }
+    }
+
     /// Asserts that `status` shows exactly this, with hexadecimal masks in the message.
     #[track_caller]
-    fn check(&self, status: &Status, what: &str) {
+    fn check(&self, status: &ProcStatus, what: &str) {
         let want = [
             self.bounding,
             self.held,
@@ -160,14 +117,14 @@ impl Expected {
 }
 
 /// The status of `cat /proc/self/status` run as the container's command under `options`.
-fn status_in_container(options: &[String], root: &TempDir) -> Status {
-    let out = contain(options, root, &["cat", "/proc/self/status"]);
-    Status::parse(&expect_success(&out))
+fn status_in_container(options: &[&str], root: &TempDir) -> ProcStatus {
+    let out = contain(As::User, options, root, &["cat", "/proc/self/status"]);
+    ProcStatus::parse(&expect_success(&out))
 }
 
 /// Runs the container under `options` in both modes and checks what its command holds.
 #[track_caller]
-fn expect_container(options: &[&str], want: Expected) -> Status {
+fn expect_container(options: &[&str], want: Expected) -> ProcStatus {
     let root = rootfs();
     let mut last = None;
     for mode in MODES {
@@ -183,8 +140,7 @@ fn expect_container(options: &[&str], want: Expected) -> Status {
 fn by_default_the_command_holds_every_capability() {
     // The host's bounding set may lack some; a new user namespace has them all.
     let status = expect_container(&[], Expected::root(all_caps()));
-    assert_eq!(status.ids("Uid"), [0; 4]);
-    assert_eq!(status.ids("Gid"), [0; 4]);
+    status.expect_ids(0);
 }
 
 #[test]
@@ -212,19 +168,13 @@ fn cap_drop_all_cap_add_chown_leaves_chown() {
 
 #[test]
 fn user_holds_no_capabilities_and_no_supplementary_groups() {
-    let want = Expected {
-        bounding: all_caps(),
-        held: 0,
-        ambient: 0,
-        no_new_privs: false,
-    };
-    let status = expect_container(&["--user", "1000:1000"], want);
-    assert_eq!(status.ids("Uid"), [1000; 4]);
-    assert_eq!(status.ids("Gid"), [1000; 4]);
+    let status = expect_container(&["--user", "1000:1000"], Expected::user(all_caps()));
+    status.expect_ids(1000);
     assert_eq!(status.field("Groups"), "", "supplementary groups");
 
     let root = rootfs();
     let out = contain(
+        As::User,
         &["-c", "--user", "1000:1000"],
         &root,
         &["sh", "-c", "id -u; id -g; id -G"],
@@ -234,34 +184,20 @@ fn user_holds_no_capabilities_and_no_supplementary_groups() {
 
 #[test]
 fn user_with_cap_add_holds_it_across_exec() {
-    let nbs = NET_BIND_SERVICE;
     let status = expect_container(
-        &[
-            "--user",
-            "1000",
-            "--cap-drop",
-            "all",
-            "--cap-add",
-            "net_bind_service",
-        ],
-        Expected {
-            bounding: nbs,
-            held: nbs,
-            ambient: nbs,
-            no_new_privs: false,
-        },
+        &USER_1000_WITH_NET_BIND_SERVICE,
+        Expected::user_with_ambient(NET_BIND_SERVICE),
     );
-    assert_eq!(status.ids("Uid"), [1000; 4]);
-    assert_eq!(status.ids("Gid"), [1000; 4], "GID defaults to the UID");
+    // The GID defaults to the UID.
+    status.expect_ids(1000);
 }
 
 #[test]
 fn no_new_privs_is_set() {
-    let want = Expected {
-        no_new_privs: true,
-        ..Expected::root(all_caps())
-    };
-    expect_container(&["--no-new-privs"], want);
+    expect_container(
+        &["--no-new-privs"],
+        Expected::root(all_caps()).no_new_privs(),
+    );
 }
 
 /// Mounts a tmpfs on /mnt; prints `mounted` and the new mount, or `refused`.
@@ -271,10 +207,11 @@ const MOUNT_SCRIPT: &str = "if mount -t tmpfs none /mnt; then echo mounted; \
 #[test]
 fn mount_works_by_default_and_fails_without_sys_admin() {
     let root = rootfs();
-    let out = contain(&["-c"], &root, &["sh", "-c", MOUNT_SCRIPT]);
+    let out = contain(As::User, &["-c"], &root, &["sh", "-c", MOUNT_SCRIPT]);
     assert_eq!(expect_success(&out), "mounted\n1\n", "{}", describe(&out));
 
     let out = contain(
+        As::User,
         &["-c", "--cap-drop", "sys_admin"],
         &root,
         &["sh", "-c", MOUNT_SCRIPT],
@@ -302,7 +239,7 @@ fn chown_fails_without_capabilities_and_works_with_cap_add_chown() {
     ] {
         let root = rootfs();
         let options = with_mode(&["-c"], options);
-        let out = contain(&options, &root, &["sh", "-c", script]);
+        let out = contain(As::User, &options, &root, &["sh", "-c", script]);
         assert_eq!(
             expect_success(&out),
             said,
@@ -336,6 +273,7 @@ fn user_binds_port_80_only_with_cap_add_net_bind_service() {
     let root = rootfs();
     let base = ["-c", "-i", LO_UP, "--user", "1000", "--cap-drop", "all"];
     let out = contain(
+        As::User,
         &[&base[..], &["--cap-add", "net_bind_service"]].concat(),
         &root,
         &["sh", "-c", PORT_80_SCRIPT],
@@ -348,7 +286,7 @@ fn user_binds_port_80_only_with_cap_add_net_bind_service() {
     );
 
     let root = rootfs();
-    let out = contain(&base, &root, &["sh", "-c", PORT_80_SCRIPT]);
+    let out = contain(As::User, &base, &root, &["sh", "-c", PORT_80_SCRIPT]);
     assert_eq!(
         expect_success(&out),
         "nc 1\nhttpd 1\n1000\n",
@@ -363,14 +301,6 @@ fn user_binds_port_80_only_with_cap_add_net_bind_service() {
     );
 }
 
-/// The test user's live processes whose command line mentions `token`.
-fn processes_marked(token: &str) -> Vec<Process> {
-    test_user_processes()
-        .into_iter()
-        .filter(|p| p.cmdline.iter().any(|a| a.contains(token)))
-        .collect()
-}
-
 /// True if `word` occurs in `line` with no letter, digit or underscore right before or after.
 fn names(line: &str, word: &str) -> bool {
     let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
@@ -381,31 +311,53 @@ fn names(line: &str, word: &str) -> bool {
     })
 }
 
-/// Asserts that contain refuses `options` with 125 and one line naming `word`, before
-/// starting anything: the command (which would create a file and leave a process marked
-/// with a token) never ran.
+/// Runs `start` with a command (its arguments given to `start`) that would create a file
+/// /tmp/made<token> in `root` and leave a process marked with the token; asserts that `tool`
+/// refused to start it with 125 and one line naming `word`, and that the command never ran.
+/// `what` says what was refused, for the messages.
 #[track_caller]
-fn expect_refused(options: &[&str], word: &str) {
-    let root = rootfs();
+fn expect_refused_before_running(
+    tool: &str,
+    what: &str,
+    word: &str,
+    root: &TempDir,
+    start: impl FnOnce(&[&str]) -> Output,
+) -> Output {
     let token = unique_token();
     let made = format!("/tmp/made{token}");
     let script = format!("touch {made}; sleep 9{token} & exit 0");
-    let out = contain(options, &root, &["sh", "-c", &script, &token]);
-    let line = expect_error(&out, "contain", 125);
+    let out = start(&["sh", "-c", &script, &token]);
+    let line = expect_error(&out, tool, 125);
     assert!(
         names(&line, word),
-        "{options:?}: the message does not name {word:?}: {line}"
+        "{what}: the message does not name {word:?}: {line}"
     );
-    assert!(out.stdout.is_empty(), "{options:?}: {}", describe(&out));
     let left = processes_marked(&token);
-    assert!(left.is_empty(), "{options:?}: processes left: {left:?}");
-    let created: Vec<_> = fs::read_dir(root.join("tmp")).unwrap().flatten().collect();
-    assert!(
-        created.is_empty(),
-        "{options:?}: files created: {created:?}"
-    );
-    assert!(!root.join(&made[1..]).exists());
+    assert!(left.is_empty(), "{what}: processes left: {left:?}");
+    assert!(!root.join(&made[1..]).exists(), "{what}: the command ran");
+    out
 }
+
+/// Asserts that contain refuses `options` with 125 and one line naming `word`, before
+/// starting anything: the command never ran, and nothing was written to stdout or the root.
+#[track_caller]
+fn expect_refused(options: &[&str], word: &str) {
+    let root = rootfs();
+    let what = format!("{options:?}");
+    let out = expect_refused_before_running("contain", &what, word, &root, |cmd| {
+        contain(As::User, options, &root, cmd)
+    });
+    assert!(out.stdout.is_empty(), "{what}: {}", describe(&out));
+    let created: Vec<_> = fs::read_dir(root.join("tmp")).unwrap().flatten().collect();
+    assert!(created.is_empty(), "{what}: files created: {created:?}");
+}
+
+/// `--user` values that are not a user (with the word the refusal names).
+const BAD_USERS: [(&str, &str); 2] = [("x", "x"), ("1000:y", "y")];
+
+/// `--user` values outside the default map, which holds the user and 65536 subordinate IDs at
+/// most (with the word the refusal names).
+const UNMAPPED_USERS: [(&str, &str); 2] = [("70000", "70000"), ("1000:70000", "70000")];
 
 #[test]
 fn unknown_capability_is_refused() {
@@ -428,15 +380,16 @@ fn empty_capability_name_is_refused() {
 
 #[test]
 fn bad_user_is_refused() {
-    expect_refused(&["--user", "x"], "x");
-    expect_refused(&["--user", "1000:y"], "y");
+    for (user, word) in BAD_USERS {
+        expect_refused(&["--user", user], word);
+    }
 }
 
 #[test]
 fn unmapped_user_is_refused() {
-    // The default map holds the user and 65536 subordinate IDs at most: 70000 is not in it.
-    expect_refused(&["--user", "70000"], "70000");
-    expect_refused(&["--user", "1000:70000"], "70000");
+    for (user, word) in UNMAPPED_USERS {
+        expect_refused(&["--user", user], word);
+    }
 }
 
 #[test]
@@ -451,165 +404,112 @@ fn capability_unknown_to_the_kernel_cannot_be_added() {
     expect_refused(&["--cap-add", name], name);
 }
 
-/// A locked-down container running in the background, to inject into: init is a shell that
-/// ends on SIGTERM and meanwhile waits for a `sleep 1<token>`.
-struct Target {
-    contain: Running,
-    root: TempDir,
+/// A locked-down container running in the background as the test user, to inject into.
+fn start(options: &[&str]) -> BackgroundContainer {
+    BackgroundContainer::boot(As::User, rootfs(), options, "")
 }
 
-impl Target {
-    fn start(options: &[&str]) -> Target {
-        let root = rootfs();
-        let token = unique_token();
-        let script = format!("trap 'exit 0' TERM; sleep 1{token} & touch /tmp/ready; wait");
-        let mut args = vec!["-c".to_string()];
-        args.extend(options.iter().map(|s| s.to_string()));
-        args.extend([dir(&root), "/bin/sh".into(), "-c".into(), script]);
-        let contain = spawn(command(As::User, "contain", args));
-        let ready = root.join("tmp/ready");
-        wait_until("the container to be ready", || ready.exists());
-        Target { contain, root }
-    }
-
-    /// `inject [INJECT_OPTIONS...] SUPERVISOR CMD...` run to the end.
-    fn inject(&self, inject_options: &[&str], cmd: &[&str]) -> Output {
-        let mut args: Vec<String> = inject_options.iter().map(|s| s.to_string()).collect();
-        args.push(self.contain.pid().to_string());
-        args.extend(cmd.iter().map(|s| s.to_string()));
-        run(As::User, "inject", args)
-    }
-
-    fn stop(self) {
-        self.contain.signal(Signal::SIGTERM);
-        let out = self.contain.finish();
-        assert_eq!(code(&out), 0, "{}", describe(&out));
-    }
+/// `inject [INJECT_OPTIONS...] SUPERVISOR CMD...` run to the end.
+fn inject(target: &BackgroundContainer, inject_options: &[&str], cmd: &[&str]) -> Output {
+    output(inject_command(
+        As::User,
+        inject_options,
+        target.supervisor(),
+        cmd,
+    ))
 }
 
-/// Prints the injected command's status, then its uid, then whether it can mount.
-fn inject_probe() -> String {
-    format!("cat /proc/self/status; echo ---; id -u; id -g; {MOUNT_SCRIPT}")
-}
-
-/// Splits the probe's output into the status and the rest.
-fn split_probe(out: &Output) -> (Status, String) {
-    let text = expect_success(out);
+/// Injects a probe with `inject_options` into a container started with `container_options`,
+/// and asserts that the probe holds `want` (`what` names the case in the message) and prints
+/// `said`: its uid, its gid, and whether it can mount (see [`MOUNT_SCRIPT`]). Returns the
+/// probe's status.
+#[track_caller]
+fn expect_injected(
+    container_options: &[&str],
+    inject_options: &[&str],
+    want: Expected,
+    what: &str,
+    said: &str,
+) -> ProcStatus {
+    let target = start(container_options);
+    let probe = format!("cat /proc/self/status; echo ---; id -u; id -g; {MOUNT_SCRIPT}");
+    let out = inject(&target, inject_options, &["sh", "-c", &probe]);
+    let text = expect_success(&out);
     let (status, rest) = text
         .split_once("---\n")
-        .unwrap_or_else(|| panic!("{}", describe(out)));
-    (Status::parse(status), rest.to_string())
+        .unwrap_or_else(|| panic!("{}", describe(&out)));
+    let status = ProcStatus::parse(status);
+    want.check(&status, what);
+    assert_eq!(rest, said, "{}", describe(&out));
+    target.stop();
+    status
 }
 
 #[test]
 fn injected_command_holds_what_a_default_container_holds() {
-    let target = Target::start(&[]);
-    let out = target.inject(&[], &["sh", "-c", &inject_probe()]);
-    let (status, rest) = split_probe(&out);
-    Expected::root(all_caps()).check(&status, "inject into a default container");
-    assert_eq!(rest, "0\n0\nmounted\n1\n");
-    target.stop();
+    expect_injected(
+        &[],
+        &[],
+        Expected::root(all_caps()),
+        "inject into a default container",
+        "0\n0\nmounted\n1\n",
+    );
 }
 
 #[test]
 fn injected_command_is_locked_down_like_the_container() {
-    let target = Target::start(&["--cap-drop", "sys_admin", "--no-new-privs"]);
-    let out = target.inject(&[], &["sh", "-c", &inject_probe()]);
-    let (status, rest) = split_probe(&out);
-    let want = Expected {
-        no_new_privs: true,
-        ..Expected::root(all_caps() & !SYS_ADMIN)
-    };
-    want.check(&status, "inject into --cap-drop sys_admin --no-new-privs");
-    assert_eq!(rest, "0\n0\nrefused\n", "{}", describe(&out));
-    target.stop();
+    expect_injected(
+        &["--cap-drop", "sys_admin", "--no-new-privs"],
+        &[],
+        Expected::root(all_caps() & !SYS_ADMIN).no_new_privs(),
+        "inject into --cap-drop sys_admin --no-new-privs",
+        "0\n0\nrefused\n",
+    );
 }
 
 #[test]
 fn injected_root_gets_no_more_than_a_non_root_init() {
-    let nbs = NET_BIND_SERVICE;
-    let target = Target::start(&[
-        "--user",
-        "1000",
-        "--cap-drop",
-        "all",
-        "--cap-add",
-        "net_bind_service",
-    ]);
-    let out = target.inject(&[], &["sh", "-c", &inject_probe()]);
-    let (status, rest) = split_probe(&out);
-    Expected::root(nbs).check(&status, "inject into a uid 1000 init with net_bind_service");
-    assert_eq!(rest, "0\n0\nrefused\n", "{}", describe(&out));
-    target.stop();
+    expect_injected(
+        &USER_1000_WITH_NET_BIND_SERVICE,
+        &[],
+        Expected::root(NET_BIND_SERVICE),
+        "inject into a uid 1000 init with net_bind_service",
+        "0\n0\nrefused\n",
+    );
 }
 
 #[test]
 fn inject_user_runs_as_that_user_without_capabilities() {
-    let target = Target::start(&["--cap-drop", "sys_admin", "--no-new-privs"]);
-    let out = target.inject(&["--user", "1000"], &["sh", "-c", &inject_probe()]);
-    let (status, rest) = split_probe(&out);
-    let want = Expected {
-        bounding: all_caps() & !SYS_ADMIN,
-        held: 0,
-        ambient: 0,
-        no_new_privs: true,
-    };
-    want.check(&status, "inject --user 1000");
-    assert_eq!(status.ids("Uid"), [1000; 4]);
-    assert_eq!(status.ids("Gid"), [1000; 4]);
+    let status = expect_injected(
+        &["--cap-drop", "sys_admin", "--no-new-privs"],
+        &["--user", "1000"],
+        Expected::user(all_caps() & !SYS_ADMIN).no_new_privs(),
+        "inject --user 1000",
+        "1000\n1000\nrefused\n",
+    );
+    status.expect_ids(1000);
     assert_eq!(status.field("Groups"), "", "supplementary groups");
-    assert_eq!(rest, "1000\n1000\nrefused\n", "{}", describe(&out));
-    target.stop();
 }
 
 #[test]
 fn inject_user_keeps_the_ambient_capabilities_of_the_containers_user() {
-    let nbs = NET_BIND_SERVICE;
-    let target = Target::start(&[
-        "--user",
-        "1000",
-        "--cap-drop",
-        "all",
-        "--cap-add",
-        "net_bind_service",
-    ]);
-    let out = target.inject(&["--user", "1000"], &["sh", "-c", &inject_probe()]);
-    let (status, rest) = split_probe(&out);
-    let want = Expected {
-        bounding: nbs,
-        held: nbs,
-        ambient: nbs,
-        no_new_privs: false,
-    };
-    want.check(
-        &status,
+    expect_injected(
+        &USER_1000_WITH_NET_BIND_SERVICE,
+        &["--user", "1000"],
+        Expected::user_with_ambient(NET_BIND_SERVICE),
         "inject --user 1000 into a uid 1000 init with net_bind_service",
+        "1000\n1000\nrefused\n",
     );
-    assert_eq!(rest, "1000\n1000\nrefused\n", "{}", describe(&out));
-    target.stop();
 }
 
 #[test]
 fn inject_refuses_a_bad_or_unmapped_user() {
-    let target = Target::start(&[]);
-    for (user, word) in [
-        ("x", "x"),
-        ("1000:y", "y"),
-        ("70000", "70000"),
-        ("1000:70000", "70000"),
-    ] {
-        let token = unique_token();
-        let made = format!("/tmp/made{token}");
-        let script = format!("touch {made}; sleep 9{token} & exit 0");
-        let out = target.inject(&["--user", user], &["sh", "-c", &script, &token]);
-        let line = expect_error(&out, "inject", 125);
-        assert!(names(&line, word), "--user {user}: {line}");
-        let left = processes_marked(&token);
-        assert!(left.is_empty(), "--user {user}: processes left: {left:?}");
-        assert!(
-            !target.root.join(&made[1..]).exists(),
-            "--user {user}: the command ran"
-        );
+    let target = start(&[]);
+    for (user, word) in BAD_USERS.into_iter().chain(UNMAPPED_USERS) {
+        let what = format!("--user {user}");
+        expect_refused_before_running("inject", &what, word, &target.root, |cmd| {
+            inject(&target, &["--user", user], cmd)
+        });
     }
     target.stop();
 }

@@ -1,7 +1,6 @@
 //! pseudo as its users see it: run as the unprivileged test user (and as root for the root
 //! defaults), judged by exit codes, stderr and the host owners of the files it leaves.
 
-use nix::sys::signal::Signal;
 use std::process::Stdio;
 use tests::*;
 
@@ -42,12 +41,7 @@ fn a_command_killed_by_sigterm_gives_143() {
 fn sigterm_to_pseudo_reaches_the_command_and_leaves_nothing_running() {
     let seconds = format!("1{}", unique_token());
     let running = spawn(command(As::User, "pseudo", ["sleep", &seconds]));
-    let sleeping = || !processes_running(&["sleep", &seconds]).is_empty();
-    wait_until("sleep to run", sleeping);
-    running.signal(Signal::SIGTERM);
-    let out = running.finish();
-    assert_eq!(code(&out), 143, "{}", describe(&out));
-    assert!(!sleeping(), "sleep {seconds} still runs after pseudo ended");
+    expect_sigterm_ends_pseudo(running, &seconds);
 }
 
 #[test]

@@ -670,3 +670,35 @@ fn root_gets_the_run_as_root_defaults() {
     );
     assert_eq!(owner(&root.join("tmp/given")), (1000, 1000));
 }
+
+/// A namespace the kernel refuses is named in the message, with the setting to check. The
+/// limits in /proc/sys/user belong to each user namespace, so pseudo's root can lower them for
+/// a nested contain without touching the host's.
+#[test]
+fn a_refused_namespace_is_named_with_the_setting_to_check() {
+    let root = busybox_rootfs();
+    let token = unique_token();
+    for (limit, named) in [
+        (
+            "max_net_namespaces",
+            "creating a network namespace failed: No space left on device \
+             (check sysctl user.max_net_namespaces)",
+        ),
+        (
+            "max_user_namespaces",
+            "creating a user namespace failed: No space left on device",
+        ),
+    ] {
+        // Inside pseudo only container 0 is certain to be mapped: the nested maps use it alone.
+        let script = format!(
+            "echo 0 > /proc/sys/user/{limit} && exec contain -c -u 0:0:1 -g 0:0:1 {} sleep 9{token}",
+            root.path_arg()
+        );
+        let out = output(sh_command(
+            As::User,
+            &format!("exec pseudo -p sh -c '{script}'"),
+        ));
+        let line = expect_refused(&out, 125, limit, &token);
+        assert!(line.contains(named), "{limit}: {line}");
+    }
+}

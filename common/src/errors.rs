@@ -117,12 +117,25 @@ pub fn parse_args<T: clap::Parser>() -> T {
                 let _ = err.print();
                 std::process::exit(0);
             }
-            let text = err.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            report(&format!("{first} (see --help)"));
+            report(&format!("{} (see --help)", usage_error_line(&err.to_string())));
             std::process::exit(FAILURE)
         }
+    }
+}
+
+/// clap's usage error as one line: its first paragraph (the error, with what it names on the
+/// following lines: the missing argument, the possible values), without the usage summary.
+fn usage_error_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_string(),
+        None if line.is_empty() => "invalid arguments".to_string(),
+        None => line,
     }
 }
 
@@ -144,6 +157,22 @@ mod tests {
     fn os_error_numbers_are_dropped() {
         let err = anyhow::Error::new(std::io::Error::from_raw_os_error(2)).context("/x");
         assert_eq!(one_line(&err), "/x: No such file or directory");
+    }
+
+    #[test]
+    fn usage_errors_keep_what_they_name() {
+        let missing = "error: the following required arguments were not provided:\n  <PID>\n\n\
+                       Usage: inject <PID> [CMD]...\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(missing),
+            "the following required arguments were not provided: <PID>"
+        );
+        let value = "error: invalid value 'x' for '--net <MODE>'\n  [possible values: private, \
+                     host, pasta]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(value),
+            "invalid value 'x' for '--net <MODE>' [possible values: private, host, pasta]"
+        );
     }
 
     #[test]

@@ -1071,11 +1071,15 @@ impl BackgroundContainer {
     /// The host PID of the container's init.
     #[track_caller]
     pub fn init(&self) -> u32 {
-        let children = children_of(self.supervisor());
+        // With --net pasta, pasta is contain's other child.
+        let children: Vec<Process> = children_of(self.supervisor())
+            .into_iter()
+            .filter(|c| c.cmdline.first().is_none_or(|c0| !c0.ends_with("pasta")))
+            .collect();
         assert_eq!(
             children.len(),
             1,
-            "contain has one child, its init: {children:?}"
+            "contain has one child besides pasta, its init: {children:?}"
         );
         children[0].pid
     }

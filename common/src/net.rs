@@ -24,6 +24,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -160,7 +161,9 @@ impl FromStr for Publish {
             None => (text, Proto::Tcp),
             Some((ports, "tcp")) => (ports, Proto::Tcp),
             Some((ports, "udp")) => (ports, Proto::Udp),
-            Some((_, other)) => bail!("unknown protocol '{other}' in '{text}' (expected tcp or udp)"),
+            Some((_, other)) => {
+                bail!("unknown protocol '{other}' in '{text}' (expected tcp or udp)")
+            }
         };
         let (host, container) = match ports.split_once(':') {
             None => (ports, ports),
@@ -210,8 +213,34 @@ pub fn check_options(mode: NetMode, publish: &[Publish]) -> Result<()> {
         {
             bail!("host port {}/{} is published twice", p.host, p.proto);
         }
+        p.check_free()?;
     }
     Ok(())
+}
+
+impl Publish {
+    /// Fails if another program holds the host port. pasta binds published ports on every
+    /// host address; the pasta of Debian 12 carries on silently when it cannot, and the
+    /// port would then reach that other program, not the container.
+    fn check_free(&self) -> Result<()> {
+        use std::net::{Ipv6Addr, TcpListener, UdpSocket};
+        for any in ["0.0.0.0", "::"] {
+            let bound = match self.proto {
+                Proto::Tcp => TcpListener::bind((any, self.host)).map(drop),
+                Proto::Udp => UdpSocket::bind((any, self.host)).map(drop),
+            };
+            match bound {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    bail!("host port {}/{} is in use by another program", self.host, self.proto)
+                }
+                // A host without IPv6 (or IPv4) has nothing there to conflict with.
+                Err(_) if any.parse::<Ipv6Addr>().is_ok() => {}
+                Err(e) => bail!("host port {}/{}: {e}", self.host, self.proto),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Brings the loopback interface `lo` of the caller's network namespace up, as `ip link set
@@ -289,7 +318,11 @@ pub fn pasta_args(target: Pid, publish: &[Publish]) -> Vec<String> {
             .map(Publish::pasta_spec)
             .collect();
         args.push(proto.pasta_option().into());
-        args.push(if specs.is_empty() { "none".into() } else { specs.join(",") });
+        args.push(if specs.is_empty() {
+            "none".into()
+        } else {
+            specs.join(",")
+        });
     }
     args.extend(["-T", "none", "-U", "none"].map(String::from));
     args.push(target.to_string());
@@ -317,7 +350,12 @@ impl Pasta {
     /// [`Pasta::start`] with another program than `pasta` (a path or a name in PATH).
     pub fn start_program(program: &str, target: Pid, publish: &[Publish]) -> Result<Pasta> {
         let parent = nix::unistd::getpid();
-        let mut command = Command::new(program);
+        // Looked up here rather than by exec: a PATH directory the caller may not search
+        // would turn "not installed" into "permission denied".
+        let Some(path) = find_program(program) else {
+            bail!("--net pasta needs {program}, which is not installed (Debian package passt provides it)");
+        };
+        let mut command = Command::new(path);
         command
             .args(pasta_args(target, publish))
             .stdin(Stdio::null())
@@ -327,11 +365,26 @@ impl Pasta {
             // for its network.
             .process_group(0);
         // SAFETY: the closure runs in the forked child before exec and makes only
-        // async-signal-safe system calls (prctl, getppid, close_range); it allocates nothing,
-        // the error it may return is built from a raw errno.
+        // async-signal-safe calls (sigemptyset, sigprocmask, prctl, getppid, close_range) on
+        // its own stack; it allocates nothing, the error it may return is built from a raw
+        // errno.
         unsafe {
             command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                // std passes the signal mask on, and the supervisor blocks SIGCHLD, SIGTERM
+                // and others for its signalfd: pasta would never see them.
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 // The parent may have died before the request: then nobody would end us.
@@ -428,11 +481,17 @@ fn wait_until_configured(child: &mut Child) -> Result<(), StartupFailure> {
             match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
-                Err(e) => return fail(Failure::Io(anyhow!("waiting for pasta: {}", e.desc())), messages),
+                Err(e) => {
+                    return fail(
+                        Failure::Io(anyhow!("waiting for pasta: {}", e.desc())),
+                        messages,
+                    )
+                }
             }
             let ready = |fd: Option<&PollFd>| {
-                fd.and_then(PollFd::revents)
-                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR))
+                fd.and_then(PollFd::revents).is_some_and(|r| {
+                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                })
             };
             (ready(fds.first()), ready(fds.get(1)))
         };
@@ -475,15 +534,32 @@ fn read_rest(err: Option<std::process::ChildStderr>, mut messages: Vec<u8>) -> V
 }
 
 fn spawn_error(program: &str, e: std::io::Error) -> anyhow::Error {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        anyhow!("--net pasta needs {program}, which is not installed (Debian package passt provides it)")
-    } else {
-        anyhow!("starting {program}: {e}")
+    anyhow!("starting {program}: {e}")
+}
+
+/// The executable file `program` names: itself if it holds a slash, else the first in PATH
+/// (the tools' default PATH if there is none).
+fn find_program(program: &str) -> Option<PathBuf> {
+    let executable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return executable(&path).then_some(path);
     }
+    let search = std::env::var_os("PATH").unwrap_or_else(|| crate::process::DEFAULT_PATH.into());
+    std::env::split_paths(&search)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(program))
+        .find(|path| executable(path))
 }
 
 /// The one-line error for a pasta that did not get ready.
-fn startup_error(why: Failure, status: Option<std::process::ExitStatus>, messages: &[u8]) -> anyhow::Error {
+fn startup_error(
+    why: Failure,
+    status: Option<std::process::ExitStatus>,
+    messages: &[u8],
+) -> anyhow::Error {
     let said = last_message(messages);
     match why {
         Failure::Io(e) => e,
@@ -492,7 +568,10 @@ fn startup_error(why: Failure, status: Option<std::process::ExitStatus>, message
                 "pasta did not configure the network within {} s (it said: {line})",
                 PASTA_READY_TIMEOUT.as_secs()
             ),
-            None => anyhow!("pasta did not configure the network within {} s", PASTA_READY_TIMEOUT.as_secs()),
+            None => anyhow!(
+                "pasta did not configure the network within {} s",
+                PASTA_READY_TIMEOUT.as_secs()
+            ),
         },
         Failure::Ended => {
             if let Some(line) = &said {
@@ -507,7 +586,10 @@ fn startup_error(why: Failure, status: Option<std::process::ExitStatus>, message
                 Some(s) if s.signal().is_some() => {
                     anyhow!("pasta failed: killed by signal {}", s.signal().unwrap_or(0))
                 }
-                Some(s) => anyhow!("pasta failed with status {} and no message", s.code().unwrap_or(-1)),
+                Some(s) => anyhow!(
+                    "pasta failed with status {} and no message",
+                    s.code().unwrap_or(-1)
+                ),
                 None => anyhow!("pasta failed with no message"),
             }
         }
@@ -536,7 +618,9 @@ fn tun_problem() -> Option<String> {
     let meta = match std::fs::metadata(TUN) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Some(format!("{TUN} does not exist: the tun kernel module provides it"))
+            return Some(format!(
+                "{TUN} does not exist: the tun kernel module provides it"
+            ))
         }
         Err(e) => return Some(format!("{TUN} is not usable by you: {e}")),
     };

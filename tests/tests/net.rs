@@ -623,6 +623,22 @@ fn a_host_port_published_twice_is_refused() {
 }
 
 #[test]
+fn a_host_port_held_by_another_program_is_refused() {
+    // Held by the test on 127.0.0.1 only: pasta binds every address and would miss it.
+    for (proto, held) in [("tcp", true), ("udp", false)] {
+        let port = free_port();
+        let _tcp = held.then(|| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap());
+        let _udp = (!held).then(|| std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).unwrap());
+        let spec = format!("{port}:80/{proto}");
+        let line = expect_refused(&["--net", "pasta", "-p", &spec]);
+        assert!(
+            line.contains(&format!("host port {port}/{proto} is in use")),
+            "-p {spec}: {line}"
+        );
+    }
+}
+
+#[test]
 fn n_with_net_is_refused() {
     for options in [&["-n", "--net", "pasta"][..], &["--net", "pasta", "-n"]] {
         let line = expect_refused(options);

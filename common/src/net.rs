@@ -232,7 +232,11 @@ impl Publish {
             match bound {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                    bail!("host port {}/{} is in use by another program", self.host, self.proto)
+                    bail!(
+                        "host port {}/{} is in use by another program",
+                        self.host,
+                        self.proto
+                    )
                 }
                 // A host without IPv6 (or IPv4) has nothing there to conflict with.
                 Err(_) if any.parse::<Ipv6Addr>().is_ok() => {}

@@ -2,12 +2,12 @@
 //!
 //! Parsing and option checks run anywhere. The others run real processes: `unshare -Urn`
 //! (unprivileged user namespaces), `nsenter` and `ip` (util-linux, iproute2), `busybox`
-//! (nc, ping) and pasta (Debian package passt). Those marked `#[ignore]` also need
+//! (ping) and pasta (Debian package passt). Those marked `#[ignore]` also need
 //! /dev/net/tun usable by the caller (mode 0666, as udev makes it); see bench/pasta-notes.md
 //! for how to run them as root and as an unprivileged user.
 
 use super::*;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::Output;
 
@@ -117,14 +117,32 @@ fn malformed_publish_names_the_bad_word() {
     }
 }
 
+/// A host port nobody holds for TCP or UDP, on any address: what check_options accepts.
+fn unused_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("[::]:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let free = |addr: &str| {
+            TcpListener::bind((addr, port)).is_ok() && UdpSocket::bind((addr, port)).is_ok()
+        };
+        if free("0.0.0.0") && free("::") {
+            return port;
+        }
+    }
+}
+
 #[test]
 fn publishing_needs_pasta() {
-    let ports = [publish(8080, 80, Proto::Tcp)];
+    let port = unused_port();
+    let ports = [publish(port, 80, Proto::Tcp)];
     for mode in [NetMode::Private, NetMode::Host] {
         let err = check_options(mode, &ports).unwrap_err().to_string();
         assert_eq!(
             err,
-            format!("publishing port 8080/tcp needs --net pasta (the network mode is {mode})")
+            format!("publishing port {port}/tcp needs --net pasta (the network mode is {mode})")
         );
     }
     check_options(NetMode::Pasta, &ports).unwrap();
@@ -135,13 +153,38 @@ fn publishing_needs_pasta() {
 
 #[test]
 fn a_host_port_is_published_once_per_protocol() {
-    let twice = [publish(8080, 80, Proto::Tcp), publish(8080, 81, Proto::Tcp)];
+    let port = unused_port();
+    let twice = [publish(port, 80, Proto::Tcp), publish(port, 81, Proto::Tcp)];
     let err = check_options(NetMode::Pasta, &twice)
         .unwrap_err()
         .to_string();
-    assert_eq!(err, "host port 8080/tcp is published twice");
-    let both = [publish(53, 53, Proto::Tcp), publish(53, 53, Proto::Udp)];
+    assert_eq!(err, format!("host port {port}/tcp is published twice"));
+    let both = [publish(port, 53, Proto::Tcp), publish(port, 53, Proto::Udp)];
     check_options(NetMode::Pasta, &both).unwrap();
+}
+
+#[test]
+fn a_host_port_another_program_holds_is_refused() {
+    // Held on one IPv4 address only: pasta would still bind it for IPv6 and run.
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let err = check_options(NetMode::Pasta, &[publish(port, 80, Proto::Tcp)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!("host port {port}/tcp is in use by another program")
+    );
+
+    let udp = UdpSocket::bind("[::]:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let err = check_options(NetMode::Pasta, &[publish(port, 53, Proto::Udp)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!("host port {port}/udp is in use by another program")
+    );
 }
 
 #[test]
@@ -531,9 +574,52 @@ fn pasta_connects_the_namespace() {
     assert_eq!(pastas_for(target.pid()), vec![]);
 }
 
+/// Starts this test binary's test `name` in the helper role `role`, inside the target's user
+/// and network namespaces, with its stdout piped for [`helper_result`]. Helpers print on
+/// lines of their own: libtest has written "test NAME ... " without a newline before.
+fn helper_inside(target: &Target, name: &str, role: &str) -> Child {
+    let pid = target.pid().to_string();
+    rerun(
+        name,
+        role,
+        &["nsenter", "-t", &pid, "-U", "-n", "--preserve-credentials"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+/// What a helper printed after `got=`, once it has ended.
+fn helper_result(mut helper: Child) -> Option<String> {
+    let out = helper.stdout.take().unwrap();
+    let got = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("got=").map(String::from));
+    let _ = helper.wait();
+    got
+}
+
+/// Helper role, inside: connect to `address`, read until the server closes, print it.
+fn tcp_client(address: &str) {
+    let mut conn = TcpStream::connect(address).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut said = String::new();
+    conn.read_to_string(&mut said).unwrap();
+    println!("\ngot={}", said.trim_end());
+}
+
 #[test]
 #[ignore = "needs /dev/net/tun usable by the caller (mode 0666)"]
 fn host_loopback_is_reachable_at_the_gateway() {
+    const NAME: &str = "net::tests::host_loopback_is_reachable_at_the_gateway";
+    if let Some(address) = std::env::var(ROLE)
+        .ok()
+        .and_then(|r| r.strip_prefix("tcp client ").map(String::from))
+    {
+        return tcp_client(&address);
+    }
     let target = Target::new();
     let host = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = host.local_addr().unwrap().port();
@@ -542,37 +628,41 @@ fn host_loopback_is_reachable_at_the_gateway() {
         conn.write_all(b"hello from the host's loopback\n").unwrap();
     });
     let _pasta = Pasta::start(target.pid(), &[]).unwrap();
-    let gw = gateway(&target);
-    let said = target.stdout(&["timeout", "5", "busybox", "nc", &gw, &port.to_string()]);
-    assert_eq!(said, "hello from the host's loopback\n");
+    let role = format!("tcp client {}:{port}", gateway(&target));
+    let client = helper_inside(&target, NAME, &role);
+    assert_eq!(
+        helper_result(client).as_deref(),
+        Some("hello from the host's loopback")
+    );
     server.join().unwrap();
+}
+
+/// Helper role, inside: accept one connection on TCP port 80, answer it, print what came.
+fn tcp_server() {
+    let listener = TcpListener::bind("0.0.0.0:80").unwrap();
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let ready = poll(&mut fds, PollTimeout::from(10_000u16)).unwrap();
+    assert_eq!(ready, 1, "no connection came within 10 s");
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).unwrap();
+    conn.write_all(b"hello from inside\n").unwrap();
+    println!("\ngot={}", line.trim_end());
 }
 
 #[test]
 #[ignore = "needs /dev/net/tun usable by the caller (mode 0666)"]
 fn published_tcp_port_reaches_the_container() {
+    const NAME: &str = "net::tests::published_tcp_port_reaches_the_container";
+    if std::env::var(ROLE).as_deref() == Ok("tcp server") {
+        return tcp_server();
+    }
     let target = Target::new();
     let port = free_port(Proto::Tcp);
     let _pasta = Pasta::start(target.pid(), &[publish(port, 80, Proto::Tcp)]).unwrap();
-    let mut server = Command::new("nsenter")
-        .args([
-            "-t",
-            &target.pid().to_string(),
-            "-U",
-            "-n",
-            "--preserve-credentials",
-        ])
-        .args(["timeout", "10", "busybox", "nc", "-l", "-p", "80"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    server
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"hello from inside\n")
-        .unwrap();
+    let server = helper_inside(&target, NAME, "tcp server");
     target.wait_listening(Proto::Tcp, 80);
 
     let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -581,11 +671,9 @@ fn published_tcp_port_reaches_the_container() {
     let mut line = String::new();
     BufReader::new(&conn).read_line(&mut line).unwrap();
     assert_eq!(line, "hello from inside\n");
-    drop(conn);
-    let out = server.wait_with_output().unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello from the host\n"
+        helper_result(server).as_deref(),
+        Some("hello from the host")
     );
 }
 
@@ -610,27 +698,20 @@ fn published_udp_port_reaches_the_container() {
     let target = Target::new();
     let port = free_port(Proto::Udp);
     let _pasta = Pasta::start(target.pid(), &[publish(port, 5353, Proto::Udp)]).unwrap();
-    let pid = target.pid().to_string();
-    let mut receiver = rerun(
+    let receiver = helper_inside(
+        &target,
         "net::tests::published_udp_port_reaches_the_container",
         "udp receiver",
-        &["nsenter", "-t", &pid, "-U", "-n", "--preserve-credentials"],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    );
     target.wait_listening(Proto::Udp, 5353);
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client
         .send_to(b"datagram from the host", ("127.0.0.1", port))
         .unwrap();
-    let out = receiver.stdout.take().unwrap();
-    let got = BufReader::new(out)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("got=").map(String::from));
-    let _ = receiver.wait();
-    assert_eq!(got.as_deref(), Some("datagram from the host"));
+    assert_eq!(
+        helper_result(receiver).as_deref(),
+        Some("datagram from the host")
+    );
 }
 
 #[test]

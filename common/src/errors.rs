@@ -117,7 +117,10 @@ pub fn parse_args<T: clap::Parser>() -> T {
                 let _ = err.print();
                 std::process::exit(0);
             }
-            report(&format!("{} (see --help)", usage_error_line(&err.to_string())));
+            report(&format!(
+                "{} (see --help)",
+                usage_error_line(&err.to_string())
+            ));
             std::process::exit(FAILURE)
         }
     }

@@ -103,25 +103,27 @@ impl Container {
         let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
             self.init(console, lifeline, exec)
         })?;
-        // Lives until init has ended: dropping it ends pasta.
-        let _pasta = match self.network {
-            NetMode::Pasta => match Pasta::start(child.pid, &self.publish) {
-                Ok(pasta) => Some(pasta),
-                Err(e) => {
-                    child.abandon();
-                    return Err(e);
-                }
-            },
-            _ => None,
+        // What happens outside while the child is held; any failure abandons the child.
+        let outside = || -> Result<Option<Pasta>> {
+            let pasta = match self.network {
+                NetMode::Pasta => Some(Pasta::start(child.pid, &self.publish)?),
+                _ => None,
+            };
+            if let Some(script) = &self.outside_hook {
+                let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+                let env = [(INIT_PID_VAR, child.pid.to_string())];
+                hooks::run("-o hook", script, &cwd, &env)?;
+            }
+            Ok(pasta)
         };
-        if let Some(script) = &self.outside_hook {
-            let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-            let env = [(INIT_PID_VAR, child.pid.to_string())];
-            if let Err(e) = hooks::run("-o hook", script, &cwd, &env) {
+        // Lives until init has ended: dropping it ends pasta.
+        let _pasta = match outside() {
+            Ok(pasta) => pasta,
+            Err(e) => {
                 child.abandon();
                 return Err(e);
             }
-        }
+        };
         let pid = child.release()?;
         match console {
             Some(console) => console.relay(supervisor, pid),

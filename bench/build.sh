@@ -7,10 +7,8 @@
 # --target also applies to proc-macros (clap_derive), which cannot be linked statically; with
 # --target, RUSTFLAGS reach only the target's crates.
 #
-# These binaries are for benchmarks. Static glibc still finds user names in /etc/passwd (its
-# files module is built in), but a lookup that falls through to a loadable NSS module (with
-# Debian's "passwd: files systemd", any uid or name missing from /etc/passwd) dlopens that
-# module into the static binary, which crashes (SIGSEGV) in pseudo's and contain's default maps.
+# The tools do not use glibc's NSS (common::idmap reads /etc/passwd itself), which a static
+# binary could only load through dlopen; so these binaries are fine to install as well.
 #
 # Usage: bench/build.sh [CARGO-BUILD-ARGS...]   (e.g. -p pseudo; default: pseudo, contain, inject)
 # Prints: target/<host triple>/release (relative to the checkout). Cargo's output goes to stderr.

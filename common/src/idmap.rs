@@ -286,22 +286,27 @@ fn parse_range(part: &str) -> Result<IdRange> {
     })
 }
 
-/// The names /etc/subuid lines may use for the caller: its login name(s).
+/// The names /etc/subuid lines may use for the caller: every account of its uid in
+/// /etc/passwd. Read directly rather than through NSS, which a static build cannot load
+/// safely; an account known only to a network directory is still matched by its numeric uid.
 fn login_names() -> Vec<String> {
-    let uid = nix::unistd::getuid();
-    let mut names = Vec::new();
-    if let Ok(Some(user)) = nix::unistd::User::from_uid(uid) {
-        names.push(user.name);
-    }
-    if let Ok(name) = std::env::var("LOGNAME").or_else(|_| std::env::var("USER")) {
-        // Only trust the variable when it names the same account.
-        if let Ok(Some(user)) = nix::unistd::User::from_name(&name) {
-            if user.uid == uid && !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    names
+    let uid = nix::unistd::getuid().as_raw();
+    std::fs::read_to_string("/etc/passwd")
+        .map(|text| accounts_of(&text, uid))
+        .unwrap_or_default()
+}
+
+/// The names of the accounts of `uid` in a passwd file's text.
+fn accounts_of(passwd: &str, uid: u32) -> Vec<String> {
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let id = fields.nth(1)?.parse::<u32>().ok()?;
+            (id == uid && !name.is_empty()).then(|| name.to_string())
+        })
+        .collect()
 }
 
 /// The caller's ranges in a subordinate ID file, in file order.
@@ -443,6 +448,14 @@ mod tests {
             subordinate_ranges(&text, IdKind::User, &names),
             vec![(100000, 65536), (300000, 10)]
         );
+    }
+
+    #[test]
+    fn accounts_are_found_by_uid_in_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nme:x:1001:1001::/home/me:/bin/sh\n\
+                      broken\nalias:x:1001:1001::/:/bin/sh\nother:x:1002:1002::/:/bin/sh\n";
+        assert_eq!(accounts_of(passwd, 1001), vec!["me", "alias"]);
+        assert!(accounts_of(passwd, 5).is_empty());
     }
 
     #[test]

@@ -28,18 +28,9 @@ need "hyperfine bubblewrap util-linux uidmap busybox-static" \
     hyperfine bwrap unshare script newuidmap /bin/busybox
 CONTAIN=${CONTAIN:-$(release_dir -p contain)/contain}
 unprivileged_user
-make_work contain
-contain=$(install_tool "$CONTAIN")
-
-# The container: busybox, and the file the relay copies.
-dir=$work/rootfs
-busybox_rootfs "$dir"
-head -c "$((size_mb * 1000 * 1000))" /dev/urandom >"$dir/big"
-[ ${#run_as[@]} -eq 0 ] || chown -R "$bench_user:" "$work"
-# The exports stay; the root file system with its big file goes on every way out.
-trap 'rm -rf "$work/rootfs" "$work/contain"' EXIT
-
-echo "== as $bench_user ($uid), contain $("$contain" --version | cut -d' ' -f2), $(machine)"
+# The container: busybox, and the file the relay copies (SETUP is expanded by contain_bench).
+# shellcheck disable=SC2016
+contain_bench contain 'head -c "$((size_mb * 1000 * 1000))" /dev/urandom >"$dir/big"'
 
 reference='unshare -Urmpfiun --mount-proc true'
 hyperfine_export "$work/startup" 3 "$runs" "${run_as[@]}" :: \

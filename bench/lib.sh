@@ -79,6 +79,24 @@ unprivileged_user() {
     gid=$(id -g "$bench_user")
 }
 
+# contain_bench NAME [SETUP]: the common start of a contain benchmark, after
+# unprivileged_user: a work dir (see make_work), $contain (a copy of $CONTAIN there), $dir (a
+# busybox root file system there), SETUP run (e.g. adding a file to $dir), everything handed
+# to the benchmark user, the copy and the root file system removed on every way out (the
+# exports stay), and a heading naming user, contain and machine.
+contain_bench() {
+    make_work "$1"
+    # shellcheck disable=SC2153 # CONTAIN is the script's setting
+    contain=$(install_tool "$CONTAIN")
+    dir=$work/rootfs
+    busybox_rootfs "$dir"
+    [ $# -lt 2 ] || eval "$2"
+    [ ${#run_as[@]} -eq 0 ] || chown -R "$bench_user:" "$work"
+    # shellcheck disable=SC2064 # $work is fixed now
+    trap "rm -rf '$work/rootfs' '$work/contain'" EXIT
+    echo "== as $bench_user ($uid), contain $("$contain" --version | cut -d' ' -f2), $(machine)"
+}
+
 # machine: kernel, cores and load averages, for the heading of a group (means depend on them).
 machine() {
     echo "$(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -21,18 +21,12 @@ runs=${RUNS:-50}
 need "hyperfine passt uidmap busybox-static" hyperfine pasta newuidmap /bin/busybox
 CONTAIN=${CONTAIN:-$(release_dir -p contain)/contain}
 unprivileged_user
-make_work pasta
-contain=$(install_tool "$CONTAIN")
-busybox_rootfs "$work/rootfs"
-[ ${#run_as[@]} -eq 0 ] || chown -R "$bench_user:" "$work"
-trap 'rm -rf "$work/rootfs" "$work/contain"' EXIT
-
-echo "== as $bench_user ($uid), contain $("$contain" --version | cut -d' ' -f2), $(machine)"
+contain_bench pasta
 reference='pasta --config-net -- /bin/true'
 hyperfine_export "$work/pasta" 3 "$runs" "${run_as[@]}" :: \
     "$reference" "pasta --config-net -q -- /bin/true" \
-    'contain -c --net pasta DIR /bin/true' "$contain -c --net pasta $work/rootfs /bin/true" \
-    'contain -c DIR /bin/true (private network)' "$contain -c $work/rootfs /bin/true"
+    'contain -c --net pasta DIR /bin/true' "$contain -c --net pasta $dir /bin/true" \
+    'contain -c DIR /bin/true (private network)' "$contain -c $dir /bin/true"
 echo
 echo "start-up with pasta (mean, ratio to '$reference'; target: contain <= 1.1x):"
 print_means "$work/pasta.csv" "$reference"

@@ -10,14 +10,14 @@ use crate::errors;
 use crate::ns::Joiner;
 use crate::process::{self, Exec, DEFAULT_PATH};
 use crate::supervise::{Supervisor, FORWARDED_SHARING_TERMINAL};
-use crate::userns::{self, Lifeline};
+use crate::userns::{self, LifelinePipe};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::AccessFlags;
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// Refuses to run set-user-ID or set-group-ID. Joining namespaces needs no privilege, and a
 /// privileged inject would let any user into any container.
@@ -73,16 +73,12 @@ impl Injection {
         };
         let exec = Exec::new(&command, environment(path))?;
 
-        // The write end stays open for as long as inject lives: its closing tells a command
-        // not yet armed with the parent-death signal that inject is gone.
-        let (read_end, write_end) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
+        let pipe = LifelinePipe::new()?;
         let child = process::spawn(0, || {
-            // Only the parent may hold the write end, or its death would go unnoticed.
-            let _ = nix::unistd::close(write_end.as_raw_fd());
+            let lifeline = pipe.child();
             lockdown.apply()?;
             // After the last credential change, which would undo it.
-            Lifeline::new(read_end.as_fd()).die_with_parent()?;
+            lifeline.die_with_parent()?;
             Err(exec.exec())
         })
         .map_err(|errno| match errno {
@@ -90,10 +86,10 @@ impl Injection {
             Errno::ENOMEM => anyhow!("{}: the container has ended", self.target),
             _ => anyhow!("starting the command: {}", errno.desc()),
         })?;
-        drop(read_end);
-        let status = supervisor.wait(child);
-        drop(write_end);
-        status
+        // Kept open for as long as inject lives: its closing tells a command not yet armed
+        // with the parent-death signal that inject is gone.
+        let _parent_end = pipe.parent();
+        supervisor.wait(child)
     }
 }
 

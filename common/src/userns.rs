@@ -147,11 +147,12 @@ pub fn switch_to(uid: Uid, gid: Gid) -> Result<()> {
 /// The child's end of the pipe its parent holds open for as long as it lives.
 pub struct Lifeline<'a>(BorrowedFd<'a>);
 
-impl<'a> Lifeline<'a> {
-    /// The lifeline of a child that holds `read_end`, the read end of a pipe whose write end
-    /// only its parent holds (the child must have closed its own copy of the write end).
-    pub fn new(read_end: BorrowedFd<'a>) -> Lifeline<'a> {
-        Lifeline(read_end)
+impl Lifeline<'_> {
+    /// Waits for the parent to let the child go on; false if the parent gave up (closed its
+    /// end, or died) instead.
+    fn released(&self) -> bool {
+        let mut go = [0u8; 1];
+        matches!(nix::unistd::read(self.0, &mut go), Ok(1))
     }
 
     /// Asks the kernel to SIGKILL this process when the parent dies, then checks that the
@@ -170,6 +171,35 @@ impl<'a> Lifeline<'a> {
     }
 }
 
+/// The pipe behind a [`Lifeline`]: made before the fork, its write end then kept by the parent
+/// alone, for as long as it lives.
+pub struct LifelinePipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl LifelinePipe {
+    pub fn new() -> Result<LifelinePipe> {
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+        Ok(LifelinePipe { read, write })
+    }
+
+    /// The child's side, right after the fork: its copy of the write end is closed, or the
+    /// parent's death would go unnoticed.
+    pub fn child(&self) -> Lifeline<'_> {
+        // SAFETY: the child owns a copy of the descriptor table and ends with _exit, never
+        // dropping its copy of `write`: closing the number here is the only close.
+        unsafe { libc::close(self.write.as_raw_fd()) };
+        Lifeline(self.read.as_fd())
+    }
+
+    /// The parent's side, after the fork: the write end, to keep open while the parent lives.
+    pub fn parent(self) -> OwnedFd {
+        self.write
+    }
+}
+
 /// A child in new namespaces whose maps are written but which has not been let go.
 pub struct NsChild {
     pub pid: Pid,
@@ -185,20 +215,15 @@ impl NsChild {
         maps: &IdMaps,
         body: impl FnOnce(&Lifeline) -> Result<i32>,
     ) -> Result<NsChild> {
-        let (read, write) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+        let pipe = LifelinePipe::new()?;
         let flags = Namespace::User.flag() | Namespace::flags(extra);
         let spawned = process::spawn(flags, || {
-            // SAFETY: the child owns a copy of the descriptor table and ends with _exit, never
-            // dropping its copy of `write`: closing the number here is the only close.
-            unsafe { libc::close(write.as_raw_fd()) };
-            let mut go = [0u8; 1];
-            if !matches!(nix::unistd::read(&read, &mut go), Ok(1)) {
+            let lifeline = pipe.child();
+            if !lifeline.released() {
                 // The parent gave up (and said why) before letting us go.
                 return Ok(crate::errors::FAILURE);
             }
             become_root()?;
-            let lifeline = Lifeline(read.as_fd());
             lifeline.die_with_parent()?;
             body(&lifeline)
         });
@@ -206,10 +231,9 @@ impl NsChild {
             Ok(pid) => pid,
             Err(errno) => return Err(namespace_error(flags, extra, errno)),
         };
-        drop(read);
         let child = NsChild {
             pid,
-            release: write,
+            release: pipe.parent(),
         };
         if let Err(e) = write_maps(pid, maps) {
             child.abandon();

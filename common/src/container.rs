@@ -8,6 +8,7 @@ use crate::mount::Rootfs;
 use crate::net::{self, NetMode, Pasta, Publish};
 use crate::ns::Namespace;
 use crate::process::{Exec, DEFAULT_PATH};
+use crate::session::Session;
 use crate::supervise::{Signal, Supervisor};
 use crate::userns::{Lifeline, NsChild};
 use anyhow::{bail, Context, Result};
@@ -147,8 +148,10 @@ impl Container {
         rootfs.pivot()?;
         // Find the command while stderr is still ours, so "not found" is reported there.
         exec.resolve()?;
-        if let Some(console) = console {
-            console.attach()?;
+        match console {
+            Some(console) => console.attach()?,
+            // Off the caller's terminal and process group, as every command: see session.rs.
+            None => Session::Detached.enter()?,
         }
         // Last, so that none of our own setup runs with less than full rights; switching user
         // undoes the parent-death signal, so it is armed again.

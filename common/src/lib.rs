@@ -12,5 +12,6 @@ pub mod mount;
 pub mod net;
 pub mod ns;
 pub mod process;
+pub mod session;
 pub mod supervise;
 pub mod userns;

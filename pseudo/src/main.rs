@@ -7,7 +7,8 @@ use common::idmap::{parse_map, IdMap, IdMaps};
 use common::mount;
 use common::ns::Namespace;
 use common::process::Exec;
-use common::supervise::{Supervisor, FORWARDED_SHARING_TERMINAL};
+use common::session::Session;
+use common::supervise::{Supervisor, FORWARDED};
 use common::userns::NsChild;
 use std::ffi::OsString;
 
@@ -63,18 +64,23 @@ fn main() {
             (false, false) => &[],
         };
 
-        let supervisor = Supervisor::with_forwarded(&FORWARDED_SHARING_TERMINAL)?;
+        // The command runs in a session of its own, on a pty of ours when the caller is on a
+        // terminal: it can reach neither the caller's terminal nor its process group, and the
+        // terminal's ^C comes to us, to pass on (see common/src/session.rs).
+        let session = Session::for_caller()?;
+        let supervisor = Supervisor::with_forwarded(&FORWARDED)?;
         let child = NsChild::spawn(extra, &maps, |_| {
             if !extra.is_empty() {
                 mount::make_private()?;
             }
             if args.pid {
-                chroot::run_as_init(&exec, &FORWARDED_SHARING_TERMINAL)
+                chroot::run_as_init(&exec, &FORWARDED, || session.enter())
             } else {
+                session.enter()?;
                 Err(exec.exec())
             }
         })?;
         let pid = child.release()?;
-        supervisor.wait(pid)
+        session.wait(&supervisor, pid)
     })
 }

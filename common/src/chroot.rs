@@ -8,6 +8,7 @@
 //! handler for: a shell script as PID 1 would ignore SIGTERM and ^C.
 
 use crate::process::{self, Exec};
+use crate::session::TERMINAL_SIGNALS;
 use crate::supervise::{Signal, Supervisor};
 use anyhow::Result;
 use nix::errno::Errno;
@@ -53,7 +54,7 @@ pub fn run_as_init(
 ) -> Result<i32> {
     nix::unistd::setsid().map_err(|e| anyhow::anyhow!("starting a session: {}", e.desc()))?;
     mount_own_proc()?;
-    let supervisor = Supervisor::reaping_orphans(forward)?;
+    let supervisor = Supervisor::reaping_orphans(forward)?.passing_to_group(&TERMINAL_SIGNALS);
     let child = process::spawn(0, || {
         prepare()?;
         Err(command.exec())

@@ -8,7 +8,7 @@ use crate::mount::Rootfs;
 use crate::net::{self, NetMode, Pasta, Publish};
 use crate::ns::Namespace;
 use crate::process::{Exec, DEFAULT_PATH};
-use crate::session::Session;
+use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{Signal, Supervisor};
 use crate::userns::{Lifeline, NsChild};
 use anyhow::{bail, Context, Result};
@@ -88,7 +88,11 @@ impl Container {
         } else {
             None
         };
-        let supervisor = Supervisor::new()?;
+        let supervisor = match console {
+            Some(_) => Supervisor::new()?,
+            // Init leads a session away from the terminal: ^C goes to its group, as it would.
+            None => Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS),
+        };
         loop {
             let status = self.boot(&exec, console.as_ref(), &supervisor)?;
             match supervisor.killed_by() {

@@ -9,7 +9,7 @@ use crate::container::MARKER;
 use crate::errors;
 use crate::ns::Joiner;
 use crate::process::{self, Exec, DEFAULT_PATH};
-use crate::session::Session;
+use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::Supervisor;
 use crate::userns::{self, LifelinePipe};
 use anyhow::{anyhow, bail, Context, Result};
@@ -66,7 +66,7 @@ impl Injection {
         let entry = init.open()?;
         // The command gets a session of its own, on a pty of ours when the caller is on a
         // terminal (see session.rs), so the terminal's ^C comes to us alone: pass it on too.
-        let supervisor = Supervisor::new()?;
+        let supervisor = Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS);
         entry.enter()?;
         // Opened inside, from the container's /dev/ptmx, so the command's tty has a name there.
         let session = Session::for_caller_or_detached();

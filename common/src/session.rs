@@ -26,10 +26,15 @@
 //! alone.
 
 use crate::console::Console;
-use crate::supervise::Supervisor;
+use crate::supervise::{Signal, Supervisor};
 use anyhow::{Context, Result};
-use nix::unistd::{isatty, Pid};
+use nix::unistd::{getpgrp, isatty, tcgetpgrp, Pid};
 use std::os::fd::AsFd;
+
+/// What a terminal sends to its whole foreground process group when a key is typed: the
+/// tool, now alone in that group, passes them on to the command's group (see
+/// [`Supervisor::passing_to_group`]).
+pub const TERMINAL_SIGNALS: [Signal; 2] = [Signal::SIGINT, Signal::SIGQUIT];
 
 /// Where a command's session gets its terminal from.
 pub enum Session {
@@ -40,7 +45,8 @@ pub enum Session {
 }
 
 impl Session {
-    /// A pty when the caller works on a terminal (stdin and stdout both are one), else a
+    /// A pty when the caller works on a terminal (stdin and stdout both are one, and the caller
+    /// is its foreground job), else a
     /// detached session. Opens the pty in the caller's current mount namespace (its /dev/ptmx).
     pub fn for_caller() -> Result<Session> {
         if caller_is_interactive() {
@@ -79,8 +85,13 @@ impl Session {
     }
 }
 
-/// True when stdin and stdout are both terminals: someone types and reads.
+/// True when stdin and stdout are both terminals and we are the terminal's foreground job:
+/// someone types and reads. A job started in the background (`pseudo make &`) would be
+/// stopped by the terminal as soon as the relay switched it to raw mode or read from it.
 fn caller_is_interactive() -> bool {
+    let stdin = std::io::stdin();
     let terminal = |fd: std::os::fd::BorrowedFd<'_>| isatty(fd).unwrap_or(false);
-    terminal(std::io::stdin().as_fd()) && terminal(std::io::stdout().as_fd())
+    terminal(stdin.as_fd())
+        && terminal(std::io::stdout().as_fd())
+        && tcgetpgrp(stdin.as_fd()).is_ok_and(|group| group == getpgrp())
 }

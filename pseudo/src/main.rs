@@ -7,7 +7,7 @@ use common::idmap::{parse_map, IdMap, IdMaps};
 use common::mount;
 use common::ns::Namespace;
 use common::process::Exec;
-use common::session::Session;
+use common::session::{Session, TERMINAL_SIGNALS};
 use common::supervise::{Supervisor, FORWARDED};
 use common::userns::NsChild;
 use std::ffi::OsString;
@@ -68,7 +68,8 @@ fn main() {
         // terminal: it can reach neither the caller's terminal nor its process group, and the
         // terminal's ^C comes to us, to pass on (see common/src/session.rs).
         let session = Session::for_caller()?;
-        let supervisor = Supervisor::with_forwarded(&FORWARDED)?;
+        let supervisor =
+            Supervisor::with_forwarded(&FORWARDED)?.passing_to_group(&TERMINAL_SIGNALS);
         let child = NsChild::spawn(extra, &maps, |_| {
             if !extra.is_empty() {
                 mount::make_private()?;

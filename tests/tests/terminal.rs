@@ -436,3 +436,55 @@ fn a_shell_keeps_job_control() {
     );
     container.stop();
 }
+
+/// Runs `tool_line` (a tool running `sh -c 'sleep 1<token>; echo after'`) from a shell on the
+/// terminal, types ^C once the sleep runs, and asserts that the sleep, a child of the
+/// command, got it too: nothing marked with `token` is left and the tool has ended.
+#[track_caller]
+fn expect_interrupt_reaches_children(
+    tool_line: &str,
+    token: &str,
+    stdin_terminal: bool,
+    what: &str,
+) {
+    let mut terminal = Terminal::new();
+    let redirect = if stdin_terminal { "" } else { "</dev/null" };
+    let script = format!("set -m; {tool_line} {redirect}; echo status=$?");
+    let caller = terminal.start(As::User, &script);
+    // The sleep itself: the command lines of the tool and the shells hold the token too.
+    let sleep = format!("1{token}");
+    wait_until("the sleep to start", || {
+        !processes_running(&["sleep", &sleep]).is_empty()
+    });
+    terminal.type_keys("\x03");
+    let (code, shown) = terminal.finish(caller);
+    assert_eq!(code, 0, "{what}: {shown:?}");
+    assert!(
+        processes_running(&["sleep", &sleep]).is_empty(),
+        "{what}: the sleep lives on: {shown:?}"
+    );
+}
+
+#[test]
+fn ctrl_c_reaches_the_commands_children() {
+    let container = BackgroundContainer::boot(As::User, busybox_rootfs(), &[], "");
+    let root = busybox_rootfs();
+    for stdin_terminal in [true, false] {
+        let mode = format!("stdin a terminal: {stdin_terminal}");
+        for tool in [
+            "pseudo".to_string(),
+            "pseudo -p".to_string(),
+            format!("inject {}", container.supervisor()),
+            format!("contain -c {}", root.path_arg()),
+        ] {
+            let token = unique_token();
+            expect_interrupt_reaches_children(
+                &format!("{tool} sh -c 'sleep 1{token}; echo after'"),
+                &token,
+                stdin_terminal,
+                &format!("{tool}, {mode}"),
+            );
+        }
+    }
+    container.stop();
+}

@@ -16,7 +16,9 @@ use std::ffi::OsString;
 ///
 /// Container root is the caller; container IDs 1, 2, ... are the caller's subordinate ranges
 /// from /etc/subuid and /etc/subgid (mapped by shadow's newuidmap/newgidmap). Files created as
-/// any of them land on the host with the mapped owners.
+/// any of them land on the host with the mapped owners. The command runs in a session of its
+/// own, on a pty of pseudo's when stdin and stdout are a terminal, so it can neither type into
+/// your terminal nor signal your shell's process group.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {

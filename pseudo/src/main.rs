@@ -69,7 +69,7 @@ fn main() {
         // The command runs in a session of its own, on a pty of ours when the caller is on a
         // terminal: it can reach neither the caller's terminal nor its process group, and the
         // terminal's ^C comes to us, to pass on (see common/src/session.rs).
-        let session = Session::for_caller()?;
+        let session = Session::for_caller_or_detached();
         let supervisor =
             Supervisor::with_forwarded(&FORWARDED)?.passing_to_group(&TERMINAL_SIGNALS);
         let child = NsChild::spawn(extra, &maps, |_| {

@@ -233,6 +233,22 @@ fn pseudo_cannot_type_into_the_callers_terminal() {
 }
 
 #[test]
+fn pseudo_run_by_root_cannot_type_into_the_callers_terminal() {
+    if !require(As::Root) {
+        return;
+    }
+    let program = tiocsti_program();
+    for stdin_terminal in [true, false] {
+        expect_no_injection(
+            As::Root,
+            &format!("pseudo {program}"),
+            stdin_terminal,
+            &format!("pseudo as root, stdin a terminal: {stdin_terminal}"),
+        );
+    }
+}
+
+#[test]
 fn contain_cannot_type_into_the_callers_terminal() {
     let (options, root) = root_with_host_usr();
     let program = tiocsti_program();

@@ -219,7 +219,8 @@ impl Rootfs {
     }
 
     /// Takes `dir`, already a mount point of the container's mount namespace (DIR bound onto
-    /// itself, an overlay), as the new root.
+    /// itself, an overlay), as the new root. Call it after the last mount on `dir` itself: the
+    /// root is held open, and a later mount there would cover what it holds.
     pub fn open(dir: &Path) -> Result<Rootfs> {
         let root = nix::fcntl::open(
             dir,

@@ -106,6 +106,13 @@ impl Rootfs {
         })
     }
 
+    /// A root already mounted at `dir` (a layered root), in a mount tree made private before.
+    pub fn mounted(dir: &Path) -> Rootfs {
+        Rootfs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     pub fn path(&self, inside: &str) -> PathBuf {
         self.dir.join(inside.trim_start_matches('/'))
     }

@@ -316,29 +316,26 @@ fn overlay(target: &Path, lowers: &[OwnedFd], upper: &OwnedFd, work: &OwnedFd) -
     .map_err(|errno| refused(target, errno))
 }
 
-/// The one line for an overlay the kernel refused: why, and the kernel it takes.
+/// The one line for an overlay the kernel refused: the likely reason, and the kernel it takes.
 fn refused(target: &Path, errno: Errno) -> anyhow::Error {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let release = release.trim();
-    let old = kernel_older_than(release, FIRST_KERNEL);
     let why = match errno {
-        _ if old => format!(
-            "overlayfs without privilege needs Linux {}.{} or later, this is {release}",
-            FIRST_KERNEL.0, FIRST_KERNEL.1
-        ),
-        Errno::EINVAL => "a layer's file system cannot take part in an overlay \
-                          (an upper layer on overlayfs, NFS or FUSE, for one)"
-            .to_string(),
-        Errno::EPERM => format!(
-            "overlayfs in a user namespace is not allowed here (Linux {}.{} or later allows it)",
-            FIRST_KERNEL.0, FIRST_KERNEL.1
-        ),
-        _ => "see the kernel log".to_string(),
+        _ if kernel_older_than(release, FIRST_KERNEL) => "this kernel is too old",
+        Errno::EINVAL => {
+            "a file system among the layers cannot take part in an overlay: /proc or /sys \
+             as a layer, or STATE on overlayfs, NFS or FUSE, for example"
+        }
+        Errno::EPERM => "this kernel does not allow it in a user namespace",
+        _ => "the kernel log may say more",
     };
     anyhow!(
-        "mounting the overlay on {}: the kernel refused it: {} ({why})",
+        "mounting the overlay on {}: the kernel refused it: {}: {why} (overlayfs without \
+         privilege needs Linux {}.{} or later; this is {release})",
         target.display(),
-        errno.desc()
+        errno.desc(),
+        FIRST_KERNEL.0,
+        FIRST_KERNEL.1
     )
 }
 

@@ -332,3 +332,139 @@ fn examples_debian_sh_boots_sysvinit_halts_it_and_stops_it_with_sigpwr() {
 fn examples_debian_sh_boots_runit_halts_it_and_stops_it_with_sigint() {
     debian_sh_bootstraps_and_boots("runit-init", "runit", "runit: power off");
 }
+
+/// Boots `root` with `contain OPTIONS ROOT /sbin/init` in the background, waits for its cron,
+/// runs each of `steps` in it with inject (each must succeed), halts it with inject and expects
+/// contain to end with 0. Returns what the steps printed.
+fn boot_run_and_halt(root: &Path, options: &[&str], steps: &[&[&str]]) -> String {
+    let mut args: Vec<&str> = options.to_vec();
+    args.extend([root.to_str().unwrap(), "/sbin/init"]);
+    let running = spawn(command(As::User, "contain", &args));
+    let pid = running.pid();
+    wait_until("cron to run in the container", || {
+        code(&output(inject_command(
+            As::User,
+            &[],
+            pid,
+            &["pgrep", "-x", "cron"],
+        ))) == 0
+    });
+    let mut said = String::new();
+    for step in steps {
+        said += &expect_success(&output(inject_command(As::User, &[], pid, step)));
+    }
+    expect_success(&output(inject_command(As::User, &[], pid, &["/sbin/halt"])));
+    let out = running.finish();
+    assert_eq!(code(&out), 0, "contain {args:?}: {}", describe(&out));
+    said
+}
+
+/// Bootstraps Debian (as examples/debian.sh, without booting it), then boots it with
+/// `contain --tmp-overlay` and with `contain --overlay STATE`, each time installing a package
+/// with apt-get and changing a file: afterwards the tree is as before, and STATE holds the
+/// installed package. The package is a local .deb made here, in a --layer under the tree, so
+/// that no network is needed. Needs what the other Debian tests need (else it skips), and about
+/// a minute.
+#[test]
+fn debian_booted_on_a_layered_root_installs_a_package_that_only_state_keeps() {
+    let Some(_) = subordinate_ids(65536) else {
+        return;
+    };
+    if !Path::new("/usr/bin/mmdebstrap").exists() {
+        skip("needs the mmdebstrap package");
+        return;
+    }
+    let mirror = host_debian_mirror();
+    if !mirror_answers(&mirror) {
+        skip(&format!("Debian mirror {mirror} not reachable"));
+        return;
+    }
+    let (cache, _lock) = locked_debian_cache();
+    let work = TempDir::new();
+    let script = example(&work, "debian.sh");
+    let root = work.join("root");
+    let mut cmd = sh_command(
+        As::User,
+        &format!("{} {}", script.display(), root.display()),
+    );
+    cmd.env("CACHE", &cache)
+        .env("MIRROR", &mirror)
+        .env("BOOT", "no");
+    expect_success(&spawn(cmd).finish_within(Duration::from_secs(480)));
+
+    // A package of one file, in a layer of its own.
+    let debs = TempDir::new();
+    let package = work.mkdir("package");
+    work.mkdir("package/DEBIAN");
+    work.mkdir("package/usr/share/doc/contain-overlay-test");
+    work.write(
+        "package/DEBIAN/control",
+        "Package: contain-overlay-test\nVersion: 1.0\nArchitecture: all\n\
+         Maintainer: contain tests <tests@localhost>\nDescription: installed by the tests\n",
+    );
+    work.write(
+        "package/usr/share/doc/contain-overlay-test/README",
+        "installed\n",
+    );
+    let build = format!(
+        "dpkg-deb --root-owner-group --build {} {}",
+        package.display(),
+        debs.arg("test.deb")
+    );
+    expect_success(&sh(As::User, &build));
+
+    let state = TempDir::new();
+    let before = snapshot_of(&root);
+    let install: &[&str] = &["apt-get", "install", "-y", "/test.deb"];
+    let change: &[&str] = &["sh", "-c", "echo changed > /etc/motd"];
+    let check: &[&str] = &[
+        "sh",
+        "-c",
+        "dpkg-query -W -f '${Status}\\n' contain-overlay-test; cat /etc/motd",
+    ];
+    let installed = "install ok installed\nchanged\n";
+    let debs_arg = debs.path_arg();
+    for upper in [
+        vec!["--tmp-overlay"],
+        vec!["--overlay", state.path().to_str().unwrap()],
+    ] {
+        let options = [upper.as_slice(), &["--layer", &debs_arg]].concat();
+        let said = boot_run_and_halt(&root, &options, &[install, change, check]);
+        assert!(said.ends_with(installed), "{said}");
+        assert!(snapshot_of(&root) == before, "{options:?} changed the tree");
+    }
+    let doc = state.join("upper/usr/share/doc/contain-overlay-test/README");
+    assert_eq!(read(&doc), "installed\n");
+    assert!(read(&state.join("upper/var/lib/dpkg/status")).contains("contain-overlay-test"));
+    assert_eq!(read(&state.join("upper/etc/motd")), "changed\n");
+}
+
+/// Each path of a tree with its type, mode, owners, mtime, ctime and size.
+fn snapshot_of(root: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        lines.push(format!(
+            "{} {:o} {}:{} {}.{} {}.{} {}",
+            path.display(),
+            meta.mode(),
+            meta.uid(),
+            meta.gid(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.len()
+        ));
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    lines.sort();
+    lines
+}

@@ -102,8 +102,8 @@ const EXAMPLES: &str = "Examples:
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
   contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
-  contain --tmp-overlay DIR /sbin/init      boot DIR, keep none of its changes
-  contain --overlay STATE --layer BASE DIR  DIR over BASE, changes kept in STATE
+  contain --tmp-overlay DIR /sbin/init     boot DIR, keep none of its changes
+  contain --overlay STATE --layer BASE DIR DIR over BASE, changes kept in STATE
   contain --tmp-overlay / /bin/bash        a throw-away sandbox of the host's own system";
 
 fn main() {

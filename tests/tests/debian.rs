@@ -233,19 +233,22 @@ fn host_interfaces() -> Vec<String> {
 /// Runs examples/debian.sh with INIT=`init` (bootstrap, then debian-boot.sh: two boots, the
 /// first with -n ended by halt, the second with a network namespace of its own ended by a
 /// signal) and checks what a user would look at: owners, the processes inject shows, the
-/// interfaces, contain's status, and the console logs.
-fn debian_sh_bootstraps_and_boots(init: &str, pid_1: &str, shutdown_message: &str) {
-    let Some((subuid, subgid)) = subordinate_ids(65536) else {
-        return;
-    };
+/// interfaces, contain's status, and the console logs. Returns the work directory holding the
+/// tree (`root`), or None when the test was skipped.
+fn debian_sh_bootstraps_and_boots(
+    init: &str,
+    pid_1: &str,
+    shutdown_message: &str,
+) -> Option<TempDir> {
+    let (subuid, subgid) = subordinate_ids(65536)?;
     if !Path::new("/usr/bin/mmdebstrap").exists() {
         skip("needs the mmdebstrap package");
-        return;
+        return None;
     }
     let mirror = host_debian_mirror();
     if !mirror_answers(&mirror) {
         skip(&format!("Debian mirror {mirror} not reachable"));
-        return;
+        return None;
     }
     let (cache, _lock) = locked_debian_cache();
     let u = user();
@@ -318,13 +321,19 @@ fn debian_sh_bootstraps_and_boots(init: &str, pid_1: &str, shutdown_message: &st
             .any(|p| p.cmdline.iter().any(|a| a.contains(root.to_str().unwrap()))),
         "a process of the container outlived the script"
     );
+    Some(work)
 }
 
 /// Needs the mmdebstrap package, subordinate IDs and a Debian mirror (else it skips), and
-/// about a minute.
+/// about a minute. Then boots the same tree on layered roots (see
+/// [`debian_on_layered_roots_keeps_changes_only_in_state`]).
 #[test]
 fn examples_debian_sh_boots_sysvinit_halts_it_and_stops_it_with_sigpwr() {
-    debian_sh_bootstraps_and_boots("sysvinit-core", "init [2]", "Will now halt.");
+    if let Some(work) =
+        debian_sh_bootstraps_and_boots("sysvinit-core", "init [2]", "Will now halt.")
+    {
+        debian_on_layered_roots_keeps_changes_only_in_state(&work.join("root"));
+    }
 }
 
 /// Like the sysvinit test, and about 15 s longer: runit halts on SIGINT after a warning.
@@ -359,45 +368,19 @@ fn boot_run_and_halt(root: &Path, options: &[&str], steps: &[&[&str]]) -> String
     said
 }
 
-/// Bootstraps Debian (as examples/debian.sh, without booting it), then boots it with
-/// `contain --tmp-overlay` and with `contain --overlay STATE`, each time installing a package
-/// with apt-get and changing a file: afterwards the tree is as before, and STATE holds the
-/// installed package. The package is a local .deb made here, in a --layer under the tree, so
-/// that no network is needed. Needs what the other Debian tests need (else it skips), and about
-/// a minute.
-#[test]
-fn debian_booted_on_a_layered_root_installs_a_package_that_only_state_keeps() {
-    let Some(_) = subordinate_ids(65536) else {
-        return;
-    };
+/// Boots the Debian tree `root` with `contain --tmp-overlay` and with `contain --overlay
+/// STATE`, each time installing a package with apt-get and changing a file: afterwards the tree
+/// is as before, and STATE holds the installed package. The package is a local .deb made here,
+/// in a --layer under the tree, so that no network is needed. Part of the sysvinit test, on its
+/// tree (a bootstrap of its own would take a minute more); a few seconds.
+fn debian_on_layered_roots_keeps_changes_only_in_state(root: &Path) {
     if nix::sys::statfs::statfs("/tmp")
         .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC)
     {
         skip("/tmp is on overlayfs, which cannot hold the upper layer of --overlay STATE");
         return;
     }
-    if !Path::new("/usr/bin/mmdebstrap").exists() {
-        skip("needs the mmdebstrap package");
-        return;
-    }
-    let mirror = host_debian_mirror();
-    if !mirror_answers(&mirror) {
-        skip(&format!("Debian mirror {mirror} not reachable"));
-        return;
-    }
-    let (cache, _lock) = locked_debian_cache();
     let work = TempDir::new();
-    let script = example(&work, "debian.sh");
-    let root = work.join("root");
-    let mut cmd = sh_command(
-        As::User,
-        &format!("{} {}", script.display(), root.display()),
-    );
-    cmd.env("CACHE", &cache)
-        .env("MIRROR", &mirror)
-        .env("BOOT", "no");
-    expect_success(&spawn(cmd).finish_within(Duration::from_secs(480)));
-
     // A package of one file, in a layer of its own.
     let debs = TempDir::new();
     let package = work.mkdir("package");
@@ -420,7 +403,7 @@ fn debian_booted_on_a_layered_root_installs_a_package_that_only_state_keeps() {
     expect_success(&sh(As::User, &build));
 
     let state = TempDir::new();
-    let before = snapshot_of(&root);
+    let before = snapshot_of(root);
     let install: &[&str] = &["apt-get", "install", "-y", "/test.deb"];
     let change: &[&str] = &["sh", "-c", "echo changed > /etc/motd"];
     let check: &[&str] = &[
@@ -435,9 +418,9 @@ fn debian_booted_on_a_layered_root_installs_a_package_that_only_state_keeps() {
         vec!["--overlay", state.path().to_str().unwrap()],
     ] {
         let options = [upper.as_slice(), &["--layer", &debs_arg]].concat();
-        let said = boot_run_and_halt(&root, &options, &[install, change, check]);
+        let said = boot_run_and_halt(root, &options, &[install, change, check]);
         assert!(said.ends_with(installed), "{said}");
-        assert!(snapshot_of(&root) == before, "{options:?} changed the tree");
+        assert!(snapshot_of(root) == before, "{options:?} changed the tree");
     }
     let doc = state.join("upper/usr/share/doc/contain-overlay-test/README");
     assert_eq!(read(&doc), "installed\n");

@@ -560,3 +560,32 @@ fn bad_layers_are_refused_before_anything_starts() {
 fn path_arg(path: &Path) -> String {
     path.to_str().unwrap().to_string()
 }
+
+#[test]
+fn a_reboot_inside_starts_afresh_with_tmp_overlay_and_keeps_state_with_overlay() {
+    if !state_can_live_in_tmp() {
+        return;
+    }
+    let dir = pseudo_tree();
+    let state = TempDir::new();
+    let before = snapshot(dir.path());
+    // The -i hook runs at every boot, with the host's files still in view: it counts the boots
+    // in a host file and tells init which one this is.
+    let script = "if [ $(cat /tmp/boot) = 1 ]; then touch /marker; reboot -f; sleep 10; fi
+        test -e /marker && echo kept || echo fresh";
+    for (upper, expected) in [
+        (vec!["--tmp-overlay"], "fresh"),
+        (vec!["--overlay", state.path().to_str().unwrap()], "kept"),
+    ] {
+        let host = TempDir::new();
+        let hook = format!(
+            "echo boot >> {0}; wc -l < {0} | tr -d ' ' > tmp/boot",
+            host.arg("boots")
+        );
+        let options = [upper.as_slice(), &["-i", &hook]].concat();
+        let lines = contained_lines(&options, &dir, script);
+        assert_eq!(lines, [expected], "{options:?}");
+        assert_eq!(read(&host.join("boots")), "boot\nboot\n");
+    }
+    expect_unchanged(&[(&dir, before)]);
+}

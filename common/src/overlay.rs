@@ -112,11 +112,6 @@ impl Layers {
             for part in ["upper", "work"] {
                 make_dir(&state.join(part), 0o755)?;
             }
-            // The merged root shows the upper root's owner and mode: DIR's, as without layers.
-            let dir = fs::metadata(root).with_context(|| format!("{}", root.display()))?;
-            let upper = state.join("upper");
-            fs::set_permissions(&upper, fs::Permissions::from_mode(dir.mode() & 0o7777))
-                .with_context(|| format!("{}", upper.display()))?;
         }
         Ok(())
     }
@@ -145,10 +140,11 @@ impl Layers {
                 make_dir(&work, 0o700)?;
                 (open_dir(&upper)?, open_dir(&work)?)
             }
-            Upper::Kept(state) => (
-                open_dir(&state.join("upper"))?,
-                open_dir(&state.join("work"))?,
-            ),
+            Upper::Kept(state) => {
+                let upper = state.join("upper");
+                copy_owner_and_mode(&fd_path(&lowers[0]), &upper)?;
+                (open_dir(&upper)?, open_dir(&state.join("work"))?)
+            }
         };
         overlay(root, &lowers, &upper, &work)?;
         Ok(Rootfs::mounted(root))
@@ -278,7 +274,8 @@ fn tmpfs(target: &Path, options: &str) -> Result<()> {
     .with_context(|| format!("mounting a tmpfs on {}", target.display()))
 }
 
-/// Gives `copy` the owner and mode of `original` (the owner only when it is mapped here).
+/// Gives `copy` the owner and mode of `original` (owners that are not mapped here excepted):
+/// the merged root of an overlay shows its upper root's, and should show DIR's.
 fn copy_owner_and_mode(original: &Path, copy: &Path) -> Result<()> {
     let meta = fs::metadata(original).with_context(|| format!("{}", original.display()))?;
     fs::set_permissions(copy, fs::Permissions::from_mode(meta.mode() & 0o7777))
@@ -287,11 +284,9 @@ fn copy_owner_and_mode(original: &Path, copy: &Path) -> Result<()> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(65534);
-    if meta.uid() != overflow && meta.gid() != overflow {
-        std::os::unix::fs::chown(copy, Some(meta.uid()), Some(meta.gid()))
-            .with_context(|| format!("chown {}", copy.display()))?;
-    }
-    Ok(())
+    let mapped = |id: u32| (id != overflow).then_some(id);
+    std::os::unix::fs::chown(copy, mapped(meta.uid()), mapped(meta.gid()))
+        .with_context(|| format!("chown {}", copy.display()))
 }
 
 /// Mounts the overlay of `lowers` (top first) under `upper` on `target`.

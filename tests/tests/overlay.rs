@@ -589,3 +589,26 @@ fn a_reboot_inside_starts_afresh_with_tmp_overlay_and_keeps_state_with_overlay()
     }
     expect_unchanged(&[(&dir, before)]);
 }
+
+#[test]
+fn the_layered_root_has_the_owner_and_mode_of_dir() {
+    if !state_can_live_in_tmp() {
+        return;
+    }
+    let dir = pseudo_tree();
+    let state = TempDir::new();
+    let chown = format!("chown 1000:1000 {0} && chmod 0751 {0}", dir.path_arg());
+    expect_success(&run(As::User, "pseudo", ["sh", "-c", &chown]));
+    let plain = contained_lines(&[], &dir, "stat -c '%a %u:%g' /");
+    assert_eq!(plain, ["751 1000:1000"]);
+    for upper in [
+        vec!["--tmp-overlay"],
+        vec!["--overlay", state.path().to_str().unwrap()],
+    ] {
+        assert_eq!(
+            contained_lines(&upper, &dir, "stat -c '%a %u:%g' /"),
+            plain,
+            "{upper:?}"
+        );
+    }
+}

@@ -393,7 +393,12 @@ fn host_sandbox() -> Result<Rootfs> {
                 .filter(|m| m.starts_with(&inside))
                 .collect();
             for point in below {
-                mount::remount_read_only(&point)?;
+                match mount::remount_read_only(&point) {
+                    // Out of reach for the container's root (e.g. below a 0700 directory of
+                    // the host's root): then out of reach for everything inside, too.
+                    Err(e) if e.root_cause().downcast_ref() == Some(&Errno::EACCES) => {}
+                    result => result?,
+                }
             }
         } else {
             make_dir(&inside, 0o755)?;

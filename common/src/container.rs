@@ -82,11 +82,12 @@ impl Container {
     /// restarted one is started afresh from the same directory.
     pub fn run(mut self) -> Result<i32> {
         self.root = checked_root(&self.root)?;
+        self.lockdown.check_mapped(&self.maps)?;
+        net::check_options(self.network, &self.publish)?;
+        // Last of the checks, as it takes STATE for this process.
         if let Some(layers) = &mut self.layers {
             layers.prepare(&self.root)?;
         }
-        self.lockdown.check_mapped(&self.maps)?;
-        net::check_options(self.network, &self.publish)?;
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console {
             Some(Console::open()?)

@@ -7,6 +7,7 @@ use crate::idmap::IdMaps;
 use crate::mount::Rootfs;
 use crate::net::{self, NetMode, Pasta, Publish};
 use crate::ns::Namespace;
+use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
 use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{Signal, Supervisor};
@@ -41,6 +42,8 @@ pub struct Container {
     pub outside_hook: Option<String>,
     /// Capabilities, user and no_new_privs of the command, applied just before exec.
     pub lockdown: Lockdown,
+    /// Layers under and a writable layer over the root (--tmp-overlay, --overlay, --layer).
+    pub layers: Option<Layers>,
 }
 
 impl Container {
@@ -82,6 +85,10 @@ impl Container {
         self.root = checked_root(&self.root)?;
         self.lockdown.check_mapped(&self.maps)?;
         net::check_options(self.network, &self.publish)?;
+        // Last of the checks, as it takes STATE for this process.
+        if let Some(layers) = &mut self.layers {
+            layers.prepare(&self.root)?;
+        }
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console {
             Some(Console::open()?)
@@ -139,7 +146,10 @@ impl Container {
     /// The container's side, as PID 1 and root in the new namespaces: build the root
     /// filesystem, run the inside hook, pivot, attach the console and exec the command.
     fn init(&self, console: Option<&Console>, lifeline: &Lifeline, exec: &Exec) -> Result<i32> {
-        let rootfs = Rootfs::bind(&self.root)?;
+        let rootfs = match &self.layers {
+            Some(layers) => layers.mount(&self.root)?,
+            None => Rootfs::bind(&self.root)?,
+        };
         rootfs.mount_proc()?;
         rootfs.mount_sys(self.network.new_namespace())?;
         if self.network == NetMode::Private {
@@ -147,7 +157,7 @@ impl Container {
         }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
         if let Some(script) = &self.inside_hook {
-            hooks::run("-i hook", script, &self.root, &[])?;
+            hooks::run("-i hook", script, &rootfs.path(""), &[])?;
         }
         rootfs.pivot()?;
         // Find the command while stderr is still ours, so "not found" is reported there.

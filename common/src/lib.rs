@@ -11,6 +11,7 @@ pub mod idmap;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod overlay;
 pub mod process;
 pub mod session;
 pub mod supervise;

@@ -6,6 +6,7 @@ use common::container::Container;
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::net::{NetMode, Publish};
+use common::overlay::{Layers, Upper};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 /// container.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
+#[command(group = clap::ArgGroup::new("writable_layer").args(["tmp_overlay", "overlay"]))]
 struct Args {
     /// No console emulation: CMD gets contain's stdin, stdout and stderr directly
     #[arg(short = 'c')]
@@ -67,6 +69,19 @@ struct Args {
     /// Set no_new_privs: setuid programs and file capabilities grant nothing in the container
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
+    /// Layered root: DIR read-only under a writable layer on a tmpfs, whose changes are gone
+    /// when the container ends. DIR / is a sandbox of the host's own system
+    #[arg(long = "tmp-overlay")]
+    tmp_overlay: bool,
+    /// Layered root: DIR read-only under a writable layer kept in STATE (an existing directory;
+    /// its upper/ and work/ are made on first use), for the next run to see; one container
+    /// per STATE at a time. Remove it with `pseudo rm -rf STATE`
+    #[arg(long = "overlay", value_name = "STATE")]
+    overlay: Option<PathBuf>,
+    /// A read-only layer under DIR, with --tmp-overlay or --overlay (repeatable: the first one
+    /// given is the lowest, DIR is on top)
+    #[arg(long = "layer", value_name = "LOWER", requires = "writable_layer")]
+    layer: Vec<PathBuf>,
     /// Root directory of the container
     #[arg(value_name = "DIR")]
     root: PathBuf,
@@ -86,7 +101,10 @@ const EXAMPLES: &str = "Examples:
   contain -i 'mount --bind /srv srv' DIR   bind a host directory into the container
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
-  contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80";
+  contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
+  contain --tmp-overlay DIR /sbin/init     boot DIR, keep none of its changes
+  contain --overlay STATE --layer BASE DIR DIR over BASE, changes kept in STATE
+  contain --tmp-overlay / /bin/bash        a throw-away sandbox of the host's own system";
 
 fn main() {
     errors::run_main("contain", || {
@@ -116,6 +134,11 @@ fn main() {
             inside_hook: args.inside,
             outside_hook: args.outside,
             lockdown,
+            layers: match (args.tmp_overlay, args.overlay) {
+                (true, _) => Some(Layers::new(Upper::Temporary, args.layer)),
+                (false, Some(state)) => Some(Layers::new(Upper::Kept(state), args.layer)),
+                (false, None) => None,
+            },
         }
         .run()
     })

@@ -3,6 +3,7 @@
 use clap::Parser;
 use common::caps::Lockdown;
 use common::container::Container;
+use common::display::{parse_size, Gui, GuiMode, GuiSize};
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::net::{NetMode, Publish};
@@ -67,6 +68,13 @@ struct Args {
     /// Set no_new_privs: setuid programs and file capabilities grant nothing in the container
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
+    /// A display of the container's own, shown on $DISPLAY: xephyr (a nested X server in a
+    /// window); inside, DISPLAY=:0 and XAUTHORITY lead to it and nothing leads to the host's
+    #[arg(long = "gui", value_name = "MODE", value_enum)]
+    gui: Option<GuiMode>,
+    /// Size of the --gui display: WIDTHxHEIGHT (default 1024x768) or full (the whole screen)
+    #[arg(long = "gui-size", value_name = "WxH|full", value_parser = parse_size, requires = "gui")]
+    gui_size: Option<GuiSize>,
     /// Root directory of the container
     #[arg(value_name = "DIR")]
     root: PathBuf,
@@ -86,7 +94,8 @@ const EXAMPLES: &str = "Examples:
   contain -i 'mount --bind /srv srv' DIR   bind a host directory into the container
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
-  contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80";
+  contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
+  contain --gui xephyr --gui-size full --cap-drop all DIR /sbin/init   a desktop in a window";
 
 fn main() {
     errors::run_main("contain", || {
@@ -116,6 +125,10 @@ fn main() {
             inside_hook: args.inside,
             outside_hook: args.outside,
             lockdown,
+            gui: args.gui.map(|mode| Gui {
+                mode,
+                size: args.gui_size.unwrap_or_default(),
+            }),
         }
         .run()
     })

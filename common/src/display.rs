@@ -1,0 +1,886 @@
+//! A display of the container's own (`contain --gui`): an X server that shows on the caller's
+//! display, started outside the container as the caller, and the one socket of it the
+//! container gets.
+//!
+//! The server lives in namespaces of its own: a user namespace mapping the caller alone (as
+//! uid 0, so that it owns what it creates), a mount namespace with a fresh tmpfs on /tmp and a
+//! private directory bound over /tmp/.X11-unix, and a PID namespace whose init dies with the
+//! supervisor, so that the server and every helper it starts end together. It listens on
+//! neither TCP nor an abstract socket (`-nolisten tcp -nolisten local`), only on its socket
+//! file in the private directory, and accepts only clients with a fresh random
+//! MIT-MAGIC-COOKIE-1. MIT-SHM is off: it fails across the container's own IPC namespace.
+//!
+//! The order, in the supervisor: [`check`] the options before anything is created;
+//! [`Display::start`] returns once the server accepts clients (`-displayfd`, no polling);
+//! the container's init calls [`Handoff::install`] while it builds the root file system,
+//! which binds the socket at /tmp/.X11-unix/X0, writes the cookie file and removes the
+//! private directory from the host; dropping the [`Display`] ends the server.
+//!
+//! Nothing inside can reach the host's X server: the socket path is not in the container's
+//! mount namespace, the abstract socket belongs to the host's network namespace (so `--gui`
+//! needs one of its own), and with `--net pasta` the routes to the host ([`host_addresses`],
+//! [`prohibit_destinations`]) are closed.
+
+use crate::idmap::{IdMap, IdMaps};
+use crate::mount;
+use crate::net::{self, NetMode};
+use crate::ns::Namespace;
+use crate::process::{self, Exec};
+use crate::userns::NsChild;
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use std::fmt;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// The display's socket inside the container.
+pub const SOCKET_INSIDE: &str = "/tmp/.X11-unix/X0";
+/// The cookie file inside the container, on the same small tmpfs as the socket.
+pub const XAUTHORITY_INSIDE: &str = "/tmp/.X11-unix/Xauthority";
+/// `DISPLAY` inside the container.
+pub const DISPLAY_INSIDE: &str = ":0";
+
+/// The server's cookie file, on its own /tmp. X servers read it when the first client
+/// connects, not at start: it must stay, and nothing else may see it.
+const SERVER_COOKIE: &str = "/tmp/.contain-auth";
+/// The caller's cookie file for the host display, bound onto the server's own /tmp.
+const HOST_COOKIE: &str = "/tmp/.contain-host-auth";
+
+/// How long a server may take to accept clients. Xephyr takes a few tenths of a second.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The kind of display server (`--gui MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuiMode {
+    /// A nested Xephyr server in a window on the caller's display.
+    Xephyr,
+    /// Seamless windows through xpra (not available yet: see README).
+    Xpra,
+}
+
+impl GuiMode {
+    /// The program run, looked up in PATH.
+    pub fn program(self) -> &'static str {
+        match self {
+            GuiMode::Xephyr => "Xephyr",
+            GuiMode::Xpra => "xpra",
+        }
+    }
+
+    /// The Debian packages it needs.
+    pub fn packages(self) -> &'static str {
+        match self {
+            GuiMode::Xephyr => "Debian package xserver-xephyr",
+            GuiMode::Xpra => "Debian packages xpra and python3-gi-cairo",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GuiMode::Xephyr => "xephyr",
+            GuiMode::Xpra => "xpra",
+        }
+    }
+}
+
+impl fmt::Display for GuiMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The size of the display (`--gui-size WxH|full`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuiSize {
+    /// A window of this many pixels.
+    Window { width: u32, height: u32 },
+    /// The whole host screen.
+    Full,
+}
+
+impl Default for GuiSize {
+    fn default() -> GuiSize {
+        GuiSize::Window {
+            width: 1024,
+            height: 768,
+        }
+    }
+}
+
+impl fmt::Display for GuiSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GuiSize::Window { width, height } => write!(f, "{width}x{height}"),
+            GuiSize::Full => f.write_str("full"),
+        }
+    }
+}
+
+impl FromStr for GuiSize {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<GuiSize> {
+        if text == "full" {
+            return Ok(GuiSize::Full);
+        }
+        let Some((w, h)) = text.split_once('x') else {
+            bail!("'{text}' is not WIDTHxHEIGHT or full");
+        };
+        // X11 coordinates are 16-bit signed.
+        let side = |word: &str| match word.parse::<u32>() {
+            Ok(n) if (1..=32767).contains(&n) && word.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+            _ => Err(anyhow!(
+                "'{text}': '{word}' is not a size in pixels (1-32767)"
+            )),
+        };
+        Ok(GuiSize::Window {
+            width: side(w)?,
+            height: side(h)?,
+        })
+    }
+}
+
+/// clap value parser for `--gui-size`.
+pub fn parse_size(text: &str) -> Result<GuiSize, String> {
+    text.parse::<GuiSize>().map_err(|e| format!("{e:#}"))
+}
+
+/// What `--gui` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gui {
+    pub mode: GuiMode,
+    pub size: GuiSize,
+}
+
+/// Checks, before anything is created, that a display can be started: the container has a
+/// network namespace of its own (the abstract socket of the host's X server is reachable from
+/// the host's), the caller has a display to show it on, and the server program is installed.
+pub fn check(gui: &Gui, network: NetMode) -> Result<()> {
+    if !network.new_namespace() {
+        bail!(
+            "--gui needs a network namespace of the container's own: in the host's (--net host, -n) the host's X server is reachable through its abstract socket"
+        );
+    }
+    match std::env::var("DISPLAY") {
+        Ok(display) if !display.is_empty() => {}
+        _ => bail!(
+            "--gui {} shows on the caller's X display, but DISPLAY is not set",
+            gui.mode
+        ),
+    }
+    if gui.mode == GuiMode::Xpra {
+        bail!("--gui xpra is not available yet (use --gui xephyr)");
+    }
+    program_path(gui.mode)?;
+    Ok(())
+}
+
+fn program_path(mode: GuiMode) -> Result<PathBuf> {
+    net::find_program(mode.program()).ok_or_else(|| {
+        anyhow!(
+            "--gui {mode} needs {}, which is not installed ({})",
+            mode.program(),
+            mode.packages()
+        )
+    })
+}
+
+/// A random MIT-MAGIC-COOKIE-1, fresh for every display.
+#[derive(Clone)]
+pub struct Cookie([u8; 16]);
+
+impl Cookie {
+    /// 16 bytes from the kernel's random source (getrandom(2)).
+    pub fn new() -> Result<Cookie> {
+        let mut bytes = [0u8; 16];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            let rest = &mut bytes[filled..];
+            // SAFETY: getrandom writes at most rest.len() bytes into the buffer we own.
+            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+            match Errno::result(n) {
+                Ok(n) => filled += n as usize,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e).context("reading random bytes for the X cookie"),
+            }
+        }
+        Ok(Cookie(bytes))
+    }
+
+    /// One Xauthority entry (the format of xauth's files) granting this cookie for display
+    /// `number` on any host (FamilyWild): the container's hostname is its own.
+    pub fn xauthority(&self, number: u32) -> Vec<u8> {
+        const FAMILY_WILD: u16 = 0xffff;
+        let number = number.to_string();
+        let mut entry = Vec::with_capacity(64);
+        entry.extend_from_slice(&FAMILY_WILD.to_be_bytes());
+        for field in [
+            b"".as_slice(),
+            number.as_bytes(),
+            b"MIT-MAGIC-COOKIE-1",
+            &self.0,
+        ] {
+            entry.extend_from_slice(&(field.len() as u16).to_be_bytes());
+            entry.extend_from_slice(field);
+        }
+        entry
+    }
+}
+
+/// The display number of a local `DISPLAY` (`:N`, `:N.S`, `unix:N`), whose socket is
+/// /tmp/.X11-unix/XN; None for a display reached over TCP.
+pub fn local_display_number(display: &str) -> Option<u32> {
+    let rest = display
+        .strip_prefix(':')
+        .or_else(|| display.strip_prefix("unix:"))?;
+    let number = rest.split('.').next()?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+/// The last line of a server's log that tells why it failed: the line after X's "Fatal server
+/// error:", else the last line with words in it, without X's "(EE) " prefix.
+pub fn server_message(log: &str) -> Option<String> {
+    let clean = |line: &str| {
+        line.trim()
+            .trim_start_matches("(EE)")
+            .trim()
+            .trim_end_matches('.')
+            .to_string()
+    };
+    // Our own setup of the server's namespaces reports as the tool does.
+    let own = format!("{}: ", crate::errors::tool());
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|l| l.strip_prefix(own.as_str()).unwrap_or(l))
+        .collect();
+    if let Some(at) = lines.iter().position(|l| l.contains("Fatal server error")) {
+        if let Some(line) = lines[at + 1..]
+            .iter()
+            .map(|l| clean(l))
+            .find(|l| !l.is_empty())
+        {
+            return Some(line);
+        }
+    }
+    lines.iter().rev().map(|l| clean(l)).find(|l| !l.is_empty())
+}
+
+/// A running display server, a child of the supervisor (the init of the server's PID
+/// namespace). Dropping it ends the server and everything it started, and removes what is
+/// left of its private directory.
+pub struct Display {
+    server: Pid,
+    /// The private directory on the host (mode 0700), holding the socket directory.
+    dir: PathBuf,
+    /// The server's socket file, in `dir`.
+    socket: PathBuf,
+    cookie: Cookie,
+}
+
+impl Display {
+    /// Starts the server for `gui`, its window titled `title`, and returns once it accepts
+    /// clients. On failure nothing is left running and the error is one line: the server's
+    /// own message, or that it did not get ready within [`READY_TIMEOUT`].
+    pub fn start(gui: &Gui, title: &str) -> Result<Display> {
+        let program = program_path(gui.mode)?;
+        let host_display = std::env::var("DISPLAY").unwrap_or_default();
+        let host_number = local_display_number(&host_display);
+        // The server's own number differs from the host display's, whose socket it sees
+        // under its own name in the same directory.
+        let number = if host_number == Some(0) { 1 } else { 0 };
+        let cookie = Cookie::new()?;
+        let dir = private_dir()?;
+        let started = Self::start_in(&dir, gui, title, &program, host_number, number, cookie);
+        if started.is_err() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        started
+    }
+
+    fn start_in(
+        dir: &Path,
+        gui: &Gui,
+        title: &str,
+        program: &Path,
+        host_number: Option<u32>,
+        number: u32,
+        cookie: Cookie,
+    ) -> Result<Display> {
+        let sockets = dir.join("X11-unix");
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&sockets)
+            .with_context(|| format!("creating {}", sockets.display()))?;
+        // The server's stderr, for its message if it fails: a file without a name, which
+        // nothing can find and which goes with the last descriptor.
+        let log = fs::OpenOptions::new()
+            .write(true)
+            .read(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+            .with_context(|| format!("creating a log file in {}", dir.display()))?;
+
+        let host_socket = host_number
+            .map(|n| (n, PathBuf::from(format!("/tmp/.X11-unix/X{n}"))))
+            .filter(|(_, path)| path.exists());
+        let host_cookie = std::env::var_os("XAUTHORITY")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .filter(|p| p.is_file());
+        let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+            .context("opening /dev/null")?;
+        let (ready_read, ready_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
+
+        let mut env: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k != "XAUTHORITY")
+            .collect();
+        if host_cookie.is_some() {
+            env.push(("XAUTHORITY".into(), HOST_COOKIE.into()));
+        }
+        let exec = Exec::new(&server_args(gui, title, program, number), env)?;
+
+        let euid = nix::unistd::geteuid().as_raw();
+        let egid = nix::unistd::getegid().as_raw();
+        let maps = IdMaps {
+            uid: IdMap::single(0, euid),
+            gid: IdMap::single(0, egid),
+        };
+        let setup = ServerSetup {
+            sockets: &sockets,
+            cookie: cookie.xauthority(number),
+            host_socket: host_socket.as_ref().map(|(n, path)| (*n, path.as_path())),
+            host_cookie: host_cookie.as_deref(),
+            null: &null,
+            ready: &ready_write,
+            log: &log,
+        };
+        let child = NsChild::spawn(&[Namespace::Mount, Namespace::Pid], &maps, |_| {
+            setup.enter()?;
+            Err(exec.exec())
+        })?;
+        let server = child.release()?;
+        drop(ready_write);
+        let display = Display {
+            server,
+            dir: dir.to_path_buf(),
+            socket: sockets.join(format!("X{number}")),
+            cookie,
+        };
+        match wait_ready(&ready_read, READY_TIMEOUT) {
+            Ok(()) => Ok(display),
+            Err(why) => {
+                process::kill_and_reap(display.server);
+                let mut text = String::new();
+                let _ = nix::unistd::lseek(&log, 0, nix::unistd::Whence::SeekSet);
+                let _ = (&log).read_to_string(&mut text);
+                let said = server_message(&text);
+                let name = gui.mode.program();
+                Err(match (why, said) {
+                    (NotReady::TimedOut, Some(line)) => anyhow!(
+                        "{name} did not accept clients within {} s (it said: {line})",
+                        READY_TIMEOUT.as_secs()
+                    ),
+                    (NotReady::TimedOut, None) => anyhow!(
+                        "{name} did not accept clients within {} s",
+                        READY_TIMEOUT.as_secs()
+                    ),
+                    (NotReady::Ended, Some(line)) => anyhow!("{name} failed: {line}"),
+                    (NotReady::Ended, None) => anyhow!("{name} failed with no message"),
+                    (NotReady::Io(e), _) => e,
+                })
+            }
+        }
+    }
+
+    /// The server's PID (the init of its PID namespace).
+    pub fn pid(&self) -> Pid {
+        self.server
+    }
+
+    /// What the container's init needs to take the display over.
+    /// `owner`: who runs the command inside (`--user`), to own the cookie file; `blocked`:
+    /// addresses to close in the container's network namespace.
+    pub fn handoff(&self, owner: Option<(u32, u32)>, blocked: Vec<IpAddr>) -> Handoff {
+        Handoff {
+            socket: self.socket.clone(),
+            dir: self.dir.clone(),
+            cookie: self.cookie.clone(),
+            owner,
+            blocked,
+        }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        process::kill_and_reap(self.server);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Xephyr's command line: only its socket file, a cookie, no MIT-SHM, no reset when the last
+/// client leaves, readiness on stdout.
+fn server_args(gui: &Gui, title: &str, program: &Path, number: u32) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        program.to_string_lossy().into_owned(),
+        format!(":{number}"),
+        "-displayfd".into(),
+        "1".into(),
+        "-nolisten".into(),
+        "tcp".into(),
+        "-nolisten".into(),
+        "local".into(),
+        "-extension".into(),
+        "MIT-SHM".into(),
+        "-noreset".into(),
+        "-auth".into(),
+        SERVER_COOKIE.into(),
+        "-title".into(),
+        title.into(),
+    ];
+    match gui.size {
+        GuiSize::Window { width, height } => {
+            args.extend(["-screen".into(), format!("{width}x{height}")]);
+        }
+        GuiSize::Full => args.push("-fullscreen".into()),
+    }
+    args
+}
+
+/// What the server's namespace is built from, opened by the supervisor.
+struct ServerSetup<'a> {
+    /// The socket directory on the host, in the private directory.
+    sockets: &'a Path,
+    /// The server's Xauthority entry.
+    cookie: Vec<u8>,
+    host_socket: Option<(u32, &'a Path)>,
+    host_cookie: Option<&'a Path>,
+    null: &'a OwnedFd,
+    ready: &'a OwnedFd,
+    log: &'a fs::File,
+}
+
+impl ServerSetup<'_> {
+    /// Runs in the server's namespaces as root there: a fresh /tmp with the server's cookie
+    /// file, the private socket directory at /tmp/.X11-unix, the host display's socket and
+    /// cookie file where the server finds them; stdin /dev/null, stdout the readiness pipe,
+    /// stderr the log, and a session of its own (the terminal's ^C is the container's).
+    fn enter(&self) -> Result<()> {
+        // Errors from here on are the server's: they go to its log.
+        // SAFETY: dup2 onto 2 of this child, which owns its descriptor table.
+        Errno::result(unsafe { libc::dup2(self.log.as_raw_fd(), 2) })
+            .context("redirecting the server's stderr")?;
+        mount::make_private()?;
+        // Opened in this mount namespace (a descriptor opened before it was made would name
+        // the host's mounts, which cannot be bound here) and before /tmp is replaced.
+        let open_path = |path: &Path| {
+            nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .with_context(|| format!("opening {}", path.display()))
+        };
+        let fd_path = |fd: &OwnedFd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        let sockets_fd = open_path(self.sockets)?;
+        let host_socket = match self.host_socket {
+            Some((n, path)) => Some((n, open_path(path)?)),
+            None => None,
+        };
+        let host_cookie = self.host_cookie.map(open_path).transpose()?;
+        nix::mount::mount(
+            Some("tmpfs"),
+            "/tmp",
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=1777"),
+        )
+        .context("mounting a tmpfs on the server's /tmp")?;
+        write_private(Path::new(SERVER_COOKIE), &self.cookie)?;
+        let sockets = Path::new("/tmp/.X11-unix");
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(sockets)
+            .with_context(|| format!("creating {}", sockets.display()))?;
+        mount::bind(&fd_path(&sockets_fd), sockets)?;
+        if let Some((n, fd)) = host_socket {
+            let target = sockets.join(format!("X{n}"));
+            fs::File::create(&target).with_context(|| format!("creating {}", target.display()))?;
+            mount::bind(&fd_path(&fd), &target)?;
+        }
+        if let Some(fd) = host_cookie {
+            let target = Path::new(HOST_COOKIE);
+            fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
+            mount::bind(&fd_path(&fd), target)?;
+        }
+        for (fd, to) in [(self.null.as_raw_fd(), 0), (self.ready.as_raw_fd(), 1)] {
+            // SAFETY: dup2 onto 0 and 1 of this child, which owns its descriptor table.
+            Errno::result(unsafe { libc::dup2(fd, to) }).context("redirecting the server")?;
+        }
+        nix::unistd::setsid().context("starting a session for the server")?;
+        Ok(())
+    }
+}
+
+enum NotReady {
+    /// The server closed the pipe without a display number: it ended.
+    Ended,
+    TimedOut,
+    Io(anyhow::Error),
+}
+
+/// Waits for the display number the server writes when it accepts clients.
+fn wait_ready(pipe: &OwnedFd, limit: Duration) -> Result<(), NotReady> {
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NotReady::TimedOut);
+        }
+        let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
+        let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(NotReady::Io(anyhow!(
+                    "waiting for the display: {}",
+                    e.desc()
+                )))
+            }
+        }
+        let mut buf = [0u8; 32];
+        match nix::unistd::read(pipe, &mut buf) {
+            Ok(0) => return Err(NotReady::Ended),
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if got.contains(&b'\n') {
+                    return Ok(());
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => {
+                return Err(NotReady::Io(anyhow!(
+                    "waiting for the display: {}",
+                    e.desc()
+                )))
+            }
+        }
+    }
+}
+
+/// A fresh directory of mode 0700 for one display, in $XDG_RUNTIME_DIR when the caller has
+/// one, else in /tmp.
+fn private_dir() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|d| {
+            d.is_absolute() && nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok()
+        })
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let cookie = Cookie::new()?;
+    let suffix: String = cookie.0[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let dir = base.join(format!("contain-gui.{}.{suffix}", std::process::id()));
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// What the container's init needs to take a display over: the server's socket and the
+/// private directory on the host, the cookie, and who may read the cookie file inside.
+pub struct Handoff {
+    socket: PathBuf,
+    dir: PathBuf,
+    cookie: Cookie,
+    /// uid and gid inside of the user the command runs as (`--user`); root's otherwise.
+    owner: Option<(u32, u32)>,
+    /// Destinations closed in the container's network namespace (see [`host_addresses`]).
+    blocked: Vec<IpAddr>,
+}
+
+impl Handoff {
+    /// In the container's init, before the pivot: the routes to the host closed, a small
+    /// tmpfs on ROOT/tmp/.X11-unix, the server's socket bound there as X0, the cookie file
+    /// (0600), and the private directory removed from the host. The binding keeps the socket
+    /// reachable after its file is gone.
+    pub fn install(&self, root: &Path) -> Result<()> {
+        prohibit_destinations(&self.blocked)?;
+        let tmp = root.join("tmp");
+        if !tmp.exists() {
+            fs::DirBuilder::new()
+                .mode(0o1777)
+                .create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+        }
+        let sockets = tmp.join(".X11-unix");
+        if !sockets.is_dir() {
+            fs::DirBuilder::new()
+                .mode(0o1777)
+                .create(&sockets)
+                .with_context(|| format!("creating {}", sockets.display()))?;
+        }
+        nix::mount::mount(
+            Some("tmpfs"),
+            &sockets,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=1777,size=64k"),
+        )
+        .with_context(|| format!("mounting a tmpfs on {}", sockets.display()))?;
+        let socket = root.join(SOCKET_INSIDE.trim_start_matches('/'));
+        fs::File::create(&socket).with_context(|| format!("creating {}", socket.display()))?;
+        mount::bind(&self.socket, &socket)?;
+        let cookie = root.join(XAUTHORITY_INSIDE.trim_start_matches('/'));
+        write_private(&cookie, &self.cookie.xauthority(0))?;
+        if let Some((uid, gid)) = self.owner {
+            nix::unistd::chown(&cookie, Some(uid.into()), Some(gid.into()))
+                .with_context(|| format!("handing {} to uid {uid}", cookie.display()))?;
+        }
+        fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("removing {}", self.dir.display()))?;
+        Ok(())
+    }
+}
+
+/// The host's own addresses, on every interface, loopback excepted: through pasta a
+/// connection to any of them reaches the host's services that listen on all addresses.
+pub fn host_addresses() -> Result<Vec<IpAddr>> {
+    let mut addrs = Vec::new();
+    for ifaddr in nix::ifaddrs::getifaddrs().context("listing the host's addresses")? {
+        let Some(address) = ifaddr.address else {
+            continue;
+        };
+        let ip = if let Some(v4) = address.as_sockaddr_in() {
+            IpAddr::V4(v4.ip())
+        } else if let Some(v6) = address.as_sockaddr_in6() {
+            IpAddr::V6(v6.ip())
+        } else {
+            continue;
+        };
+        if !ip.is_loopback() && !addrs.contains(&ip) {
+            addrs.push(ip);
+        }
+    }
+    Ok(addrs)
+}
+
+/// Adds a routing rule `to ADDRESS prohibit` for each address to the caller's network
+/// namespace (as `ip rule add to ADDRESS prohibit` would), so that connecting to them fails
+/// with EACCES. Rules rather than routes: a prohibit route does not stop a connection to an
+/// IPv6 link-local address, which names its interface; a rule does. The container's own
+/// addresses stay reachable: the local table comes before these rules.
+/// The caller must be root in the user namespace that owns the network namespace.
+pub fn prohibit_destinations(addrs: &[IpAddr]) -> Result<()> {
+    if addrs.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: socket() takes no pointers; a non-negative return is a new descriptor that
+    // nothing else owns.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if raw < 0 {
+        return Err(Errno::last()).context("opening a netlink socket");
+    }
+    // SAFETY: see above: the descriptor was just created and is owned here alone.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    for (seq, addr) in addrs.iter().enumerate() {
+        let message = rule_message(addr, seq as u32 + 1);
+        // SAFETY: send reads message.len() bytes of the buffer we own.
+        let sent =
+            unsafe { libc::send(sock.as_raw_fd(), message.as_ptr().cast(), message.len(), 0) };
+        if sent < 0 {
+            return Err(Errno::last()).with_context(|| format!("blocking {addr}"));
+        }
+        let mut answer = [0u8; 1024];
+        // SAFETY: recv writes at most answer.len() bytes into the buffer we own.
+        let got = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                answer.as_mut_ptr().cast(),
+                answer.len(),
+                0,
+            )
+        };
+        if got < 0 {
+            return Err(Errno::last()).with_context(|| format!("blocking {addr}"));
+        }
+        match ack_error(&answer[..got as usize]) {
+            0 => {}
+            // Already there, or no IPv6 in this kernel: nothing to block.
+            e if e == -libc::EEXIST || e == -libc::EAFNOSUPPORT => {}
+            e => {
+                return Err(Errno::from_raw(-e)).with_context(|| format!("blocking {addr}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An RTM_NEWRULE request: `to ADDR/len prohibit`.
+fn rule_message(addr: &IpAddr, seq: u32) -> Vec<u8> {
+    const RTM_NEWRULE: u16 = 32;
+    const FRA_DST: u16 = 1;
+    const FR_ACT_PROHIBIT: u8 = 8;
+    let (family, bytes) = match addr {
+        IpAddr::V4(a) => (libc::AF_INET as u8, a.octets().to_vec()),
+        IpAddr::V6(a) => (libc::AF_INET6 as u8, a.octets().to_vec()),
+    };
+    let attr_len = 4 + bytes.len();
+    let total = 16 + 12 + attr_len.next_multiple_of(4);
+    let flags =
+        (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
+    let mut m = Vec::with_capacity(total);
+    // struct nlmsghdr
+    m.extend_from_slice(&(total as u32).to_ne_bytes());
+    m.extend_from_slice(&RTM_NEWRULE.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags
+    m.extend_from_slice(&[
+        family,
+        (bytes.len() * 8) as u8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        FR_ACT_PROHIBIT,
+    ]);
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    // struct rtattr FRA_DST
+    m.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+    m.extend_from_slice(&FRA_DST.to_ne_bytes());
+    m.extend_from_slice(&bytes);
+    m.resize(total, 0);
+    m
+}
+
+/// The error number of a netlink acknowledgement (0 for success; negative errno).
+fn ack_error(answer: &[u8]) -> i32 {
+    const NLMSG_ERROR: u16 = 2;
+    if answer.len() < 20 {
+        return -libc::EPROTO;
+    }
+    let kind = u16::from_ne_bytes([answer[4], answer[5]]);
+    if kind != NLMSG_ERROR {
+        return -libc::EPROTO;
+    }
+    i32::from_ne_bytes([answer[16], answer[17], answer[18], answer[19]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!("full".parse::<GuiSize>().unwrap(), GuiSize::Full);
+        assert_eq!(
+            "800x600".parse::<GuiSize>().unwrap(),
+            GuiSize::Window {
+                width: 800,
+                height: 600
+            }
+        );
+        for bad in [
+            "",
+            "800",
+            "800x",
+            "x600",
+            "0x600",
+            "800x-1",
+            "800x600x2",
+            "+8x6",
+            "99999x1",
+        ] {
+            assert!(bad.parse::<GuiSize>().is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(GuiSize::default().to_string(), "1024x768");
+    }
+
+    #[test]
+    fn local_displays_have_numbers() {
+        assert_eq!(local_display_number(":0"), Some(0));
+        assert_eq!(local_display_number(":12.1"), Some(12));
+        assert_eq!(local_display_number("unix:3"), Some(3));
+        assert_eq!(local_display_number("host:0"), None);
+        assert_eq!(local_display_number("localhost:10.0"), None);
+        assert_eq!(local_display_number(":x"), None);
+        assert_eq!(local_display_number(""), None);
+    }
+
+    #[test]
+    fn the_cookie_entry_is_xauths_format() {
+        let cookie = Cookie([7; 16]);
+        let entry = cookie.xauthority(0);
+        let mut expected = vec![0xff, 0xff, 0, 0, 0, 1, b'0', 0, 18];
+        expected.extend_from_slice(b"MIT-MAGIC-COOKIE-1");
+        expected.extend_from_slice(&[0, 16]);
+        expected.extend_from_slice(&[7; 16]);
+        assert_eq!(entry, expected);
+    }
+
+    #[test]
+    fn cookies_are_fresh() {
+        assert_ne!(Cookie::new().unwrap().0, Cookie::new().unwrap().0);
+    }
+
+    #[test]
+    fn the_server_says_why_it_failed() {
+        let log =
+            "\nFatal server error:\n(EE) Xephyr cannot open host display. Is DISPLAY set?\n(EE) \n";
+        assert_eq!(
+            server_message(log).as_deref(),
+            Some("Xephyr cannot open host display. Is DISPLAY set?")
+        );
+        assert_eq!(
+            server_message("a\nlast words.\n\n").as_deref(),
+            Some("last words")
+        );
+        assert_eq!(server_message(""), None);
+    }
+
+    #[test]
+    fn rule_messages_are_aligned() {
+        let m = rule_message(&"192.0.2.1".parse().unwrap(), 1);
+        assert_eq!(m.len(), 16 + 12 + 8);
+        assert_eq!(m[17], 32);
+        let m = rule_message(&"fe80::1".parse().unwrap(), 2);
+        assert_eq!(m.len(), 16 + 12 + 20);
+        assert_eq!(m[17], 128);
+    }
+}

@@ -224,7 +224,7 @@ fn servers_of(root: &TempDir) -> Vec<Process> {
     live_processes()
         .into_iter()
         .filter(|p| p.cmdline.first().is_some_and(|c| c.ends_with("Xephyr")))
-        .filter(|p| p.cmdline.iter().any(|a| *a == title))
+        .filter(|p| p.cmdline.contains(&title))
         .collect()
 }
 

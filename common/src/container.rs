@@ -159,7 +159,12 @@ impl Container {
             NetMode::Pasta => display::host_addresses()?,
             _ => Vec::new(),
         };
-        let display = Display::start(gui, &format!("contain {}", self.root.display()))?;
+        let root_on_host = (
+            self.maps.uid.to_host(0).unwrap_or(0),
+            self.maps.gid.to_host(0).unwrap_or(0),
+        );
+        let title = format!("contain {}", self.root.display());
+        let display = Display::start(gui, &title, root_on_host)?;
         let owner = self.lockdown.user().map(|u| (u.uid, u.gid));
         let handoff = display.handoff(owner, blocked);
         Ok(Some((display, handoff)))

@@ -54,7 +54,7 @@ pub const DISPLAY_INSIDE: &str = ":0";
 /// The server's cookie file, on its own /tmp. X servers read it when the first client
 /// connects, not at start: it must stay, and nothing else may see it.
 const SERVER_COOKIE: &str = "/tmp/.contain-auth";
-/// The caller's cookie file for the host display, bound onto the server's own /tmp.
+/// A copy of the caller's cookie file for the host display, on the server's own /tmp.
 const HOST_COOKIE: &str = "/tmp/.contain-host-auth";
 
 /// How long a server may take to accept clients. Xephyr takes a few tenths of a second.
@@ -295,7 +295,18 @@ impl Display {
     /// Starts the server for `gui`, its window titled `title`, and returns once it accepts
     /// clients. On failure nothing is left running and the error is one line: the server's
     /// own message, or that it did not get ready within [`READY_TIMEOUT`].
-    pub fn start(gui: &Gui, title: &str) -> Result<Display> {
+    ///
+    /// `owner` are the host uid and gid of container root: the server runs as them (the
+    /// caller, unless the caller is root) and the private directory is theirs, so that the
+    /// container's init can take the socket and remove the directory.
+    pub fn start(gui: &Gui, title: &str, owner: (u32, u32)) -> Result<Display> {
+        let euid = nix::unistd::geteuid();
+        if owner.0 != euid.as_raw() && !euid.is_root() {
+            bail!(
+                "--gui needs container root to be you (uid {euid}), not host uid {}",
+                owner.0
+            );
+        }
         let program = program_path(gui.mode)?;
         let host_display = std::env::var("DISPLAY").unwrap_or_default();
         let host_number = local_display_number(&host_display);
@@ -304,7 +315,16 @@ impl Display {
         let number = if host_number == Some(0) { 1 } else { 0 };
         let cookie = Cookie::new()?;
         let dir = private_dir()?;
-        let started = Self::start_in(&dir, gui, title, &program, host_number, number, cookie);
+        let started = Self::start_in(
+            &dir,
+            gui,
+            title,
+            &program,
+            host_number,
+            number,
+            cookie,
+            owner,
+        );
         if started.is_err() {
             let _ = fs::remove_dir_all(&dir);
         }
@@ -319,12 +339,24 @@ impl Display {
         host_number: Option<u32>,
         number: u32,
         cookie: Cookie,
+        owner: (u32, u32),
     ) -> Result<Display> {
         let sockets = dir.join("X11-unix");
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&sockets)
             .with_context(|| format!("creating {}", sockets.display()))?;
+        if owner
+            != (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            )
+        {
+            for path in [dir, sockets.as_path()] {
+                nix::unistd::chown(path, Some(owner.0.into()), Some(owner.1.into()))
+                    .with_context(|| format!("handing {} to container root", path.display()))?;
+            }
+        }
         // The server's stderr, for its message if it fails: a file without a name, which
         // nothing can find and which goes with the last descriptor.
         let log = fs::OpenOptions::new()
@@ -338,10 +370,13 @@ impl Display {
         let host_socket = host_number
             .map(|n| (n, PathBuf::from(format!("/tmp/.X11-unix/X{n}"))))
             .filter(|(_, path)| path.exists());
+        // Read here: the server may run as another uid than the caller (root's container
+        // root), and its /tmp is its own.
         let host_cookie = std::env::var_os("XAUTHORITY")
             .filter(|p| !p.is_empty())
             .map(PathBuf::from)
-            .filter(|p| p.is_file());
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".Xauthority")))
+            .and_then(|p| fs::read(p).ok());
         let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
             .context("opening /dev/null")?;
         let (ready_read, ready_write) =
@@ -356,11 +391,9 @@ impl Display {
         }
         let exec = Exec::new(&server_args(gui, title, program, number), env)?;
 
-        let euid = nix::unistd::geteuid().as_raw();
-        let egid = nix::unistd::getegid().as_raw();
         let maps = IdMaps {
-            uid: IdMap::single(0, euid),
-            gid: IdMap::single(0, egid),
+            uid: IdMap::single(0, owner.0),
+            gid: IdMap::single(0, owner.1),
         };
         let setup = ServerSetup {
             sockets: &sockets,
@@ -471,7 +504,8 @@ struct ServerSetup<'a> {
     /// The server's Xauthority entry.
     cookie: Vec<u8>,
     host_socket: Option<(u32, &'a Path)>,
-    host_cookie: Option<&'a Path>,
+    /// The contents of the caller's cookie file for the host display.
+    host_cookie: Option<&'a [u8]>,
     null: &'a OwnedFd,
     ready: &'a OwnedFd,
     log: &'a fs::File,
@@ -500,7 +534,6 @@ impl ServerSetup<'_> {
             Some((n, path)) => Some((n, open_path(path)?)),
             None => None,
         };
-        let host_cookie = self.host_cookie.map(open_path).transpose()?;
         nix::mount::mount(
             Some("tmpfs"),
             "/tmp",
@@ -521,10 +554,8 @@ impl ServerSetup<'_> {
             fs::File::create(&target).with_context(|| format!("creating {}", target.display()))?;
             mount::bind(&fd_path(&fd), &target)?;
         }
-        if let Some(fd) = host_cookie {
-            let target = Path::new(HOST_COOKIE);
-            fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
-            mount::bind(&fd_path(&fd), target)?;
+        if let Some(cookie) = self.host_cookie {
+            write_private(Path::new(HOST_COOKIE), cookie)?;
         }
         for (fd, to) in [(self.null.as_raw_fd(), 0), (self.ready.as_raw_fd(), 1)] {
             // SAFETY: dup2 onto 0 and 1 of this child, which owns its descriptor table.

@@ -308,23 +308,8 @@ impl Display {
             );
         }
         let program = program_path(gui.mode)?;
-        let host_display = std::env::var("DISPLAY").unwrap_or_default();
-        let host_number = local_display_number(&host_display);
-        // The server's own number differs from the host display's, whose socket it sees
-        // under its own name in the same directory.
-        let number = if host_number == Some(0) { 1 } else { 0 };
-        let cookie = Cookie::new()?;
         let dir = private_dir()?;
-        let started = Self::start_in(
-            &dir,
-            gui,
-            title,
-            &program,
-            host_number,
-            number,
-            cookie,
-            owner,
-        );
+        let started = Self::start_in(&dir, gui, title, &program, owner);
         if started.is_err() {
             let _ = fs::remove_dir_all(&dir);
         }
@@ -336,11 +321,14 @@ impl Display {
         gui: &Gui,
         title: &str,
         program: &Path,
-        host_number: Option<u32>,
-        number: u32,
-        cookie: Cookie,
         owner: (u32, u32),
     ) -> Result<Display> {
+        let host_display = std::env::var("DISPLAY").unwrap_or_default();
+        let host_number = local_display_number(&host_display);
+        // The server's own number differs from the host display's, whose socket it sees
+        // under its own name in the same directory.
+        let number = if host_number == Some(0) { 1 } else { 0 };
+        let cookie = Cookie::new()?;
         let sockets = dir.join("X11-unix");
         fs::DirBuilder::new()
             .mode(0o700)

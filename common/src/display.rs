@@ -57,15 +57,25 @@ const SERVER_COOKIE: &str = "/tmp/.contain-auth";
 /// A copy of the caller's cookie file for the host display, on the server's own /tmp.
 const HOST_COOKIE: &str = "/tmp/.contain-host-auth";
 
-/// How long a server may take to accept clients. Xephyr takes a few tenths of a second.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The xpra server's configuration directory (XDG_CONFIG_DIRS), on its own /tmp: the
+/// system's /etc/xpra/conf.d would start an Xsession, and a user configuration is not read
+/// for uid 0, which the server is in its namespace.
+const XPRA_CONFIG_DIRS: &str = "/tmp/.contain-xdg";
+/// xpra's own sockets and runtime files, on the server's /tmp.
+const XPRA_SOCKETS: &str = "/tmp/.contain-xpra";
+/// The FIFO, in the socket directory, that says an xpra server has its first client: the
+/// attach on the caller's display.
+const XPRA_READY: &str = ".contain-ready";
+
+/// What our xpra.conf overrides: the system's starts an Xsession (`start`).
+const XPRA_CONF: &str = "start =\nstart-child =\nstart-after-connect =\n";
 
 /// The kind of display server (`--gui MODE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum GuiMode {
     /// A nested Xephyr server in a window on the caller's display.
     Xephyr,
-    /// Seamless windows through xpra (not available yet: see README).
+    /// Seamless windows: an xpra server with its own Xvfb, attached to the caller's display.
     Xpra,
 }
 
@@ -90,6 +100,16 @@ impl GuiMode {
         match self {
             GuiMode::Xephyr => "xephyr",
             GuiMode::Xpra => "xpra",
+        }
+    }
+
+    /// How long the server may take to accept clients: Xephyr takes a few tenths of a
+    /// second; xpra, a Python program that starts an Xvfb and then attaches a client to the
+    /// caller's display, one to three seconds.
+    pub fn ready_timeout(self) -> Duration {
+        match self {
+            GuiMode::Xephyr => Duration::from_secs(5),
+            GuiMode::Xpra => Duration::from_secs(20),
         }
     }
 }
@@ -179,11 +199,23 @@ pub fn check(gui: &Gui, network: NetMode) -> Result<()> {
             gui.mode
         ),
     }
-    if gui.mode == GuiMode::Xpra {
-        bail!("--gui xpra is not available yet (use --gui xephyr)");
-    }
     program_path(gui.mode)?;
+    if gui.mode == GuiMode::Xpra && !has_gi_cairo() {
+        bail!("--gui xpra needs the Python module gi.cairo, which is not installed (Debian package python3-gi-cairo)");
+    }
     Ok(())
+}
+
+/// Whether PyGObject's cairo support, which `xpra attach` needs (Debian's xpra does not
+/// depend on it), is there: looked for where Debian installs it; true where that directory
+/// does not exist (another layout, which we cannot check).
+fn has_gi_cairo() -> bool {
+    let Ok(entries) = fs::read_dir("/usr/lib/python3/dist-packages/gi") else {
+        return true;
+    };
+    entries
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("_gi_cairo"))
 }
 
 fn program_path(mode: GuiMode) -> Result<PathBuf> {
@@ -294,7 +326,7 @@ pub struct Display {
 impl Display {
     /// Starts the server for `gui`, its window titled `title`, and returns once it accepts
     /// clients. On failure nothing is left running and the error is one line: the server's
-    /// own message, or that it did not get ready within [`READY_TIMEOUT`].
+    /// own message, or that it did not get ready within [`GuiMode::ready_timeout`].
     ///
     /// `owner` are the host uid and gid of container root: the server runs as them (the
     /// caller, unless the caller is root) and the private directory is theirs, so that the
@@ -326,8 +358,9 @@ impl Display {
         let host_display = std::env::var("DISPLAY").unwrap_or_default();
         let host_number = local_display_number(&host_display);
         // The server's own number differs from the host display's, whose socket it sees
-        // under its own name in the same directory.
-        let number = if host_number == Some(0) { 1 } else { 0 };
+        // under its own name in the same directory. (Inside, it is :0 whatever it is here.)
+        // xpra on :0 attaches but forwards no window: 10 and up work for both.
+        let number = if host_number == Some(10) { 11 } else { 10 };
         let cookie = Cookie::new()?;
         let sockets = dir.join("X11-unix");
         fs::DirBuilder::new()
@@ -367,17 +400,62 @@ impl Display {
             .and_then(|p| fs::read(p).ok());
         let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
             .context("opening /dev/null")?;
-        let (ready_read, ready_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
+        // Xephyr says it is ready with -displayfd on its stdout, a pipe; xpra by a command it
+        // runs once its first client is attached, through a FIFO in the socket directory
+        // (held open for writing here too, so that it never reads as ended).
+        let (ready_read, ready_write, _ready_held) = match gui.mode {
+            GuiMode::Xephyr => {
+                let (read, write) =
+                    nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
+                (read, Some(write), None)
+            }
+            GuiMode::Xpra => {
+                let fifo = sockets.join(XPRA_READY);
+                nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600))
+                    .with_context(|| format!("creating {}", fifo.display()))?;
+                if owner.0 != nix::unistd::geteuid().as_raw() {
+                    nix::unistd::chown(&fifo, Some(owner.0.into()), Some(owner.1.into()))
+                        .with_context(|| format!("handing {} to container root", fifo.display()))?;
+                }
+                let open = |flags| {
+                    nix::fcntl::open(
+                        &fifo,
+                        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .with_context(|| format!("opening {}", fifo.display()))
+                };
+                let read = open(OFlag::O_RDONLY)?;
+                let held = open(OFlag::O_WRONLY)?;
+                (read, None, Some(held))
+            }
+        };
 
         let mut env: Vec<(String, String)> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| k != "XAUTHORITY")
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "XAUTHORITY" | "XDG_CONFIG_DIRS" | "XDG_RUNTIME_DIR"
+                )
+            })
             .collect();
-        if host_cookie.is_some() {
-            env.push(("XAUTHORITY".into(), HOST_COOKIE.into()));
-        }
-        let exec = Exec::new(&server_args(gui, title, program, number), env)?;
+        let args = match gui.mode {
+            GuiMode::Xephyr => {
+                if host_cookie.is_some() {
+                    env.push(("XAUTHORITY".into(), HOST_COOKIE.into()));
+                }
+                xephyr_args(gui, title, program, number)
+            }
+            GuiMode::Xpra => {
+                env.push(("XAUTHORITY".into(), SERVER_COOKIE.into()));
+                env.push(("XDG_CONFIG_DIRS".into(), XPRA_CONFIG_DIRS.into()));
+                env.push(("XDG_RUNTIME_DIR".into(), XPRA_SOCKETS.into()));
+                let host = std::env::var("DISPLAY").unwrap_or_default();
+                xpra_args(gui, title, program, number, &host, host_cookie.is_some())?
+            }
+        };
+        let exec = Exec::new(&args, env)?;
 
         let maps = IdMaps {
             uid: IdMap::single(0, owner.0),
@@ -389,8 +467,9 @@ impl Display {
             host_socket: host_socket.as_ref().map(|(n, path)| (*n, path.as_path())),
             host_cookie: host_cookie.as_deref(),
             null: &null,
-            ready: &ready_write,
+            ready: ready_write.as_ref(),
             log: &log,
+            xpra: gui.mode == GuiMode::Xpra,
         };
         let child = NsChild::spawn(&[Namespace::Mount, Namespace::Pid], &maps, |_| {
             setup.enter()?;
@@ -404,7 +483,8 @@ impl Display {
             socket: sockets.join(format!("X{number}")),
             cookie,
         };
-        match wait_ready(&ready_read, READY_TIMEOUT) {
+        let limit = gui.mode.ready_timeout();
+        match wait_ready(&ready_read, display.server, limit) {
             Ok(()) => Ok(display),
             Err(why) => {
                 process::kill_and_reap(display.server);
@@ -415,13 +495,12 @@ impl Display {
                 let name = gui.mode.program();
                 Err(match (why, said) {
                     (NotReady::TimedOut, Some(line)) => anyhow!(
-                        "{name} did not accept clients within {} s (it said: {line})",
-                        READY_TIMEOUT.as_secs()
+                        "{name} did not get ready within {} s (it said: {line})",
+                        limit.as_secs()
                     ),
-                    (NotReady::TimedOut, None) => anyhow!(
-                        "{name} did not accept clients within {} s",
-                        READY_TIMEOUT.as_secs()
-                    ),
+                    (NotReady::TimedOut, None) => {
+                        anyhow!("{name} did not get ready within {} s", limit.as_secs())
+                    }
                     (NotReady::Ended, Some(line)) => anyhow!("{name} failed: {line}"),
                     (NotReady::Ended, None) => anyhow!("{name} failed with no message"),
                     (NotReady::Io(e), _) => e,
@@ -458,7 +537,7 @@ impl Drop for Display {
 
 /// Xephyr's command line: only its socket file, a cookie, no MIT-SHM, no reset when the last
 /// client leaves, readiness on stdout.
-fn server_args(gui: &Gui, title: &str, program: &Path, number: u32) -> Vec<String> {
+fn xephyr_args(gui: &Gui, title: &str, program: &Path, number: u32) -> Vec<String> {
     let mut args: Vec<String> = vec![
         program.to_string_lossy().into_owned(),
         format!(":{number}"),
@@ -485,6 +564,86 @@ fn server_args(gui: &Gui, title: &str, program: &Path, number: u32) -> Vec<Strin
     args
 }
 
+/// xpra's command line: a server in the foreground whose Xvfb has the options Xephyr gets
+/// (only its socket file, our cookie, no MIT-SHM, no reset), with everything a container does
+/// not need turned off (clipboard, sound, file transfer, printing, notifications, mDNS, dbus,
+/// the web server, commands started by clients), a socket of its own; once ready it attaches
+/// a client on the caller's display (`host`), whose windows are titled after the container,
+/// and once that client is there it writes to the ready FIFO.
+fn xpra_args(
+    gui: &Gui,
+    title: &str,
+    program: &Path,
+    number: u32,
+    host: &str,
+    host_cookie: bool,
+) -> Result<Vec<String>> {
+    let (width, height) = match gui.size {
+        GuiSize::Window { width, height } => (width, height),
+        // xpra's own default: the screen is resized to the client's (RandR) where it can be.
+        GuiSize::Full => (5760, 2560),
+    };
+    if host.contains('\'') || title.contains('\'') {
+        bail!("--gui xpra: DISPLAY and the container's directory may not hold a quote (')");
+    }
+    let socket = format!("{XPRA_SOCKETS}/server");
+    let off = [
+        "--clipboard=no",
+        "--notifications=no",
+        "--speaker=off",
+        "--microphone=off",
+        "--webcam=no",
+        "--file-transfer=no",
+        "--printing=no",
+        "--open-files=no",
+        "--open-url=no",
+        "--system-tray=no",
+        "--mdns=no",
+        "--dbus-proxy=no",
+    ];
+    let cookie = if host_cookie {
+        format!("XAUTHORITY={HOST_COOKIE} ")
+    } else {
+        String::new()
+    };
+    let attach = format!(
+        "sh -c '{cookie}DISPLAY={host} exec xpra attach socket:{socket} {} --opengl=no --title=\"@title@ ({title})\"'",
+        off.join(" ")
+    );
+    let ready = format!("sh -c 'echo ready >/tmp/.X11-unix/{XPRA_READY}'");
+    let program = program.to_string_lossy().into_owned();
+    let mut args: Vec<String> = [
+        program.as_str(),
+        "start",
+        &format!(":{number}"),
+        "--daemon=no",
+        &format!(
+            "--xvfb=Xvfb +extension Composite -screen 0 {width}x{height}x24+32 -dpi 96 \
+             -nolisten tcp -nolisten local -extension MIT-SHM -noreset -auth {SERVER_COOKIE}"
+        ),
+        &format!("--socket-dir={XPRA_SOCKETS}"),
+        &format!("--socket-dirs={XPRA_SOCKETS}"),
+        &format!("--bind={socket}"),
+        &format!("--log-dir={XPRA_SOCKETS}"),
+        "--html=off",
+        "--ssl=off",
+        "--pulseaudio=no",
+        "--dbus-control=no",
+        "--dbus-launch=",
+        "--systemd-run=no",
+        "--start-new-commands=no",
+        "--exit-with-children=no",
+        "--opengl=no",
+        &format!("--start={attach}"),
+        &format!("--start-after-connect={ready}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(off.iter().map(|s| s.to_string()));
+    Ok(args)
+}
+
 /// What the server's namespace is built from, opened by the supervisor.
 struct ServerSetup<'a> {
     /// The socket directory on the host, in the private directory.
@@ -495,8 +654,12 @@ struct ServerSetup<'a> {
     /// The contents of the caller's cookie file for the host display.
     host_cookie: Option<&'a [u8]>,
     null: &'a OwnedFd,
-    ready: &'a OwnedFd,
+    /// Becomes the server's stdout: Xephyr's -displayfd. None for xpra, whose stdout is
+    /// the log.
+    ready: Option<&'a OwnedFd>,
     log: &'a fs::File,
+    /// An xpra server: its configuration and runtime directories on its /tmp.
+    xpra: bool,
 }
 
 impl ServerSetup<'_> {
@@ -531,6 +694,17 @@ impl ServerSetup<'_> {
         )
         .context("mounting a tmpfs on the server's /tmp")?;
         write_private(Path::new(SERVER_COOKIE), &self.cookie)?;
+        if self.xpra {
+            let conf = Path::new(XPRA_CONFIG_DIRS).join("xpra");
+            for dir in [conf.as_path(), Path::new(XPRA_SOCKETS)] {
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .recursive(true)
+                    .create(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            write_private(&conf.join("xpra.conf"), XPRA_CONF.as_bytes())?;
+        }
         let sockets = Path::new("/tmp/.X11-unix");
         fs::DirBuilder::new()
             .mode(0o700)
@@ -545,11 +719,14 @@ impl ServerSetup<'_> {
         if let Some(cookie) = self.host_cookie {
             write_private(Path::new(HOST_COOKIE), cookie)?;
         }
-        for (fd, to) in [(self.null.as_raw_fd(), 0), (self.ready.as_raw_fd(), 1)] {
+        let stdout = self.ready.map_or(self.log.as_raw_fd(), |fd| fd.as_raw_fd());
+        for (fd, to) in [(self.null.as_raw_fd(), 0), (stdout, 1)] {
             // SAFETY: dup2 onto 0 and 1 of this child, which owns its descriptor table.
             Errno::result(unsafe { libc::dup2(fd, to) }).context("redirecting the server")?;
         }
         nix::unistd::setsid().context("starting a session for the server")?;
+        // The caller's working directory may be hidden under the new /tmp.
+        nix::unistd::chdir("/").context("entering /")?;
         Ok(())
     }
 }
@@ -561,8 +738,18 @@ enum NotReady {
     Io(anyhow::Error),
 }
 
-/// Waits for the display number the server writes when it accepts clients.
-fn wait_ready(pipe: &OwnedFd, limit: Duration) -> Result<(), NotReady> {
+/// Waits for the line the server writes when it accepts clients (on `ready`), or for the
+/// server to end (its pidfd becomes readable), at most `limit`.
+fn wait_ready(ready: &OwnedFd, server: Pid, limit: Duration) -> Result<(), NotReady> {
+    let io = |e: Errno| NotReady::Io(anyhow!("waiting for the display: {}", e.desc()));
+    // SAFETY: pidfd_open takes a PID and flags; a non-negative return is a new descriptor
+    // that nothing else owns.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, server.as_raw(), 0) };
+    if raw < 0 {
+        return Err(io(Errno::last()));
+    }
+    // SAFETY: see above: the descriptor was just created and is owned here alone.
+    let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw as i32) };
     let deadline = Instant::now() + limit;
     let mut got = Vec::new();
     loop {
@@ -572,34 +759,32 @@ fn wait_ready(pipe: &OwnedFd, limit: Duration) -> Result<(), NotReady> {
         }
         let millis = i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1);
         let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(ready.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
         match poll(&mut fds, timeout) {
-            Ok(0) => continue,
+            Ok(0) | Err(Errno::EINTR) => continue,
             Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => {
-                return Err(NotReady::Io(anyhow!(
-                    "waiting for the display: {}",
-                    e.desc()
-                )))
-            }
+            Err(e) => return Err(io(e)),
         }
-        let mut buf = [0u8; 32];
-        match nix::unistd::read(pipe, &mut buf) {
-            Ok(0) => return Err(NotReady::Ended),
-            Ok(n) => {
-                got.extend_from_slice(&buf[..n]);
-                if got.contains(&b'\n') {
-                    return Ok(());
+        let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let (line_waiting, ended) = (readable(&fds[0]), readable(&fds[1]));
+        if line_waiting {
+            let mut buf = [0u8; 64];
+            match nix::unistd::read(ready, &mut buf) {
+                Ok(0) => return Err(NotReady::Ended),
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    if got.contains(&b'\n') {
+                        return Ok(());
+                    }
                 }
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(e) => return Err(io(e)),
             }
-            Err(Errno::EINTR) => {}
-            Err(e) => {
-                return Err(NotReady::Io(anyhow!(
-                    "waiting for the display: {}",
-                    e.desc()
-                )))
-            }
+        } else if ended {
+            return Err(NotReady::Ended);
         }
     }
 }

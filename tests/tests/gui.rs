@@ -161,7 +161,7 @@ fn xauthority_entry(cookie: &[u8; 16]) -> Vec<u8> {
     file
 }
 
-/// The colour at (x, y) of an xwd dump of a TrueColor screen.
+/// The colour at (x, y) of an xwd dump of a TrueColor screen (24 or 32 bits per pixel).
 fn xwd_pixel(xwd: &[u8], x: usize, y: usize) -> (u8, u8, u8) {
     let field = |i: usize| u32::from_be_bytes(xwd[i * 4..i * 4 + 4].try_into().unwrap());
     let header_size = field(0) as usize;
@@ -170,14 +170,17 @@ fn xwd_pixel(xwd: &[u8], x: usize, y: usize) -> (u8, u8, u8) {
     let bytes_per_line = field(12) as usize;
     let masks = [field(14), field(15), field(16)];
     let ncolors = field(19) as usize;
-    assert_eq!(bits_per_pixel, 32, "xwd dump of a depth-24 screen");
-    let start = header_size + ncolors * 12 + y * bytes_per_line + x * 4;
-    let raw: [u8; 4] = xwd[start..start + 4].try_into().unwrap();
-    let value = if byte_order == 0 {
-        u32::from_le_bytes(raw)
-    } else {
-        u32::from_be_bytes(raw)
-    };
+    assert!(
+        matches!(bits_per_pixel, 24 | 32),
+        "xwd dump of a TrueColor screen: {bits_per_pixel} bits per pixel"
+    );
+    let size = bits_per_pixel / 8;
+    let start = header_size + ncolors * 12 + y * bytes_per_line + x * size;
+    let raw = &xwd[start..start + size];
+    let value = raw.iter().enumerate().fold(0u32, |acc, (i, &b)| {
+        let shift = if byte_order == 0 { i } else { size - 1 - i };
+        acc | (b as u32) << (8 * shift)
+    });
     let channel = |mask: u32| ((value & mask) >> mask.trailing_zeros()) as u8;
     (channel(masks[0]), channel(masks[1]), channel(masks[2]))
 }
@@ -218,13 +221,17 @@ fn gui_command(display: &HostDisplay, options: &[&str], root: &TempDir, cmd: &[&
     command
 }
 
-/// The Xephyr processes whose command line names `root` (in their window title).
+/// The display servers (Xephyr, xpra) whose command line names `root` (in their window
+/// titles).
 fn servers_of(root: &TempDir) -> Vec<Process> {
     let title = format!("contain {}", root.path_arg());
     live_processes()
         .into_iter()
-        .filter(|p| p.cmdline.first().is_some_and(|c| c.ends_with("Xephyr")))
-        .filter(|p| p.cmdline.contains(&title))
+        .filter(|p| {
+            let arg = |i: usize| p.cmdline.get(i).map_or("", String::as_str);
+            arg(0).ends_with("Xephyr") || (arg(1).ends_with("xpra") && arg(2) == "start")
+        })
+        .filter(|p| p.cmdline.iter().any(|a| a.contains(&title)))
         .collect()
 }
 
@@ -470,11 +477,17 @@ fn the_host_displays_are_out_of_reach_through_pasta() {
     assert_eq!(report.matches("tried").count(), 2, "{report}");
 }
 
-/// A container with a display, in the background, whose init runs `setup`, then creates
-/// /tmp/ready and waits (ending with status 0 on SIGTERM).
+/// A container with a display (`--gui xephyr` unless `options` say otherwise), in the
+/// background, whose init runs `setup`, then creates /tmp/ready and waits (ending with status
+/// 0 on SIGTERM).
 fn background(host: &HostDisplay, root: &TempDir, options: &[&str], setup: &str) -> Running {
     let script = format!("trap 'exit 0' TERM; {setup} touch /tmp/ready; sleep 1000 & wait");
-    let options = [&["--gui", "xephyr"], options].concat();
+    let mode: &[&str] = if options.contains(&"--gui") {
+        &[]
+    } else {
+        &["--gui", "xephyr"]
+    };
+    let options = [mode, options].concat();
     let running = spawn(gui_command(
         host,
         &options,
@@ -661,5 +674,83 @@ fn each_error_is_one_line_and_leaves_nothing() {
     check(
         gui_command(&host, &["--gui", "vnc"], &root, &["true"]),
         "invalid value 'vnc'",
+    );
+}
+
+/// Whether two colours differ by at most a few steps per channel (xpra may compress).
+fn close_to(a: (u8, u8, u8), b: (u8, u8, u8)) -> bool {
+    let near = |x: u8, y: u8| x.abs_diff(y) <= 12;
+    near(a.0, b.0) && near(a.1, b.1) && near(a.2, b.2)
+}
+
+/// Every process below `pid` (its children, theirs, ...).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = vec![pid];
+    while let Some(parent) = next.pop() {
+        for child in children_of(parent) {
+            found.push(child.pid);
+            next.push(child.pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn xpra_shows_the_containers_windows_on_the_host_display() {
+    let host = HostDisplay::closed();
+    let root = x_rootfs();
+    let colour = "#c83412";
+    let setup = format!(
+        "xdpyinfo | grep dimensions >/tmp/inside; \
+         XAUTHORITY=/dev/null xdpyinfo >/dev/null 2>&1 && echo NO-COOKIE-ACCEPTED >>/tmp/inside; \
+         xlogo -geometry 240x160 -bg '{colour}' -fg '{colour}' & "
+    );
+    let container = background(
+        &host,
+        &root,
+        &["--gui", "xpra", "--gui-size", "800x600"],
+        &setup,
+    );
+    let inside = read(&root.join("tmp/inside"));
+    assert!(inside.contains("dimensions:    800x600 pixels"), "{inside}");
+    assert!(!inside.contains("NO-COOKIE-ACCEPTED"), "{inside}");
+
+    // The program's own window, titled after the container, on the host display.
+    let title = format!("xlogo (contain {})", root.path_arg());
+    let (x, y, w, h) = wait_for("xlogo's window on the host display", || host.window(&title));
+    assert_eq!((w, h), (240, 160));
+    let middle = (x + w as i32 / 2, y + h as i32 / 2);
+    wait_until("the container's colour on the host display", || {
+        close_to(host.pixel(middle.0, middle.1), (0xc8, 0x34, 0x12))
+    });
+
+    // Server, its Xvfb and the attached client end with contain, even killed.
+    let servers = servers_of(&root);
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    let mut ours = descendants(servers[0].pid);
+    ours.push(servers[0].pid);
+    assert!(ours.len() >= 3, "xpra, its Xvfb and the client: {ours:?}");
+    let pid = container.pid();
+    container.signal(Signal::SIGKILL);
+    let _ = container.finish();
+    wait_until("xpra and its helpers to end", || {
+        ours.iter().all(|&p| !process_alive(p))
+    });
+    assert_eq!(private_dirs_of(pid), Vec::<String>::new());
+}
+
+#[test]
+fn xpra_missing_is_named_with_its_packages() {
+    let host = HostDisplay::closed();
+    let root = x_rootfs();
+    let mut cmd = gui_command(&host, &["--gui", "xpra"], &root, &["true"]);
+    cmd.env("PATH", "/nonexistent");
+    let line = expect_error(&output(cmd), "contain", 125);
+    assert!(
+        line.ends_with(
+            "--gui xpra needs xpra, which is not installed (Debian packages xpra and python3-gi-cairo)"
+        ),
+        "{line}"
     );
 }

@@ -1,6 +1,8 @@
 //! A display of the container's own (`contain --gui`): an X server that shows on the caller's
 //! display, started outside the container as the caller, and the one socket of it the
-//! container gets.
+//! container gets. Xephyr shows it as a nested display in a window; xpra (a server with an
+//! Xvfb of its own, and `xpra attach` on the caller's display) shows each of its windows as a
+//! window of the caller's desktop.
 //!
 //! The server lives in namespaces of its own: a user namespace mapping the caller alone (as
 //! uid 0, so that it owns what it creates), a mount namespace with a fresh tmpfs on /tmp and a

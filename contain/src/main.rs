@@ -69,7 +69,8 @@ struct Args {
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
     /// A display of the container's own, shown on $DISPLAY: xephyr (a nested X server in a
-    /// window); inside, DISPLAY=:0 and XAUTHORITY lead to it and nothing leads to the host's
+    /// window) or xpra (each window of the container as a window of its own); inside,
+    /// DISPLAY=:0 and XAUTHORITY lead to it and nothing leads to the host's X server
     #[arg(long = "gui", value_name = "MODE", value_enum)]
     gui: Option<GuiMode>,
     /// Size of the --gui display: WIDTHxHEIGHT (default 1024x768) or full (the whole screen)

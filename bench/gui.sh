@@ -65,27 +65,37 @@ kill -KILL $!
 wait' sh "$1"
 SCRIPT
 chmod 755 "$work/xephyr-alone"
+# The same without Xephyr (something else writes the line): what the reference's own scaffolding
+# (unshare, sh, three mount(8) and mkfifo) costs, to take off it.
+sed 's/^Xephyr .*/echo 10 >\/tmp\/ready \&/; /^    -title alone/d' "$work/xephyr-alone" >"$work/scaffold"
+chmod 755 "$work/scaffold"
 
 whole='contain -c --gui xephyr -i HOOK DIR xdpyinfo'
 alone='Xephyr alone until ready'
 plain='contain -c -i HOOK DIR /bin/true'
 client='xdpyinfo on the host display'
+scaffold="the reference's scaffolding alone"
 hyperfine_export "$work/gui" 3 "$runs" "${run_as[@]}" env DISPLAY="$DISPLAY" \
     XAUTHORITY="$XAUTHORITY" :: \
     "$whole" "$contain -c --gui xephyr -i '$hook' $dir /usr/bin/xdpyinfo" \
     "$alone" "$work/xephyr-alone $work" \
     "$plain" "$contain -c -i '$hook' $dir /bin/true" \
-    "$client" "xdpyinfo"
+    "$client" "xdpyinfo" \
+    "$scaffold" "$work/scaffold $work"
 echo
 echo "start-up of a container with a display (mean, ratio to '$whole'):"
 print_means "$work/gui.csv" "$whole"
 echo "'$whole' against the sum of its parts:"
-awk -F, -v whole="$whole" -v alone="$alone" -v plain="$plain" -v client="$client" '
+awk -F, -v whole="$whole" -v alone="$alone" -v plain="$plain" -v client="$client" \
+    -v scaffold="$scaffold" '
     NR > 1 { mean[$1] = $2 }
     END {
         sum = mean[alone] + mean[plain]
         printf "  the parts: %s + %s = %.1f ms: %.2fx (target <= 1.1x)\n",
             alone, plain, sum * 1000, mean[whole] / sum
+        sum -= mean[scaffold]
+        printf "  without the scaffolding (- %.1f ms) = %.1f ms: %.2fx\n",
+            mean[scaffold] * 1000, sum * 1000, mean[whole] / sum
         sum += mean[client]
         printf "  with the client: + %s = %.1f ms: %.2fx\n", client, sum * 1000, mean[whole] / sum
     }' "$work/gui.csv"

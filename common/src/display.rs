@@ -342,7 +342,7 @@ impl Display {
             );
         }
         let program = program_path(gui.mode)?;
-        let dir = private_dir()?;
+        let dir = private_dir(owner.0 == euid.as_raw())?;
         let started = Self::start_in(&dir, gui, title, &program, owner);
         if started.is_err() {
             let _ = fs::remove_dir_all(&dir);
@@ -792,9 +792,11 @@ fn wait_ready(ready: &OwnedFd, server: Pid, limit: Duration) -> Result<(), NotRe
 }
 
 /// A fresh directory of mode 0700 for one display, in $XDG_RUNTIME_DIR when the caller has
-/// one, else in /tmp.
-fn private_dir() -> Result<PathBuf> {
+/// one and container root is the caller (root's container root could not enter root's), else
+/// in /tmp.
+fn private_dir(runtime_dir: bool) -> Result<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|_| runtime_dir)
         .map(PathBuf::from)
         .filter(|d| {
             d.is_absolute() && nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok()
@@ -840,18 +842,23 @@ impl Handoff {
     pub fn install(&self, root: &Path) -> Result<()> {
         prohibit_destinations(&self.blocked)?;
         let tmp = root.join("tmp");
-        if !tmp.exists() {
-            fs::DirBuilder::new()
-                .mode(0o1777)
-                .create(&tmp)
-                .with_context(|| format!("creating {}", tmp.display()))?;
-        }
         let sockets = tmp.join(".X11-unix");
-        if !sockets.is_dir() {
-            fs::DirBuilder::new()
-                .mode(0o1777)
-                .create(&sockets)
-                .with_context(|| format!("creating {}", sockets.display()))?;
+        // Before the pivot a symbolic link would lead out of the tree, to the host's files.
+        for dir in [&tmp, &sockets] {
+            match fs::symlink_metadata(dir) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => bail!(
+                    "{}: not a directory (--gui mounts the display's socket directory there)",
+                    dir.display()
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    fs::DirBuilder::new()
+                        .mode(0o1777)
+                        .create(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+                Err(e) => return Err(e).with_context(|| format!("{}", dir.display())),
+            }
         }
         nix::mount::mount(
             Some("tmpfs"),

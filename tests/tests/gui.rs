@@ -43,30 +43,31 @@ impl HostDisplay {
 
     fn start(open: bool) -> HostDisplay {
         let dir = TempDir::new();
-        let sockets = dir.mkdir("sockets");
-        let mut access = vec!["-listen tcp -ac".to_string()];
+        dir.mkdir("sockets");
+        let mut access = "-listen tcp -ac";
         let mut cookie = None;
         if !open {
             let file = dir.write("cookie", xauthority_entry(&random_cookie()));
             fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
-            access = vec![format!("-nolisten tcp -auth {}", file.display())];
+            access = "-nolisten tcp -auth /tmp/host/cookie";
             cookie = Some(file.to_str().unwrap().to_string());
         }
-        // A private /tmp: the server's socket lands in `sockets`, moved over its
-        // /tmp/.X11-unix; its lock files stay in the tmpfs.
+        // A private /tmp: the directory moved to /tmp/host, where the server finds its
+        // cookie, and its socket lands in `sockets`, bound over its /tmp/.X11-unix; its lock
+        // files stay in the tmpfs.
         let script = format!(
-            "mount -n --bind {s} /mnt && mount -n -t tmpfs tmpfs /tmp && mkdir /tmp/.X11-unix && \
-             mount -n --move /mnt /tmp/.X11-unix && \
-             exec Xvfb -displayfd 1 {a} -screen 0 {w}x{h}x24",
-            s = sockets.display(),
-            a = access.join(" "),
+            "mount -n --bind {d} /mnt && mount -n -t tmpfs tmpfs /tmp && \
+             mkdir /tmp/host /tmp/.X11-unix && mount -n --move /mnt /tmp/host && \
+             mount -n --bind /tmp/host/sockets /tmp/.X11-unix && \
+             exec Xvfb -displayfd 1 {access} -screen 0 {w}x{h}x24",
+            d = dir.path_arg(),
             w = HOST_SCREEN.0,
             h = HOST_SCREEN.1,
         );
         let mut xvfb = sh_command(As::User, &format!("exec unshare -Urm sh -c '{script}'"));
         let mut server = xvfb
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .expect("starting Xvfb (install xvfb)");
         let mut line = String::new();
@@ -335,17 +336,18 @@ fn a_user_of_the_container_gets_the_cookie() {
 /// connects.
 fn escape_attempts(display: &HostDisplay, tcp_hosts: &[String]) -> String {
     let n = display.number;
+    // All at once: a connection to an address nobody answers hangs until its timeout.
     let mut script = format!(
-        "test -e {dir}/sockets/X{n} && echo REACHED path {dir}; \
-         for d in :{n} unix:{n}; do timeout 5 xdpyinfo -display $d >/dev/null 2>&1 && echo REACHED $d; done; ",
+        "test -e {dir}/sockets/X{n} && echo REACHED path {dir}\n\
+         for d in :{n} unix:{n}; do timeout 10 xdpyinfo -display $d >/dev/null 2>&1 && echo REACHED $d; done &\n",
         dir = display.dir.path_arg()
     );
     for host in tcp_hosts {
         script.push_str(&format!(
-            "timeout 3 xdpyinfo -display '{host}:{n}' >/dev/null 2>&1 && echo REACHED '{host}:{n}'; "
+            "timeout 10 xdpyinfo -display '{host}:{n}' >/dev/null 2>&1 && echo REACHED '{host}:{n}' &\n"
         ));
     }
-    script.push_str("echo tried");
+    script.push_str("wait; echo tried\n");
     script
 }
 
@@ -418,11 +420,14 @@ fn the_host_displays_are_out_of_reach_on_a_private_network() {
         target.number
     ));
     assert_eq!(expect_success(&seen), "seen\n");
+    // The closed one wants its cookie, which the container gets a copy of below.
+    let closed = host.client("xdpyinfo >/dev/null && echo with; XAUTHORITY=/dev/null xdpyinfo >/dev/null 2>&1 || echo without");
+    assert_eq!(expect_success(&closed), "with\nwithout\n");
 
     let root = x_rootfs();
     copy_cookie_in(&host, &root);
     let script = format!(
-        "export XAUTHORITY=/host-cookie; {} ; {}",
+        "export XAUTHORITY=/host-cookie\n{}{}",
         escape_attempts(&host, &[]),
         escape_attempts(&target, &["127.0.0.1".into(), "[::1]".into()])
     );
@@ -457,7 +462,7 @@ fn the_host_displays_are_out_of_reach_through_pasta() {
     assert!(report.contains("REACHED"), "{report}");
 
     let script = format!(
-        "export XAUTHORITY=/host-cookie; {} ; {}",
+        "export XAUTHORITY=/host-cookie\n{}{}",
         escape_attempts(&host, &routes),
         escape_attempts(&target, &routes)
     );

@@ -61,7 +61,7 @@ for d in bin sbin lib lib64; do
 done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 hook='for d in usr bin sbin lib lib64; do [ -L $d ] || mount -n --rbind /$d $d; done
-    mount -n --rbind /etc/fonts etc/fonts'
+    [ ! -d /etc/fonts ] || mount -n --rbind /etc/fonts etc/fonts'
 
 "$contain" -c --gui xephyr --gui-size 640x400 -i "$hook" "$root" /bin/sh -c '
     trap "exit 0" TERM

@@ -96,7 +96,8 @@ const EXAMPLES: &str = "Examples:
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
   contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
-  contain --gui xephyr --gui-size full --cap-drop all DIR /sbin/init   a desktop in a window";
+  contain --gui xephyr --gui-size full --cap-drop sys_module,sys_time DIR /sbin/init   a desktop
+  contain --gui xpra DIR xterm             the container's windows on your desktop";
 
 fn main() {
     errors::run_main("contain", || {

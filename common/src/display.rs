@@ -886,22 +886,42 @@ impl Handoff {
 /// The host's own addresses, on every interface, loopback excepted: through pasta a
 /// connection to any of them reaches the host's services that listen on all addresses.
 pub fn host_addresses() -> Result<Vec<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list it allocates, freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(Errno::last()).context("listing the host's addresses");
+    }
     let mut addrs = Vec::new();
-    for ifaddr in nix::ifaddrs::getifaddrs().context("listing the host's addresses")? {
-        let Some(address) = ifaddr.address else {
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs returned, not yet freed.
+        let ifaddr = unsafe { &*entry };
+        entry = ifaddr.ifa_next;
+        let address = ifaddr.ifa_addr;
+        if address.is_null() {
             continue;
-        };
-        let ip = if let Some(v4) = address.as_sockaddr_in() {
-            IpAddr::V4(v4.ip())
-        } else if let Some(v6) = address.as_sockaddr_in6() {
-            IpAddr::V6(v6.ip())
-        } else {
-            continue;
+        }
+        // SAFETY: a non-null ifa_addr points to a sockaddr whose family says its real type,
+        // sockaddr_in for AF_INET and sockaddr_in6 for AF_INET6.
+        let ip = unsafe {
+            match (*address).sa_family as i32 {
+                libc::AF_INET => {
+                    let v4 = &*(address as *const libc::sockaddr_in);
+                    IpAddr::from(v4.sin_addr.s_addr.to_ne_bytes())
+                }
+                libc::AF_INET6 => {
+                    let v6 = &*(address as *const libc::sockaddr_in6);
+                    IpAddr::from(v6.sin6_addr.s6_addr)
+                }
+                _ => continue,
+            }
         };
         if !ip.is_loopback() && !addrs.contains(&ip) {
             addrs.push(ip);
         }
     }
+    // SAFETY: the list came from getifaddrs and nothing points into it any more.
+    unsafe { libc::freeifaddrs(list) };
     Ok(addrs)
 }
 
@@ -1085,6 +1105,12 @@ mod tests {
             Some("last words")
         );
         assert_eq!(server_message(""), None);
+    }
+
+    #[test]
+    fn the_host_has_addresses_but_no_loopback_among_them() {
+        let addrs = host_addresses().unwrap();
+        assert!(addrs.iter().all(|a| !a.is_loopback()), "{addrs:?}");
     }
 
     #[test]

@@ -356,24 +356,26 @@ fn escape_attempts(display: &HostDisplay, tcp_hosts: &[String]) -> String {
 /// the host's loopback), and loopback.
 fn host_routes() -> Vec<String> {
     let mut hosts = vec!["127.0.0.1".to_string(), "[::1]".to_string()];
-    for ifaddr in nix::ifaddrs::getifaddrs().unwrap() {
-        let Some(address) = ifaddr.address else {
+    // `2: eth0    inet6 fe80::1/64 scope link ...`, one address a line.
+    let out = Command::new("ip")
+        .args(["-o", "addr", "show"])
+        .output()
+        .expect("running ip (install iproute2)");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (Some(interface), Some(address)) = (words.get(1), words.get(3)) else {
             continue;
         };
-        if let Some(v4) = address.as_sockaddr_in() {
-            if !v4.ip().is_loopback() {
-                hosts.push(v4.ip().to_string());
+        let Ok(ip) = address.split('/').next().unwrap_or("").parse::<IpAddr>() else {
+            continue;
+        };
+        match ip {
+            _ if ip.is_loopback() => {}
+            IpAddr::V4(v4) => hosts.push(v4.to_string()),
+            IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+                hosts.push(format!("[{v6}%{interface}]"))
             }
-        } else if let Some(v6) = address.as_sockaddr_in6() {
-            let ip = v6.ip();
-            if ip.is_loopback() {
-                continue;
-            }
-            if ip.segments()[0] & 0xffc0 == 0xfe80 {
-                hosts.push(format!("[{ip}%{}]", ifaddr.interface_name));
-            } else {
-                hosts.push(format!("[{ip}]"));
-            }
+            IpAddr::V6(v6) => hosts.push(format!("[{v6}]")),
         }
     }
     hosts.extend(default_gateways());

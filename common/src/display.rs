@@ -4,19 +4,21 @@
 //! Xvfb of its own, and `xpra attach` on the caller's display) shows each of its windows as a
 //! window of the caller's desktop.
 //!
-//! The server lives in namespaces of its own: a user namespace mapping the caller alone (as
-//! uid 0, so that it owns what it creates), a mount namespace with a fresh tmpfs on /tmp and a
-//! private directory bound over /tmp/.X11-unix, and a PID namespace whose init dies with the
-//! supervisor, so that the server and every helper it starts end together. It listens on
-//! neither TCP nor an abstract socket (`-nolisten tcp -nolisten local`), only on its socket
-//! file in the private directory, and accepts only clients with a fresh random
+//! The server lives in namespaces of its own: a user namespace mapping one ID, container
+//! root's on the host (the caller, unless the caller is root), as uid 0, so that it owns what
+//! it creates; a mount namespace with a fresh tmpfs on /tmp and a private directory bound over
+//! /tmp/.X11-unix; and a PID namespace whose init (the server) dies with the supervisor, so
+//! that the server and every helper it starts end together. The X server (Xephyr, or xpra's
+//! Xvfb) listens on neither TCP nor an abstract socket (`-nolisten tcp -nolisten local`), only
+//! on its socket file in the private directory, and accepts only clients with a fresh random
 //! MIT-MAGIC-COOKIE-1. MIT-SHM is off: it fails across the container's own IPC namespace.
 //!
 //! The order, in the supervisor: [`check`] the options before anything is created;
-//! [`Display::start`] returns once the server accepts clients (`-displayfd`, no polling);
-//! the container's init calls [`Handoff::install`] while it builds the root file system,
-//! which binds the socket at /tmp/.X11-unix/X0, writes the cookie file and removes the
-//! private directory from the host; dropping the [`Display`] ends the server.
+//! [`Display::start`] returns once the server is ready, which it says itself (Xephyr's
+//! `-displayfd`; for xpra a command it runs once its client on the caller's display is
+//! attached), no polling; the container's init calls [`Handoff::install`] while it builds the
+//! root file system, which binds the socket at /tmp/.X11-unix/X0, writes the cookie file and
+//! removes the private directory from the host; dropping the [`Display`] ends the server.
 //!
 //! Nothing inside can reach the host's X server: the socket path is not in the container's
 //! mount namespace, the abstract socket belongs to the host's network namespace (so `--gui`

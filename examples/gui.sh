@@ -3,21 +3,25 @@
 # an Xvfb stands in for the user's display, `contain --gui xephyr` shows the container's display
 # in a window on it, the container draws (xsetroot, xlogo, xeyes, xclock, xmessage from the
 # host's /usr, bound in read-only), and xwd takes the nested window from the Xvfb's screen.
+# With GUI=xpra the programs' windows land on the Xvfb's screen each by itself, and xwd takes
+# the whole screen.
 #
-# Usage: examples/gui.sh [OUT.png]    (default: examples/gui-xephyr.png)
+# Usage: examples/gui.sh [OUT.png]    (default: examples/gui-$GUI.png)
 #
 # Environment:
 #   CONTAIN  the binary (default: target/debug/contain of this checkout, else contain in PATH)
+#   GUI      xephyr (the default) or xpra
 #
-# Needs xvfb, xserver-xephyr, x11-apps, x11-utils, x11-xserver-utils, xauth and imagemagick
-# (Debian package names), and util-linux's unshare.
+# Needs xvfb, xserver-xephyr (or xpra and python3-gi-cairo), x11-apps, x11-utils,
+# x11-xserver-utils, xauth and imagemagick (Debian package names), and util-linux's unshare.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$here/gui-xephyr.png}
+mode=${GUI:-xephyr}
+out=${1:-$here/gui-$mode.png}
 contain=${CONTAIN:-$here/../target/debug/contain}
 [ -x "$contain" ] || contain=contain
-for tool in Xvfb Xephyr xwd convert xauth unshare; do
+for tool in Xvfb xwd convert xauth unshare; do
     command -v "$tool" >/dev/null || { echo "$0: $tool is not installed" >&2; exit 1; }
 done
 
@@ -63,7 +67,7 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 hook='for d in usr bin sbin lib lib64; do [ -L $d ] || mount -n --rbind /$d $d; done
     [ ! -d /etc/fonts ] || mount -n --rbind /etc/fonts etc/fonts'
 
-"$contain" -c --gui xephyr --gui-size 640x400 -i "$hook" "$root" /bin/sh -c '
+"$contain" -c --gui "$mode" --gui-size 640x400 -i "$hook" "$root" /bin/sh -c '
     trap "exit 0" TERM
     export XDG_CACHE_HOME=/tmp/.cache
     xsetroot -solid "#2f5f8f"
@@ -86,6 +90,11 @@ until [ -e "$root/tmp/ready" ]; do
 done
 # Mapped is not yet drawn.
 sleep 1
-xwd -silent -name "contain $root" | convert xwd:- "$out"
+if [ "$mode" = xephyr ]; then
+    xwd -silent -name "contain $root" | convert xwd:- "$out"
+else
+    # The part of the screen the windows are on.
+    xwd -silent -root | convert xwd:- -crop 600x320+0+0 +repage "$out"
+fi
 echo "$0: wrote $out"
-xwininfo -root -tree | grep -F "\"contain $root\""
+xwininfo -root -tree | grep -F "contain $root"

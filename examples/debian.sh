@@ -13,6 +13,7 @@
 #   CACHE   download cache, kept between runs (default: /tmp/debian-cache-$USER); it only
 #           grows, delete it to start afresh
 #   MIRROR  Debian archive URI (default: the one the host's apt sources use)
+#   PACKAGES  more packages to install, comma-separated (e.g. jwm,xterm: examples/gui-desktop.sh)
 #   BOOT    "no" to stop after the bootstrap; otherwise debian-boot.sh boots the tree (it
 #           takes CONTAIN and INJECT from the environment likewise)
 #
@@ -68,7 +69,7 @@ copy='-maxdepth 1 -type f ! -name lock -exec cp -t'
 
 start=$(date +%s)
 "$pseudo" -p mmdebstrap --mode=root --variant=minbase \
-    --include="$init,procps,cron" \
+    --include="$init,procps,cron${PACKAGES:+,$PACKAGES}" \
     --skip=essential/unlink \
     --setup-hook='mkdir -p "$1/var/cache/apt/archives" "$1/var/lib/apt/lists"' \
     --setup-hook="find \"\$CACHE/archives\" $copy \"\$1/var/cache/apt/archives\" {} +" \

@@ -2,6 +2,7 @@
 
 use crate::caps::Lockdown;
 use crate::console::Console;
+use crate::display::{self, Display, Gui, Handoff};
 use crate::hooks;
 use crate::idmap::IdMaps;
 use crate::mount::Rootfs;
@@ -44,6 +45,8 @@ pub struct Container {
     pub lockdown: Lockdown,
     /// Layers under and a writable layer over the root (--tmp-overlay, --overlay, --layer).
     pub layers: Option<Layers>,
+    /// A display server of the container's own (`--gui`).
+    pub gui: Option<Gui>,
 }
 
 impl Container {
@@ -69,11 +72,16 @@ impl Container {
     /// The clean environment init starts with.
     fn environment(&self) -> Vec<(String, String)> {
         let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
-        vec![
+        let mut env = vec![
             (MARKER.0.into(), MARKER.1.into()),
             ("PATH".into(), DEFAULT_PATH.into()),
             ("TERM".into(), term),
-        ]
+        ];
+        if self.gui.is_some() {
+            env.push(("DISPLAY".into(), display::DISPLAY_INSIDE.into()));
+            env.push(("XAUTHORITY".into(), display::XAUTHORITY_INSIDE.into()));
+        }
+        env
     }
 
     /// Starts the container, supervises it and returns its init's status.
@@ -85,6 +93,9 @@ impl Container {
         self.root = checked_root(&self.root)?;
         self.lockdown.check_mapped(&self.maps)?;
         net::check_options(self.network, &self.publish)?;
+        if let Some(gui) = &self.gui {
+            display::check(gui, self.network)?;
+        }
         // Last of the checks, as it takes STATE for this process.
         if let Some(layers) = &mut self.layers {
             layers.prepare(&self.root)?;
@@ -112,12 +123,18 @@ impl Container {
 
     /// One life of the container, from creating its namespaces to the end of its init.
     fn boot(&self, exec: &Exec, console: Option<&Console>, supervisor: &Supervisor) -> Result<i32> {
+        // Lives until init has ended: dropping it ends the display server.
+        let display = self.start_display()?;
+        let handoff = display.as_ref().map(|(_, handoff)| handoff);
         let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-            self.init(console, lifeline, exec)
+            self.init(console, lifeline, exec, handoff)
         })?;
         // What happens outside while the child is held; any failure abandons the child.
         let outside = || -> Result<Option<Pasta>> {
             let pasta = match self.network {
+                NetMode::Pasta if self.gui.is_some() => {
+                    Some(Pasta::start_unmapped(child.pid, &self.publish)?)
+                }
                 NetMode::Pasta => Some(Pasta::start(child.pid, &self.publish)?),
                 _ => None,
             };
@@ -143,9 +160,37 @@ impl Container {
         }
     }
 
+    /// With `--gui`, the display server, ready, and what init needs to take it over. Through
+    /// pasta the host's own addresses would reach an X server listening on TCP: they are
+    /// closed inside.
+    fn start_display(&self) -> Result<Option<(Display, Handoff)>> {
+        let Some(gui) = &self.gui else {
+            return Ok(None);
+        };
+        let blocked = match self.network {
+            NetMode::Pasta => display::host_addresses()?,
+            _ => Vec::new(),
+        };
+        let root_on_host = (
+            self.maps.uid.to_host(0).unwrap_or(0),
+            self.maps.gid.to_host(0).unwrap_or(0),
+        );
+        let title = format!("contain {}", self.root.display());
+        let display = Display::start(gui, &title, root_on_host)?;
+        let owner = self.lockdown.user().map(|u| (u.uid, u.gid));
+        let handoff = display.handoff(owner, blocked);
+        Ok(Some((display, handoff)))
+    }
+
     /// The container's side, as PID 1 and root in the new namespaces: build the root
     /// filesystem, run the inside hook, pivot, attach the console and exec the command.
-    fn init(&self, console: Option<&Console>, lifeline: &Lifeline, exec: &Exec) -> Result<i32> {
+    fn init(
+        &self,
+        console: Option<&Console>,
+        lifeline: &Lifeline,
+        exec: &Exec,
+        display: Option<&Handoff>,
+    ) -> Result<i32> {
         let rootfs = match &self.layers {
             Some(layers) => layers.mount(&self.root)?,
             None => Rootfs::bind(&self.root)?,
@@ -156,6 +201,9 @@ impl Container {
             net::bring_up_loopback()?;
         }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
+        if let Some(display) = display {
+            display.install(&rootfs)?;
+        }
         if let Some(script) = &self.inside_hook {
             hooks::run("-i hook", script, &rootfs.path(""), &[])?;
         }

@@ -76,7 +76,7 @@ impl Injection {
         } else {
             self.command
         };
-        let exec = Exec::new(&command, environment(path))?;
+        let exec = Exec::new(&command, environment(path, init.display_variables()))?;
 
         let pipe = LifelinePipe::new()?;
         let child = process::spawn(0, || {
@@ -175,6 +175,26 @@ impl ContainerInit {
             Some(path) => Ok(path),
             None => bail!("{}: not a contain supervisor or container init", self.given),
         }
+    }
+
+    /// DISPLAY and XAUTHORITY of init's environment: a container with a display of its own
+    /// (`contain --gui`) has them, and what runs in it must use that display. Call it after
+    /// [`Entry::enter`], like [`ContainerInit::path_inside`].
+    pub fn display_variables(&self) -> Vec<(String, String)> {
+        let environ = self
+            .proc
+            .read("environ")
+            .or_else(|_| ProcDir::open(1).and_then(|init| init.read("environ")))
+            .unwrap_or_default();
+        environ
+            .split(|&b| b == 0)
+            .filter_map(|entry| {
+                let (key, value) = std::str::from_utf8(entry).ok()?.split_once('=')?;
+                DISPLAY_VARIABLES
+                    .contains(&key)
+                    .then(|| (key.to_string(), value.to_string()))
+            })
+            .collect()
     }
 
     /// Opens the init's namespaces and root directory, to be entered with [`Entry::enter`].
@@ -417,13 +437,19 @@ fn default_shell() -> OsString {
         .unwrap_or_else(|| "/bin/sh".into())
 }
 
+/// The variables of init's environment that name its display.
+const DISPLAY_VARIABLES: [&str; 2] = ["DISPLAY", "XAUTHORITY"];
+
 /// inject's own environment, marked as the container's, with the container's PATH: the host's
-/// PATH names host directories, which mean nothing inside.
-fn environment(container_path: String) -> Vec<(String, String)> {
+/// PATH names host directories, which mean nothing inside. A container with a display of its
+/// own gives its DISPLAY and XAUTHORITY (`from_init`) instead of the caller's.
+fn environment(container_path: String, from_init: Vec<(String, String)>) -> Vec<(String, String)> {
+    let replaced = |k: &str| from_init.iter().any(|(key, _)| key == k);
     let mut env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| k != "PATH" && k != MARKER.0)
+        .filter(|(k, _)| k != "PATH" && k != MARKER.0 && !replaced(k))
         .collect();
+    env.extend(from_init);
     env.push(("PATH".into(), container_path));
     env.push((MARKER.0.into(), MARKER.1.into()));
     env
@@ -457,7 +483,7 @@ mod tests {
 
     #[test]
     fn the_environment_is_marked_and_has_the_container_path() {
-        let env = environment("/inside/bin".into());
+        let env = environment("/inside/bin".into(), vec![("DISPLAY".into(), ":0".into())]);
         let get = |key: &str| {
             env.iter()
                 .filter(|(k, _)| k == key)
@@ -466,6 +492,7 @@ mod tests {
         };
         assert_eq!(get("PATH"), ["/inside/bin"]);
         assert_eq!(get(MARKER.0), [MARKER.1]);
+        assert_eq!(get("DISPLAY"), [":0"]);
     }
 
     #[test]

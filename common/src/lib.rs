@@ -4,6 +4,7 @@ pub mod caps;
 pub mod chroot;
 pub mod console;
 pub mod container;
+pub mod display;
 pub mod enter;
 pub mod errors;
 pub mod hooks;

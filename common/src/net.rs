@@ -333,6 +333,14 @@ pub fn pasta_args(target: Pid, publish: &[Publish]) -> Vec<String> {
     args
 }
 
+/// pasta's arguments with `extra` options before the last one, the target PID.
+fn with_options(mut args: Vec<String>, extra: &[&str]) -> Vec<String> {
+    let target = args.pop();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(target);
+    args
+}
+
 /// A running pasta serving one container's network namespace. It is a child of the caller;
 /// dropping this kills and reaps it, and the kernel kills it if the caller dies, even of
 /// SIGKILL. The caller must be single-threaded (as the tools are): the parent-death signal
@@ -353,6 +361,17 @@ impl Pasta {
 
     /// [`Pasta::start`] with another program than `pasta` (a path or a name in PATH).
     pub fn start_program(program: &str, target: Pid, publish: &[Publish]) -> Result<Pasta> {
+        Pasta::launch(program, target, publish, &[])
+    }
+
+    /// [`Pasta::start`] with the gateway address not mapped to the host's loopback
+    /// (`--no-map-gw`): for a container that must not reach the host's local services, such
+    /// as one with a display of its own (see `common::display`).
+    pub fn start_unmapped(target: Pid, publish: &[Publish]) -> Result<Pasta> {
+        Pasta::launch(PASTA, target, publish, &["--no-map-gw"])
+    }
+
+    fn launch(program: &str, target: Pid, publish: &[Publish], extra: &[&str]) -> Result<Pasta> {
         let parent = nix::unistd::getpid();
         // Looked up here rather than by exec: a PATH directory the caller may not search
         // would turn "not installed" into "permission denied".
@@ -361,7 +380,7 @@ impl Pasta {
         };
         let mut command = Command::new(path);
         command
-            .args(pasta_args(target, publish))
+            .args(with_options(pasta_args(target, publish), extra))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -543,7 +562,7 @@ fn spawn_error(program: &str, e: std::io::Error) -> anyhow::Error {
 
 /// The executable file `program` names: itself if it holds a slash, else the first in PATH
 /// (the tools' default PATH if there is none).
-fn find_program(program: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
     let executable = |path: &Path| {
         std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };

@@ -3,6 +3,7 @@
 use clap::Parser;
 use common::caps::Lockdown;
 use common::container::Container;
+use common::display::{parse_size, Gui, GuiMode, GuiSize};
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::net::{NetMode, Publish};
@@ -82,6 +83,14 @@ struct Args {
     /// given is the lowest, DIR is on top)
     #[arg(long = "layer", value_name = "LOWER", requires = "writable_layer")]
     layer: Vec<PathBuf>,
+    /// A display of the container's own, shown on $DISPLAY: xephyr (a nested X server in a
+    /// window) or xpra (each window of the container as a window of its own); inside,
+    /// DISPLAY=:0 and XAUTHORITY lead to it and nothing leads to the host's X server
+    #[arg(long = "gui", value_name = "MODE", value_enum)]
+    gui: Option<GuiMode>,
+    /// Size of the --gui display: WIDTHxHEIGHT (default 1024x768) or full (the whole screen)
+    #[arg(long = "gui-size", value_name = "WxH|full", value_parser = parse_size, requires = "gui")]
+    gui_size: Option<GuiSize>,
     /// Root directory of the container
     #[arg(value_name = "DIR")]
     root: PathBuf,
@@ -104,7 +113,10 @@ const EXAMPLES: &str = "Examples:
   contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
   contain --tmp-overlay DIR /sbin/init     boot DIR, keep none of its changes
   contain --overlay STATE --layer BASE DIR DIR over BASE, changes kept in STATE
-  contain --tmp-overlay / /bin/bash        a throw-away sandbox of the host's own system";
+  contain --tmp-overlay / /bin/bash        a throw-away sandbox of the host's own system
+
+  contain --gui xephyr --gui-size full --cap-drop sys_module,sys_time DIR /sbin/init   a desktop
+  contain --gui xpra DIR xterm             the container's windows on your desktop";
 
 fn main() {
     errors::run_main("contain", || {
@@ -139,6 +151,10 @@ fn main() {
                 (false, Some(state)) => Some(Layers::new(Upper::Kept(state), args.layer)),
                 (false, None) => None,
             },
+            gui: args.gui.map(|mode| Gui {
+                mode,
+                size: args.gui_size.unwrap_or_default(),
+            }),
         }
         .run()
     })

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use common::caps::Lockdown;
-use common::container::Container;
+use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::net::{NetMode, Publish};
@@ -18,6 +18,12 @@ use std::path::PathBuf;
 /// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGPWR on to it.
 /// A halt or power-off inside (reboot(2)) ends contain with status 0; a reboot restarts the
 /// container.
+///
+/// Stopping: after SIGTERM, SIGINT, SIGHUP, SIGQUIT or SIGPWR, init has --stop-timeout seconds
+/// to end (a PID 1 ignores signals it has no handler for), then it is killed and contain exits
+/// 128+N for the signal N it got (143 for SIGTERM). A signal that comes while the container is
+/// still starting ends the start, with nothing left running, and the same status. On the
+/// console, pressing ^] three times within a second kills the container at once (status 137).
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {
@@ -67,6 +73,11 @@ struct Args {
     /// Set no_new_privs: setuid programs and file capabilities grant nothing in the container
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
+    /// Seconds init may take to end after contain gets SIGTERM, SIGINT, SIGHUP, SIGQUIT or
+    /// SIGPWR (passed on to it) before it is killed; contain then exits 128+N for signal N
+    #[arg(long = "stop-timeout", value_name = "SECONDS", default_value_t = DEFAULT_STOP_TIMEOUT.as_secs() as u32,
+          value_parser = clap::value_parser!(u32).range(0..=86400))]
+    stop_timeout: u32,
     /// Root directory of the container
     #[arg(value_name = "DIR")]
     root: PathBuf,
@@ -86,7 +97,9 @@ const EXAMPLES: &str = "Examples:
   contain -i 'mount --bind /srv srv' DIR   bind a host directory into the container
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
-  contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80";
+  contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
+  contain --stop-timeout 60 DIR /sbin/init  give init a minute to shut down on SIGTERM
+On the console, ^] ^] ^] (three times within a second) kills the container.";
 
 fn main() {
     errors::run_main("contain", || {
@@ -116,6 +129,7 @@ fn main() {
             inside_hook: args.inside,
             outside_hook: args.outside,
             lockdown,
+            stop_timeout: std::time::Duration::from_secs(args.stop_timeout.into()),
         }
         .run()
     })

@@ -17,7 +17,8 @@ use std::ffi::OsString;
 ///
 /// CMD gets inject's stdin, stdout, stderr and environment, with container=contain and the
 /// container init's PATH, in which CMD is looked up. inject exits with CMD's status (128+N if
-/// it died of signal N) and passes SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 on to it. The caller
+/// it died of signal N) and passes SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 on to it, and SIGINT,
+/// SIGQUIT and SIGPWR when sent with kill (^C and ^\ on the terminal reach CMD directly). The caller
 /// must own the container (root may enter any); inject refuses to run set-user-ID.
 ///
 /// CMD never holds more than the container's init: inject gives it init's capability bounding

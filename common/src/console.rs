@@ -351,3 +351,44 @@ impl Drop for RawMode<'_> {
         let _ = termios::tcsetattr(self.fd, SetArg::TCSADRAIN, &self.saved);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay(master: BorrowedFd<'_>) -> Relay<'_> {
+        Relay {
+            master,
+            input: Vec::new(),
+            output: Vec::new(),
+            stdin_open: true,
+            stdout_open: true,
+            escapes: 0,
+            first_escape: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn three_escapes_within_a_second_and_nothing_between() {
+        let stdin = std::io::stdin();
+        let mut relay = relay(stdin.as_fd());
+        let start = Instant::now();
+        let typed = |relay: &mut Relay, bytes: &[u8], at: Duration| {
+            relay.input = bytes.to_vec();
+            relay.count_escapes(start + at)
+        };
+        assert!(typed(&mut relay, b"\x1d\x1d\x1d", Duration::ZERO));
+
+        let mut relay = self::relay(stdin.as_fd());
+        assert!(!typed(&mut relay, b"\x1d\x1dx\x1d", Duration::ZERO));
+        assert!(!typed(&mut relay, b"\x1d", Duration::from_millis(100)));
+        assert!(typed(&mut relay, b"\x1d", Duration::from_millis(900)));
+
+        // Presses spread over more than a second start the count again.
+        let mut relay = self::relay(stdin.as_fd());
+        assert!(!typed(&mut relay, b"\x1d\x1d", Duration::ZERO));
+        assert!(!typed(&mut relay, b"\x1d", Duration::from_millis(1500)));
+        assert!(!typed(&mut relay, b"\x1d", Duration::from_millis(1600)));
+        assert!(typed(&mut relay, b"\x1d", Duration::from_millis(1700)));
+    }
+}

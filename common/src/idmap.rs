@@ -182,13 +182,18 @@ impl IdMap {
     /// As real root: container 0 is host 4294967294 and every other ID is itself, leaving the
     /// top ID unmapped, so that container root is not host root. As root of a user namespace
     /// (inside a container, pseudo or `unshare -Ur`): every ID that exists in it is itself, so
-    /// that container root is the caller, as for an ordinary user; no other ID could be mapped.
+    /// that container root is the caller, as for an ordinary user; no other ID could be mapped
+    /// (and only root itself when the capability to map IDs has been dropped).
     /// Otherwise: container 0 is the caller and 1, 2, ... run through the caller's subordinate
     /// ranges in file order.
     pub fn default_for(kind: IdKind) -> IdMap {
         if nix::unistd::geteuid().is_root() {
             let own = own_namespace(kind);
             if !is_initial(&own) {
+                if !may_map_others(kind) {
+                    // Only its own ID is left to a root that dropped the capability.
+                    return Self::single(0, 0);
+                }
                 return Self::identity_of(&own);
             }
             return IdMap {
@@ -492,6 +497,16 @@ fn parse_proc_map(text: &str) -> Vec<IdRange> {
             }
         })
         .collect()
+}
+
+/// True if the caller holds CAP_SETUID (CAP_SETGID for groups) in its user namespace, which
+/// the kernel asks of a process that maps IDs other than its own.
+pub fn may_map_others(kind: IdKind) -> bool {
+    let cap = match kind {
+        IdKind::User => caps::Capability::CAP_SETUID,
+        IdKind::Group => caps::Capability::CAP_SETGID,
+    };
+    caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false)
 }
 
 /// True for the map of the initial user namespace, where every ID is itself.

@@ -161,7 +161,12 @@ impl Supervisor {
                     } else if self.passes_on(sig, info.ssi_code) {
                         // The child may be gone already; its SIGCHLD is then pending too.
                         let _ = kill(child, sig);
-                        self.start_grace_period(sig);
+                        // ^C or ^\ from a terminal the child shares (contain -c) reached the
+                        // child too: one that it handles (an interactive shell) asks nothing
+                        // of us. One it has no handler for was lost on a PID 1.
+                        if info.ssi_code != SI_KERNEL || !catches(child, sig) {
+                            self.start_grace_period(sig);
+                        }
                     }
                 }
                 Ok(None) | Err(Errno::EAGAIN) => break,
@@ -338,10 +343,35 @@ pub fn pending_forwarded() -> Option<Signal> {
     })
 }
 
+/// True if process `pid` has a handler for `sig` (SigCgt in its /proc status).
+fn catches(pid: Pid, sig: Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (sig as u32 - 1)) != 0)
+}
+
 fn forwarded_set() -> SigSet {
     let mut set = SigSet::empty();
     for sig in FORWARDED {
         set.add(sig);
     }
     set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catches_reads_the_handlers_of_a_process() {
+        // Rust's runtime ignores SIGPIPE: ignored is not caught. Nothing here handles SIGUSR2.
+        let me = Pid::this();
+        assert!(!catches(me, Signal::SIGPIPE));
+        assert!(!catches(me, Signal::SIGUSR2));
+    }
 }

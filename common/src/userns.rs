@@ -5,7 +5,7 @@
 //! shadow's newuidmap/newgidmap for subordinate ranges); then the child becomes root inside and
 //! goes on. Until the maps exist the child is `nobody` and can do nothing useful.
 
-use crate::idmap::{own_namespace, IdKind, IdMap, IdMaps};
+use crate::idmap::{may_map_others, own_namespace, IdKind, IdMap, IdMaps};
 use crate::ns::Namespace;
 use crate::process;
 use anyhow::{anyhow, bail, Context, Result};
@@ -27,6 +27,7 @@ use std::process::{Command, Stdio};
 /// Inside a user namespace, each range is first cut where the ranges of the caller's own map
 /// end: the kernel refuses a line whose IDs span two of them.
 pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
+    let given = maps;
     let maps = IdMaps {
         uid: maps
             .uid
@@ -36,16 +37,32 @@ pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
             .within(&own_namespace(IdKind::Group), IdKind::Group)?,
     };
     let maps = &maps;
-    let may_set = |kind: IdKind| {
-        let cap = match kind {
-            IdKind::User => caps::Capability::CAP_SETUID,
-            IdKind::Group => caps::Capability::CAP_SETGID,
-        };
-        caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false)
-    };
-    let (uid_privileged, gid_privileged) = (may_set(IdKind::User), may_set(IdKind::Group));
+    let (uid_privileged, gid_privileged) =
+        (may_map_others(IdKind::User), may_map_others(IdKind::Group));
     let uid_direct = uid_privileged || maps.uid.only_maps(IdKind::User.current());
     let gid_direct = gid_privileged || maps.gid.only_maps(IdKind::Group.current());
+    // Root of a nested user namespace has no subordinate ranges of its own: without the
+    // capability, only its own ID can be mapped.
+    let nested_root =
+        nix::unistd::geteuid().is_root() && !crate::idmap::is_initial(&own_namespace(IdKind::User));
+    for (map, kind, direct) in [
+        (&given.uid, IdKind::User, uid_direct),
+        (&given.gid, IdKind::Group, gid_direct),
+    ] {
+        if nested_root && !direct {
+            let (cap, option) = match kind {
+                IdKind::User => ("CAP_SETUID", "-u"),
+                IdKind::Group => ("CAP_SETGID", "-g"),
+            };
+            bail!(
+                "{} map {map} needs {cap} in this user namespace, which this process lacks \
+                 (dropped with --cap-drop?): map only your own {}: {option} 0:{}:1",
+                kind.noun(),
+                kind.noun(),
+                kind.current()
+            );
+        }
+    }
 
     let mut helpers = Vec::new();
     for (map, kind, is_direct) in [

@@ -256,7 +256,11 @@ fn debian_sh_bootstraps_and_boots(who: As, init: &str, pid_1: &str, shutdown_mes
         let Some((subuid, subgid)) = subordinate_ids(65536) else {
             return;
         };
-        ((user().uid, user().gid), subuid.first + 41, subgid.first + 7)
+        (
+            (user().uid, user().gid),
+            subuid.first + 41,
+            subgid.first + 7,
+        )
     };
     if !Path::new("/usr/bin/mmdebstrap").exists() {
         skip("needs the mmdebstrap package");

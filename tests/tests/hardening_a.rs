@@ -226,6 +226,28 @@ fn pseudo_and_contain_inside_contain() {
     }
 }
 
+/// Root of a container that dropped CAP_SETUID and CAP_SETGID can map only itself: that is
+/// its default, and a wider map is refused with what to give instead.
+#[test]
+fn nested_root_without_the_capability_maps_itself_and_says_so() {
+    let (outer, _inner, hook) = nesting_root();
+    let script = "/tools/pseudo cat /proc/self/uid_map /proc/self/gid_map; \
+                  /tools/pseudo -u 0:0:2 id";
+    let options = ["-c", "--cap-drop", "setuid,setgid", "-i", &hook];
+    let out = contain(As::User, &options, &outer, &["sh", "-c", script]);
+    assert_eq!(code(&out), 125, "{}", describe(&out));
+    let words: Vec<String> = stdout(&out)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(words, ["0", "0", "1", "0", "0", "1"], "{}", describe(&out));
+    assert_eq!(
+        stderr(&out),
+        "pseudo: uid map 0:0:2 needs CAP_SETUID in this user namespace, which this process \
+         lacks (dropped with --cap-drop?): map only your own uid: -u 0:0:1\n"
+    );
+}
+
 // ---- 3. Stopping --------------------------------------------------------------------------
 
 /// A sleep as PID 1 has no handler: every stopping signal starts the grace period, after
@@ -336,6 +358,41 @@ fn escape_three_times_kills_the_container() {
     let out = running.finish_within(STOPS_WITHIN);
     drop(stdin);
     assert_eq!(code(&out), 137, "{}", describe(&out));
+    expect_nothing_left(&token);
+}
+
+/// With -c, ^C on the terminal reaches init directly too: an init that handles it (an
+/// interactive shell) is not stopped for it, unlike one that is sent SIGINT with kill.
+#[test]
+fn a_terminal_interrupt_that_init_handles_starts_no_grace_period() {
+    let root = busybox_rootfs();
+    let token = unique_token();
+    let script = format!(
+        "trap 'touch /tmp/caught' INT; touch /tmp/ready; \
+         while [ ! -e /tmp/done ]; do sleep 0.1 & wait $!; done; exit 5 # {token}"
+    );
+    let mut cmd = sh_command(
+        As::User,
+        &format!(
+            "exec script -qfec \"exec contain -c --stop-timeout 1 {} sh -c \\\"{script}\\\"\" /dev/null",
+            root.path_arg()
+        ),
+    );
+    cmd.stdin(Stdio::piped());
+    let mut running = spawn(cmd);
+    let mut stdin = running.stdin.take().unwrap();
+    wait_until("the container to be ready", || {
+        root.join("tmp/ready").exists()
+    });
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
+    wait_until("init to catch ^C", || root.join("tmp/caught").exists());
+    // Three times the grace period: a container stopped for the ^C would be gone by now.
+    std::thread::sleep(Duration::from_secs(3));
+    fs::write(root.join("tmp/done"), "").unwrap();
+    let out = running.finish_within(STOPS_WITHIN);
+    drop(stdin);
+    assert_eq!(code(&out), 5, "{}", describe(&out));
     expect_nothing_left(&token);
 }
 

@@ -331,7 +331,10 @@ fn debian_sh_bootstraps_and_boots(who: As, init: &str, pid_1: &str, shutdown_mes
         assert!(boot.contains("contain exited with 0"), "{boot}");
         // The shutdown went through the init's own scripts, to the end.
         let console = read(&logs.join(log));
-        assert!(console.contains(shutdown_message), "{log}: {console}");
+        assert!(
+            console.contains(shutdown_message),
+            "{log}: {console}\n{boot}"
+        );
     }
     assert!(
         !live_processes()

@@ -8,6 +8,7 @@
 //! handler for: a shell script as PID 1 would ignore SIGTERM and ^C.
 
 use crate::process::{self, Exec};
+use crate::session::TERMINAL_SIGNALS;
 use crate::supervise::{Signal, Supervisor};
 use anyhow::Result;
 use nix::errno::Errno;
@@ -42,10 +43,22 @@ pub fn mount_own_proc() -> Result<()> {
 /// the command, reaps every process that ends up orphaned, and returns the command's
 /// shell-style status as soon as it ends. Returning ends PID 1, and with it, by the kernel's
 /// doing, every process the command left behind.
-pub fn run_as_init(command: &Exec, forward: &[Signal]) -> Result<i32> {
+///
+/// `prepare` runs in the command's process before exec (it starts the command's session).
+/// PID 1 leaves the caller's session and process group first, so that signals reach it only
+/// from the tool, which passes them on once, not also from the caller's terminal.
+pub fn run_as_init(
+    command: &Exec,
+    forward: &[Signal],
+    prepare: impl FnOnce() -> Result<()>,
+) -> Result<i32> {
+    nix::unistd::setsid().map_err(|e| anyhow::anyhow!("starting a session: {}", e.desc()))?;
     mount_own_proc()?;
-    let supervisor = Supervisor::reaping_orphans(forward)?;
-    let child = process::spawn(0, || Err(command.exec()))
-        .map_err(|errno| anyhow::anyhow!("starting the command: {}", errno.desc()))?;
+    let supervisor = Supervisor::reaping_orphans(forward)?.passing_to_group(&TERMINAL_SIGNALS);
+    let child = process::spawn(0, || {
+        prepare()?;
+        Err(command.exec())
+    })
+    .map_err(|errno| anyhow::anyhow!("starting the command: {}", errno.desc()))?;
     supervisor.wait(child)
 }

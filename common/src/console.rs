@@ -29,6 +29,8 @@ pub struct Console {
     master: PtyMaster,
     slave: File,
     slave_path: PathBuf,
+    /// ^] ^] ^] kills the child (see [`Console::with_escape`]).
+    escape: bool,
 }
 
 impl Console {
@@ -66,9 +68,20 @@ impl Console {
             master,
             slave,
             slave_path,
+            escape: false,
         };
         console.copy_size();
         Ok(console)
+    }
+
+    /// Makes [`ESCAPE_KEY`] typed [`ESCAPE_PRESSES`] times within [`ESCAPE_WINDOW`] kill the
+    /// child the relay waits for: a container's console, whose init may ignore every signal
+    /// and key. (A command's own pty under pseudo or inject has no such escape, as under sudo.)
+    pub fn with_escape(self) -> Console {
+        Console {
+            escape: true,
+            ..self
+        }
     }
 
     /// The slave's path on the host, to bind at the container's /dev/console.
@@ -106,6 +119,33 @@ impl Console {
     /// terminal (a pipe, a file), init keeps it as its stdin, so its bytes and its end arrive
     /// exactly.
     pub fn attach(&self) -> Result<()> {
+        self.take_as_controlling_terminal()?;
+        let first = if self.relays_input() { 0 } else { 1 };
+        for target in first..=2 {
+            self.put_in_place_of(target)?;
+        }
+        Ok(())
+    }
+
+    /// For a command of pseudo or inject (see crate::session): the pty becomes the calling
+    /// process's controlling terminal, in a new session, and replaces those of stdin, stdout
+    /// and stderr that are terminals; pipes and files stay as they are.
+    pub fn attach_in_place_of_terminals(&self) -> Result<()> {
+        let terminals: Vec<i32> = (0..=2)
+            .filter(|&fd| {
+                // SAFETY: isatty only inspects the descriptor number.
+                unsafe { libc::isatty(fd) == 1 }
+            })
+            .collect();
+        self.take_as_controlling_terminal()?;
+        for target in terminals {
+            self.put_in_place_of(target)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a session with the slave as its controlling terminal.
+    fn take_as_controlling_terminal(&self) -> Result<()> {
         nix::unistd::setsid().context("starting a session for the console")?;
         // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal from another session)
         // and only changes this process's controlling terminal.
@@ -113,13 +153,15 @@ impl Console {
         if ret != 0 {
             return Err(Errno::last()).context("making the console the controlling terminal");
         }
-        let first = if self.relays_input() { 0 } else { 1 };
-        for target in first..=2 {
-            // SAFETY: dup2 onto 0, 1 and 2 replaces the standard descriptors, which this process
-            // owns and which nothing in Rust holds a reference to.
-            if unsafe { libc::dup2(self.slave.as_raw_fd(), target) } < 0 {
-                return Err(Errno::last()).context("connecting the console");
-            }
+        Ok(())
+    }
+
+    /// Makes standard descriptor `target` the slave.
+    fn put_in_place_of(&self, target: i32) -> Result<()> {
+        // SAFETY: dup2 onto 0, 1 and 2 replaces the standard descriptors, which this process
+        // owns and which nothing in Rust holds a reference to.
+        if unsafe { libc::dup2(self.slave.as_raw_fd(), target) } < 0 {
+            return Err(Errno::last()).context("connecting the console");
         }
         Ok(())
     }
@@ -190,7 +232,7 @@ impl Console {
             if master.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
                 relay.drain_output();
             }
-            if !input.is_empty() && relay.read_input() {
+            if !input.is_empty() && relay.read_input() && self.escape {
                 // ^] ^] ^]: the way out that always works, even when nothing inside answers.
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
             }

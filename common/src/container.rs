@@ -7,7 +7,9 @@ use crate::idmap::IdMaps;
 use crate::mount::Rootfs;
 use crate::net::{self, NetMode, Pasta, Publish};
 use crate::ns::Namespace;
+use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
+use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{self, Signal, Supervisor};
 use crate::userns::{Lifeline, NsChild};
 use anyhow::{bail, Context, Result};
@@ -41,6 +43,8 @@ pub struct Container {
     pub outside_hook: Option<String>,
     /// Capabilities, user and no_new_privs of the command, applied just before exec.
     pub lockdown: Lockdown,
+    /// Layers under and a writable layer over the root (--tmp-overlay, --overlay, --layer).
+    pub layers: Option<Layers>,
     /// How long init may take to end after a stopping signal before it is killed.
     pub stop_timeout: Duration,
 }
@@ -98,9 +102,13 @@ impl Container {
         self.root = checked_root(&self.root)?;
         self.lockdown.check_mapped(&self.maps)?;
         net::check_options(self.network, &self.publish)?;
+        // Last of the checks, as it takes STATE for this process.
+        if let Some(layers) = &mut self.layers {
+            layers.prepare(&self.root)?;
+        }
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console {
-            Some(Console::open()?)
+            Some(Console::open()?.with_escape())
         } else {
             None
         };
@@ -109,7 +117,12 @@ impl Container {
         {
             console.give_to(uid, gid)?;
         }
-        let supervisor = Supervisor::new()?.with_stop_timeout(self.stop_timeout);
+        let supervisor = match console {
+            Some(_) => Supervisor::new()?,
+            // Init leads a session away from the terminal: ^C goes to its group, as it would.
+            None => Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS),
+        }
+        .with_stop_timeout(self.stop_timeout);
         loop {
             let status = match self.boot(&exec, console.as_ref(), &supervisor)? {
                 Start::Ran(status) => status,
@@ -178,7 +191,10 @@ impl Container {
     /// The container's side, as PID 1 and root in the new namespaces: build the root
     /// filesystem, run the inside hook, pivot, attach the console and exec the command.
     fn init(&self, console: Option<&Console>, lifeline: &Lifeline, exec: &Exec) -> Result<i32> {
-        let rootfs = Rootfs::bind(&self.root)?;
+        let rootfs = match &self.layers {
+            Some(layers) => layers.mount(&self.root)?,
+            None => Rootfs::bind(&self.root)?,
+        };
         rootfs.mount_proc()?;
         rootfs.mount_sys(self.network.new_namespace())?;
         if self.network == NetMode::Private {
@@ -186,13 +202,15 @@ impl Container {
         }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
         if let Some(script) = &self.inside_hook {
-            hooks::run("-i hook", script, &self.root, &[])?;
+            hooks::run("-i hook", script, &rootfs.path(""), &[])?;
         }
         rootfs.pivot()?;
         // Find the command while stderr is still ours, so "not found" is reported there.
         exec.resolve()?;
-        if let Some(console) = console {
-            console.attach()?;
+        match console {
+            Some(console) => console.attach()?,
+            // Off the caller's terminal and process group, as every command: see session.rs.
+            None => Session::Detached.enter()?,
         }
         // Last, so that none of our own setup runs with less than full rights; switching user
         // undoes the parent-death signal, so it is armed again.

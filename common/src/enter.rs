@@ -9,7 +9,8 @@ use crate::container::MARKER;
 use crate::errors;
 use crate::ns::Joiner;
 use crate::process::{self, Exec, DEFAULT_PATH};
-use crate::supervise::{Supervisor, FORWARDED_SHARING_TERMINAL};
+use crate::session::{Session, TERMINAL_SIGNALS};
+use crate::supervise::Supervisor;
 use crate::userns::{self, LifelinePipe};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
@@ -63,8 +64,12 @@ impl Injection {
         }
         // Opening checks that init still lives, which vouches for what was read from it.
         let entry = init.open()?;
-        let supervisor = Supervisor::with_forwarded(&FORWARDED_SHARING_TERMINAL)?;
+        // The command gets a session of its own, on a pty of ours when the caller is on a
+        // terminal (see session.rs), so the terminal's ^C comes to us alone: pass it on too.
+        let supervisor = Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS);
         entry.enter()?;
+        // Opened inside, from the container's /dev/ptmx, so the command's tty has a name there.
+        let session = Session::for_caller_or_detached();
         let path = init.path_inside()?;
         let command = if self.command.is_empty() {
             vec![default_shell()]
@@ -76,6 +81,7 @@ impl Injection {
         let pipe = LifelinePipe::new()?;
         let child = process::spawn(0, || {
             let lifeline = pipe.child();
+            session.enter()?;
             lockdown.apply()?;
             // After the last credential change, which would undo it.
             lifeline.die_with_parent()?;
@@ -89,7 +95,7 @@ impl Injection {
         // Kept open for as long as inject lives: its closing tells a command not yet armed
         // with the parent-death signal that inject is gone.
         let _parent_end = pipe.parent();
-        supervisor.wait(child)
+        session.wait(&supervisor, child)
     }
 }
 

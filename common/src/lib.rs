@@ -11,6 +11,8 @@ pub mod idmap;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod overlay;
 pub mod process;
+pub mod session;
 pub mod supervise;
 pub mod userns;

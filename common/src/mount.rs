@@ -1,11 +1,22 @@
 //! The container's root filesystem: DIR bound onto itself, the kernel filesystems a distribution
 //! expects, then pivot_root into it.
+//!
+//! DIR is the user's and may hold anything, symbolic links included: DIR/proc may point to
+//! /tmp/x or to ../../elsewhere, DIR/dev to a file. So every path below DIR is resolved as if
+//! DIR were `/` (openat2 with RESOLVE_IN_ROOT, as runc and crun do; a walk of our own with the
+//! same rules on kernels before 5.6), and every mount goes onto the descriptor that resolution
+//! returned, through /proc/self/fd/N, never onto a path the kernel would resolve again: a link
+//! leads somewhere inside DIR or the start is refused with one line naming it.
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::statvfs::{statvfs, FsFlags};
+use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
+use nix::sys::statvfs::{fstatvfs, statvfs, FsFlags, Statvfs};
+use std::collections::VecDeque;
 use std::fs;
-use std::os::unix::fs::{symlink, DirBuilderExt};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Host device nodes bound into the container's /dev: mknod is refused in a user namespace.
@@ -47,9 +58,15 @@ pub fn bind(source: &Path, target: &Path) -> Result<()> {
 /// Makes the bind mount at `target` read-only. Flags the kernel locked on the original (nosuid,
 /// nodev, noexec, ...) must be repeated or the remount is refused.
 pub fn remount_read_only(target: &Path) -> Result<()> {
-    let locked = statvfs(target)
-        .with_context(|| format!("reading mount flags of {}", target.display()))?
-        .flags();
+    let flags =
+        statvfs(target).with_context(|| format!("reading mount flags of {}", target.display()))?;
+    remount_read_only_keeping(target, &flags)
+        .with_context(|| format!("making {} read-only", target.display()))
+}
+
+/// Remounts the bind mount at `target` read-only, repeating the flags `locked` shows.
+fn remount_read_only_keeping(target: &Path, locked: &Statvfs) -> nix::Result<()> {
+    let locked = locked.flags();
     let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
     for (fs_flag, ms_flag) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -64,35 +81,132 @@ pub fn remount_read_only(target: &Path) -> Result<()> {
         }
     }
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-        .with_context(|| format!("making {} read-only", target.display()))
 }
 
-/// Binds the host's device nodes onto empty files in `dev`, which must be a fresh tmpfs.
-pub fn bind_host_devices(dev: &Path) -> Result<()> {
-    for name in DEVICES {
-        let node = dev.join(name);
-        fs::File::create(&node).with_context(|| format!("creating {}", node.display()))?;
-        bind(&Path::new("/dev").join(name), &node)?;
+/// What a mount point is made as when it does not exist yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A directory (mode 0755), for a file system or a bound directory.
+    Directory,
+    /// An empty file (mode 0644), for a bound device node, socket or file.
+    File,
+}
+
+/// The path through which the kernel reaches exactly what `fd` holds: a mount through it
+/// lands there, whatever links or renames the path to it has meanwhile.
+fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Opens `inside` (O_PATH) as if `root` were `/`: absolute links and `..` stop at `root`,
+/// and the magic links of /proc (which could name anything) are refused.
+fn resolve_in_root(root: BorrowedFd<'_>, inside: &str, directory: bool) -> nix::Result<OwnedFd> {
+    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    if directory {
+        flags |= OFlag::O_DIRECTORY;
     }
-    Ok(())
+    // An empty path is ENOENT to the kernel; "." is the root itself.
+    let inside = match inside.trim_matches('/') {
+        "" => ".",
+        path => path,
+    };
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    // The kernel answers EAGAIN when a rename raced with ".." during the walk: try again.
+    for _ in 0..16 {
+        match openat2(root, inside, how) {
+            Err(Errno::EAGAIN) => continue,
+            // Kernels before 5.6 lack openat2; some seccomp profiles answer EPERM for it.
+            Err(Errno::ENOSYS) | Err(Errno::EPERM) => return walk_in_root(root, inside, directory),
+            result => return result,
+        }
+    }
+    Err(Errno::EAGAIN)
 }
 
-fn ensure_dir(path: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(path)
-        .with_context(|| format!("creating {}", path.display()))
+/// The most symbolic links one resolution follows, as the kernel's limit.
+const MAX_LINKS: usize = 40;
+
+/// openat2's RESOLVE_IN_ROOT done in user space: one component at a time, each opened with
+/// O_NOFOLLOW from the descriptor of the directory before it; a symbolic link is read and its
+/// target walked in its place (from `root` when absolute); `..` goes back to the directory
+/// held before and never above `root`. Nothing is resolved by the kernel from a path string
+/// that a link could redirect, so nothing on the way leads out of `root`.
+fn walk_in_root(root: BorrowedFd<'_>, inside: &str, directory: bool) -> nix::Result<OwnedFd> {
+    // The directories walked below root, the current one last.
+    let mut walked: Vec<OwnedFd> = Vec::new();
+    let mut pending: VecDeque<String> = inside.split('/').map(str::to_string).collect();
+    let mut links = 0;
+    while let Some(name) = pending.pop_front() {
+        match name.as_str() {
+            "" | "." => continue,
+            ".." => {
+                walked.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let here = walked.last().map_or(root, |fd| fd.as_fd());
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let next = openat(here, name.as_str(), flags, Mode::empty())?;
+        let kind = SFlag::from_bits_truncate(fstat(&next)?.st_mode) & SFlag::S_IFMT;
+        if kind == SFlag::S_IFLNK {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(Errno::ELOOP);
+            }
+            let target = readlinkat(here, name.as_str())?;
+            let target = target.to_str().ok_or(Errno::EINVAL)?;
+            if target.starts_with('/') {
+                walked.clear();
+            }
+            for part in target.split('/').rev() {
+                pending.push_front(part.to_string());
+            }
+            continue;
+        }
+        let more = pending.iter().any(|p| !p.is_empty() && p != ".");
+        if kind != SFlag::S_IFDIR && (more || directory) {
+            return Err(Errno::ENOTDIR);
+        }
+        walked.push(next);
+    }
+    match walked.pop() {
+        Some(fd) => Ok(fd),
+        None => openat(root, ".", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()),
+    }
 }
 
-fn mount_fs(fstype: &str, target: &Path, flags: MsFlags, data: Option<&str>) -> Result<()> {
-    mount(Some(fstype), target, Some(fstype), flags, data)
-        .with_context(|| format!("mounting {fstype} on {}", target.display()))
+/// The parent and the last component of a relative path inside the root ("" for the root).
+fn split_last(inside: &str) -> (&str, &str) {
+    let inside = inside.trim_matches('/');
+    match inside.rsplit_once('/') {
+        Some((parent, name)) => (parent, name),
+        None => ("", inside),
+    }
 }
 
-/// The new root: a directory that becomes `/` of the container.
+fn mount_fs(
+    fstype: &str,
+    target: BorrowedFd<'_>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> nix::Result<()> {
+    mount(
+        Some(fstype),
+        fd_path(target).as_str(),
+        Some(fstype),
+        flags,
+        data,
+    )
+}
+
+/// The new root: a directory that becomes `/` of the container, held open so that every path
+/// below it is resolved inside it.
 pub struct Rootfs {
     dir: PathBuf,
+    root: OwnedFd,
 }
 
 impl Rootfs {
@@ -101,23 +215,201 @@ impl Rootfs {
     pub fn bind(dir: &Path) -> Result<Rootfs> {
         make_private()?;
         bind(dir, dir)?;
+        Rootfs::open(dir)
+    }
+
+    /// Takes `dir`, already a mount point of the container's mount namespace (DIR bound onto
+    /// itself, an overlay), as the new root. Call it after the last mount on `dir` itself: the
+    /// root is held open, and a later mount there would cover what it holds.
+    pub fn open(dir: &Path) -> Result<Rootfs> {
+        let root = nix::fcntl::open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("opening {}", dir.display()))?;
         Ok(Rootfs {
             dir: dir.to_path_buf(),
+            root,
         })
     }
 
+    /// The host's path of `inside`, for messages and for code that runs before the pivot with
+    /// the user's own rules (the -i hook). Do not mount on it: see [`Rootfs::mount_point`].
     pub fn path(&self, inside: &str) -> PathBuf {
         self.dir.join(inside.trim_start_matches('/'))
+    }
+
+    /// Opens the existing `inside` (O_PATH), resolved as if the root were `/`.
+    pub fn resolve(&self, inside: &str) -> Result<OwnedFd> {
+        resolve_in_root(self.root.as_fd(), inside, false).map_err(|e| self.refusal(inside, e))
+    }
+
+    /// Opens `inside` (O_PATH) to mount on, resolved as if the root were `/`, creating it as
+    /// `kind` (and its missing parents as directories) when it does not exist. Refuses, with a
+    /// line naming the path, what leaves nowhere sensible to mount: a symbolic link to a
+    /// missing target, a file where a directory belongs or the reverse.
+    pub fn mount_point(&self, inside: &str, kind: Kind) -> Result<OwnedFd> {
+        let directory = kind == Kind::Directory;
+        let found = match resolve_in_root(self.root.as_fd(), inside, directory) {
+            Err(Errno::ENOENT) => self.create(inside, kind)?,
+            Err(e) => return Err(self.refusal(inside, e)),
+            Ok(fd) => fd,
+        };
+        let stat = fstat(&found)?;
+        let root = fstat(&self.root)?;
+        if !inside.trim_matches('/').is_empty()
+            && (stat.st_dev, stat.st_ino) == (root.st_dev, root.st_ino)
+        {
+            // A link to "/" or ".." would mount over the whole tree.
+            return Err(self.refusal(inside, Errno::EBUSY));
+        }
+        let is_dir = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+        match (is_dir, directory) {
+            (false, true) => Err(self.refusal(inside, Errno::ENOTDIR)),
+            (true, false) => Err(self.refusal(inside, Errno::EISDIR)),
+            _ => Ok(found),
+        }
+    }
+
+    /// Creates the missing `inside` as `kind` in its parent (itself created as needed) and
+    /// opens it without following anything.
+    fn create(&self, inside: &str, kind: Kind) -> Result<OwnedFd> {
+        let (parent, name) = split_last(inside);
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(self.refusal(inside, Errno::ENOENT));
+        }
+        let parent_fd = self.mount_point(parent, Kind::Directory)?;
+        let made = match kind {
+            Kind::Directory => mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o755)),
+            Kind::File => openat(
+                &parent_fd,
+                name,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map(drop),
+        };
+        match made {
+            Ok(()) => {}
+            // Something is there although resolving found nothing: a link to a missing target.
+            Err(Errno::EEXIST) => return Err(self.refusal(inside, Errno::ENOENT)),
+            Err(e) => {
+                return Err(anyhow!(
+                    "creating {}: {}",
+                    self.path(inside).display(),
+                    e.desc()
+                ))
+            }
+        }
+        let mut flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        if kind == Kind::Directory {
+            flags |= OFlag::O_DIRECTORY;
+        }
+        openat(&parent_fd, name, flags, Mode::empty())
+            .map_err(|e| anyhow!("opening {}: {}", self.path(inside).display(), e.desc()))
+    }
+
+    /// One line for a path inside the root that cannot serve: the host path, why, and where a
+    /// symbolic link on the way leads when that is the cause.
+    fn refusal(&self, inside: &str, errno: Errno) -> anyhow::Error {
+        let path = self.path(inside);
+        let (parent, name) = split_last(inside);
+        let link = resolve_in_root(self.root.as_fd(), parent, true)
+            .and_then(|parent| readlinkat(&parent, name))
+            .ok();
+        let why = match errno {
+            Errno::EBUSY => "it is the container's root itself",
+            e => e.desc(),
+        };
+        match link {
+            Some(target) => anyhow!(
+                "{}: {why} (a symbolic link to {}, followed inside {})",
+                path.display(),
+                target.to_string_lossy(),
+                self.dir.display()
+            ),
+            None => anyhow!("{}: {why}", path.display()),
+        }
+    }
+
+    /// Mounts a new file system of type `fstype` on `inside` (a directory, created when
+    /// missing).
+    pub fn mount_onto(
+        &self,
+        inside: &str,
+        fstype: &str,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> Result<()> {
+        let target = self
+            .mount_point(inside, Kind::Directory)
+            .with_context(|| format!("mounting {fstype}"))?;
+        mount_fs(fstype, target.as_fd(), flags, data).map_err(|e| {
+            anyhow!(
+                "mounting {fstype} on {}: {}",
+                self.path(inside).display(),
+                e.desc()
+            )
+        })
+    }
+
+    /// Binds `source`, a path of the host's (a directory with everything below it, a file, a
+    /// socket, a device node), onto `inside` (created as a directory or an empty file to match
+    /// when missing).
+    pub fn bind_onto(&self, source: &Path, inside: &str) -> Result<()> {
+        let kind = match fs::metadata(source) {
+            Ok(meta) if meta.is_dir() => Kind::Directory,
+            Ok(_) => Kind::File,
+            Err(e) => return Err(anyhow!("binding {}: {e}", source.display())),
+        };
+        let target = self
+            .mount_point(inside, kind)
+            .with_context(|| format!("binding {}", source.display()))?;
+        mount(
+            Some(source),
+            fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            anyhow!(
+                "binding {} to {}: {}",
+                source.display(),
+                self.path(inside).display(),
+                e.desc()
+            )
+        })
+    }
+
+    /// Makes the bind mount at `inside` read-only, keeping the flags the kernel locked on it.
+    pub fn remount_read_only(&self, inside: &str) -> Result<()> {
+        // Resolved afresh: a descriptor taken before the mount holds what it covers.
+        let target = self.resolve(inside)?;
+        fstatvfs(&target)
+            .and_then(|flags| {
+                remount_read_only_keeping(Path::new(&fd_path(target.as_fd())), &flags)
+            })
+            .map_err(|e| {
+                anyhow!(
+                    "making {} read-only: {}",
+                    self.path(inside).display(),
+                    e.desc()
+                )
+            })
     }
 
     /// Mounts /proc for the container's PID namespace (so only the container's processes
     /// show), hiding nothing of the tree below.
     pub fn mount_proc(&self) -> Result<()> {
-        let proc = self.path("proc");
-        ensure_dir(&proc)?;
-        mount_fs(
+        self.mount_onto(
             "proc",
-            &proc,
+            "proc",
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             None,
         )
@@ -128,18 +420,16 @@ impl Rootfs {
     /// the host's /sys is bound read-only instead. cgroup2 goes on /sys/fs/cgroup when the
     /// kernel lets us (it needs the new cgroup namespace), otherwise is left out.
     pub fn mount_sys(&self, own_network: bool) -> Result<()> {
-        let sys = self.path("sys");
-        ensure_dir(&sys)?;
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         if own_network {
-            mount_fs("sysfs", &sys, flags | MsFlags::MS_RDONLY, None)?;
+            self.mount_onto("sys", "sysfs", flags | MsFlags::MS_RDONLY, None)?;
         } else {
-            bind(Path::new("/sys"), &sys)?;
-            remount_read_only(&sys)?;
+            self.bind_onto(Path::new("/sys"), "sys")?;
+            self.remount_read_only("sys")?;
         }
-        let cgroup = sys.join("fs/cgroup");
-        if cgroup.is_dir() {
-            let _ = mount_fs("cgroup2", &cgroup, flags, None);
+        // Only on the kernel's own directory: nothing is created in a read-only sysfs.
+        if let Ok(cgroup) = resolve_in_root(self.root.as_fd(), "sys/fs/cgroup", true) {
+            let _ = mount_fs("cgroup2", cgroup.as_fd(), flags, None);
         }
         Ok(())
     }
@@ -148,18 +438,18 @@ impl Rootfs {
     /// container's own, /dev/shm, the usual links, and, with a console, the pty slave bound
     /// at /dev/console.
     pub fn mount_dev(&self, console: Option<&Path>) -> Result<()> {
-        let dev = self.path("dev");
-        ensure_dir(&dev)?;
-        mount_fs(
+        self.mount_onto(
+            "dev",
             "tmpfs",
-            &dev,
             MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
             Some("mode=0755,size=65536k"),
         )?;
-        bind_host_devices(&dev)?;
+        // Everything below is made on the fresh tmpfs, still resolved inside the root: the
+        // tmpfs is empty, but DIR/dev itself may be a link to elsewhere inside DIR.
+        for name in DEVICES {
+            self.bind_onto(&Path::new("/dev").join(name), &format!("dev/{name}"))?;
+        }
 
-        let pts = dev.join("pts");
-        ensure_dir(&pts)?;
         // gid=5 (tty) is only accepted when the group is mapped into the container.
         let tty_mapped = fs::read_to_string("/proc/self/gid_map").is_ok_and(|m| gid_mapped(&m, 5));
         let options = if tty_mapped {
@@ -167,33 +457,31 @@ impl Rootfs {
         } else {
             "newinstance,ptmxmode=0666,mode=0620"
         };
-        mount_fs(
+        self.mount_onto(
+            "dev/pts",
             "devpts",
-            &pts,
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
             Some(options),
         )?;
-
-        let shm = dev.join("shm");
-        fs::DirBuilder::new()
-            .mode(0o1777)
-            .create(&shm)
-            .with_context(|| format!("creating {}", shm.display()))?;
-        mount_fs(
+        self.mount_onto(
+            "dev/shm",
             "tmpfs",
-            &shm,
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             Some("mode=1777"),
         )?;
 
+        let dev = self.resolve("dev")?;
         for (name, target) in DEV_LINKS {
-            let link = dev.join(name);
-            symlink(target, &link).with_context(|| format!("creating {}", link.display()))?;
+            nix::unistd::symlinkat(target, &dev, name).map_err(|e| {
+                anyhow!(
+                    "creating {}: {}",
+                    self.path(&format!("dev/{name}")).display(),
+                    e.desc()
+                )
+            })?;
         }
         if let Some(slave) = console {
-            let node = dev.join("console");
-            fs::File::create(&node).with_context(|| format!("creating {}", node.display()))?;
-            bind(slave, &node)?;
+            self.bind_onto(slave, "dev/console")?;
         }
         Ok(())
     }
@@ -201,7 +489,7 @@ impl Rootfs {
     /// Makes the new root `/`. pivot_root(".", ".") stacks the old root on top of the new one,
     /// so detaching "." removes it without needing a directory to park it in.
     pub fn pivot(self) -> Result<()> {
-        nix::unistd::chdir(&self.dir)
+        nix::unistd::fchdir(&self.root)
             .with_context(|| format!("entering {}", self.dir.display()))?;
         nix::unistd::pivot_root(".", ".").context("pivot_root into the new root")?;
         umount2(".", MntFlags::MNT_DETACH).context("detaching the old root")?;
@@ -223,7 +511,93 @@ fn gid_mapped(map: &str, gid: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::gid_mapped;
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A tree under /tmp with links of every kind that could lead out of it, and what each
+    /// path must resolve to, as a path relative to the tree (None: must fail).
+    fn hostile_tree() -> (PathBuf, Vec<(&'static str, Option<&'static str>)>) {
+        let base = std::env::temp_dir().join(format!("contain-mount-test.{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.join("root");
+        for dir in ["root/real/sub", "root/tmp", "outside"] {
+            fs::create_dir_all(base.join(dir)).unwrap();
+        }
+        fs::write(root.join("file"), "").unwrap();
+        for (link, target) in [
+            ("abs", "/real"),
+            ("rel", "real/sub"),
+            ("up", "../../../outside"),
+            ("upreal", "../../real"),
+            ("dotdot", "real/sub/../../.."),
+            ("missing", "/nowhere"),
+            ("tofile", "/file"),
+            ("loop", "loop"),
+            ("magic", "/proc/self/root"),
+            ("chain", "abs/sub"),
+        ] {
+            symlink(target, root.join(link)).unwrap();
+        }
+        symlink(base.join("outside"), root.join("tmp/host")).unwrap();
+        let cases = vec![
+            ("abs", Some("real")),
+            ("rel", Some("real/sub")),
+            ("up", None),
+            ("upreal", Some("real")),
+            ("real/../upreal/sub", Some("real/sub")),
+            ("missing", None),
+            ("tofile", Some("file")),
+            ("tofile/x", None),
+            ("loop", None),
+            ("magic", None),
+            ("chain", Some("real/sub")),
+            ("tmp/host", None),
+            ("/../../real", Some("real")),
+            ("", Some("")),
+        ];
+        (base, cases)
+    }
+
+    fn identity(path: &Path) -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(path).unwrap();
+        (meta.dev(), meta.ino())
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root_with_openat2_and_without() {
+        let (base, cases) = hostile_tree();
+        let root_path = base.join("root");
+        let root = nix::fcntl::open(&root_path, OFlag::O_PATH, Mode::empty()).unwrap();
+        for (path, expected) in cases {
+            for (how, found) in [
+                ("openat2", resolve_in_root(root.as_fd(), path, false)),
+                ("walk", walk_in_root(root.as_fd(), path, false)),
+            ] {
+                match (found, expected) {
+                    (Ok(fd), Some(want)) => {
+                        let got = fstat(&fd).unwrap();
+                        assert_eq!(
+                            (got.st_dev, got.st_ino),
+                            identity(&root_path.join(want)),
+                            "{how}: {path} resolved elsewhere than {want}"
+                        );
+                    }
+                    (Err(_), None) => {}
+                    (found, _) => panic!("{how}: {path}: {found:?}, expected {expected:?}"),
+                }
+            }
+        }
+        // "dotdot" is the root itself: resolvable, so Rootfs::mount_point refuses it by identity.
+        for fd in [
+            resolve_in_root(root.as_fd(), "dotdot", true).unwrap(),
+            walk_in_root(root.as_fd(), "dotdot", true).unwrap(),
+        ] {
+            let got = fstat(&fd).unwrap();
+            assert_eq!((got.st_dev, got.st_ino), identity(&root_path));
+        }
+        fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn reads_gid_map_lines() {

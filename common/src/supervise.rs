@@ -72,6 +72,9 @@ pub struct Supervisor {
     killed_by: Cell<Option<Signal>>,
     /// As PID 1 of a namespace, every orphan becomes our child and must be reaped.
     reaps_orphans: bool,
+    /// Forwarded signals that go to the child's whole process group, as a terminal sends
+    /// them (see [`Supervisor::passing_to_group`]).
+    to_group: SigSet,
     /// How long the child may take to end after a stopping signal before it is killed.
     stop_timeout: Option<Duration>,
     /// The first stopping signal passed on, and when the grace period it started ends.
@@ -106,6 +109,7 @@ impl Supervisor {
             forward: set,
             killed_by: Cell::new(None),
             reaps_orphans: false,
+            to_group: SigSet::empty(),
             stop_timeout: None,
             stopping: Cell::new(None),
             stopped_by: Cell::new(None),
@@ -131,6 +135,17 @@ impl Supervisor {
             reaps_orphans: true,
             ..Self::with_forwarded(forward)?
         })
+    }
+
+    /// Passes `signals` on to the child's whole process group rather than to the child alone:
+    /// for a child that leads a session of its own, away from the caller's terminal, so that
+    /// ^C and ^\ (which the terminal now sends to the tool alone) reach every process they
+    /// would have reached in the terminal's foreground group.
+    pub fn passing_to_group(mut self, signals: &[Signal]) -> Supervisor {
+        for sig in signals {
+            self.to_group.add(*sig);
+        }
+        self
     }
 
     /// A supervisor that passes every signal in [`FORWARDED`] on.
@@ -160,7 +175,11 @@ impl Supervisor {
                         event = Event::Resized;
                     } else if self.passes_on(sig, info.ssi_code) {
                         // The child may be gone already; its SIGCHLD is then pending too.
-                        let _ = kill(child, sig);
+                        let group = Pid::from_raw(-child.as_raw());
+                        // Before the child has started its session there is no such group.
+                        if !self.to_group.contains(sig) || kill(group, sig).is_err() {
+                            let _ = kill(child, sig);
+                        }
                         // ^C or ^\ from a terminal the child shares (contain -c) reached the
                         // child too: one that it handles (an interactive shell) asks nothing
                         // of us. One it has no handler for was lost on a PID 1.

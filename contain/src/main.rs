@@ -6,6 +6,7 @@ use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::net::{NetMode, Publish};
+use common::overlay::{Layers, Upper};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 /// console, pressing ^] three times within a second kills the container at once (status 137).
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
+#[command(group = clap::ArgGroup::new("writable_layer").args(["tmp_overlay", "overlay"]))]
 struct Args {
     /// No console emulation: CMD gets contain's stdin, stdout and stderr directly
     #[arg(short = 'c')]
@@ -73,6 +75,19 @@ struct Args {
     /// Set no_new_privs: setuid programs and file capabilities grant nothing in the container
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
+    /// Layered root: DIR read-only under a writable layer on a tmpfs, whose changes are gone
+    /// when the container ends. DIR / is a sandbox of the host's own system
+    #[arg(long = "tmp-overlay")]
+    tmp_overlay: bool,
+    /// Layered root: DIR read-only under a writable layer kept in STATE (an existing directory;
+    /// its upper/ and work/ are made on first use), for the next run to see; one container
+    /// per STATE at a time. Remove it with `pseudo rm -rf STATE`
+    #[arg(long = "overlay", value_name = "STATE")]
+    overlay: Option<PathBuf>,
+    /// A read-only layer under DIR, with --tmp-overlay or --overlay (repeatable: the first one
+    /// given is the lowest, DIR is on top)
+    #[arg(long = "layer", value_name = "LOWER", requires = "writable_layer")]
+    layer: Vec<PathBuf>,
     /// Seconds init may take to end after contain gets SIGTERM, SIGINT, SIGHUP, SIGQUIT or
     /// SIGPWR (passed on to it) before it is killed; contain then exits 128+N for signal N
     #[arg(long = "stop-timeout", value_name = "SECONDS", default_value_t = DEFAULT_STOP_TIMEOUT.as_secs() as u32,
@@ -98,7 +113,10 @@ const EXAMPLES: &str = "Examples:
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
   contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
-  contain --stop-timeout 60 DIR /sbin/init  give init a minute to shut down on SIGTERM
+  contain --tmp-overlay DIR /sbin/init     boot DIR, keep none of its changes
+  contain --overlay STATE --layer BASE DIR DIR over BASE, changes kept in STATE
+  contain --tmp-overlay / /bin/bash        a throw-away sandbox of the host's own system
+  contain --stop-timeout 60 DIR /sbin/init give init a minute to shut down on SIGTERM
 On the console, ^] ^] ^] (three times within a second) kills the container.";
 
 fn main() {
@@ -129,6 +147,11 @@ fn main() {
             inside_hook: args.inside,
             outside_hook: args.outside,
             lockdown,
+            layers: match (args.tmp_overlay, args.overlay) {
+                (true, _) => Some(Layers::new(Upper::Temporary, args.layer)),
+                (false, Some(state)) => Some(Layers::new(Upper::Kept(state), args.layer)),
+                (false, None) => None,
+            },
             stop_timeout: std::time::Duration::from_secs(args.stop_timeout.into()),
         }
         .run()

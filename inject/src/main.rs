@@ -17,9 +17,11 @@ use std::ffi::OsString;
 ///
 /// CMD gets inject's stdin, stdout, stderr and environment, with container=contain and the
 /// container init's PATH, in which CMD is looked up. inject exits with CMD's status (128+N if
-/// it died of signal N) and passes SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 on to it, and SIGINT,
-/// SIGQUIT and SIGPWR when sent with kill (^C and ^\ on the terminal reach CMD directly). The caller
-/// must own the container (root may enter any); inject refuses to run set-user-ID.
+/// it died of signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
+/// SIGPWR on to it. CMD runs in a session of its own, on a pty of inject's when stdin and
+/// stdout are a terminal, so it can neither type into your terminal nor signal your shell's
+/// process group. The caller must own the container (root may enter any); inject refuses to
+/// run set-user-ID.
 ///
 /// CMD never holds more than the container's init: inject gives it init's capability bounding
 /// set, at most init's capabilities, and init's no_new_privs.

@@ -7,7 +7,8 @@ use common::idmap::{parse_map, IdMap, IdMaps};
 use common::mount;
 use common::ns::Namespace;
 use common::process::Exec;
-use common::supervise::{Supervisor, FORWARDED_SHARING_TERMINAL};
+use common::session::{Session, TERMINAL_SIGNALS};
+use common::supervise::{Supervisor, FORWARDED};
 use common::userns::NsChild;
 use std::ffi::OsString;
 
@@ -15,7 +16,9 @@ use std::ffi::OsString;
 ///
 /// Container root is the caller; container IDs 1, 2, ... are the caller's subordinate ranges
 /// from /etc/subuid and /etc/subgid (mapped by shadow's newuidmap/newgidmap). Files created as
-/// any of them land on the host with the mapped owners.
+/// any of them land on the host with the mapped owners. The command runs in a session of its
+/// own, on a pty of pseudo's when stdin and stdout are a terminal, so it can neither type into
+/// your terminal nor signal your shell's process group.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {
@@ -63,18 +66,24 @@ fn main() {
             (false, false) => &[],
         };
 
-        let supervisor = Supervisor::with_forwarded(&FORWARDED_SHARING_TERMINAL)?;
+        // The command runs in a session of its own, on a pty of ours when the caller is on a
+        // terminal: it can reach neither the caller's terminal nor its process group, and the
+        // terminal's ^C comes to us, to pass on (see common/src/session.rs).
+        let session = Session::for_caller_or_detached();
+        let supervisor =
+            Supervisor::with_forwarded(&FORWARDED)?.passing_to_group(&TERMINAL_SIGNALS);
         let child = NsChild::spawn(extra, &maps, |_| {
             if !extra.is_empty() {
                 mount::make_private()?;
             }
             if args.pid {
-                chroot::run_as_init(&exec, &FORWARDED_SHARING_TERMINAL)
+                chroot::run_as_init(&exec, &FORWARDED, || session.enter())
             } else {
+                session.enter()?;
                 Err(exec.exec())
             }
         })?;
         let pid = child.release()?;
-        supervisor.wait(pid)
+        session.wait(&supervisor, pid)
     })
 }

@@ -243,19 +243,23 @@ fn host_interfaces() -> Vec<String> {
 /// Runs examples/debian.sh with INIT=`init` as `who` (bootstrap, then debian-boot.sh: two
 /// boots, the first with -n ended by halt, the second with a network namespace of its own
 /// ended by a signal) and checks what a user would look at: owners, the processes inject
-/// shows, the interfaces, contain's status, and the console logs.
-fn debian_sh_bootstraps_and_boots(who: As, init: &str, pid_1: &str, shutdown_message: &str) {
+/// shows, the interfaces, contain's status, and the console logs. Returns the work directory
+/// holding the tree (`root`), or None when the test was skipped.
+fn debian_sh_bootstraps_and_boots(
+    who: As,
+    init: &str,
+    pid_1: &str,
+    shutdown_message: &str,
+) -> Option<TempDir> {
     if !require(who) {
-        return;
+        return None;
     }
     // Host owners of root's files, of uid 42 (_apt) and of gid 8 (mail) in the tree.
     let (root_ids, apt_uid, mail_gid) = if who == As::Root {
         let id = ROOT_DEFAULT_HOST_ID;
         ((id, id), 42, 8)
     } else {
-        let Some((subuid, subgid)) = subordinate_ids(65536) else {
-            return;
-        };
+        let (subuid, subgid) = subordinate_ids(65536)?;
         (
             (user().uid, user().gid),
             subuid.first + 41,
@@ -264,12 +268,12 @@ fn debian_sh_bootstraps_and_boots(who: As, init: &str, pid_1: &str, shutdown_mes
     };
     if !Path::new("/usr/bin/mmdebstrap").exists() {
         skip("needs the mmdebstrap package");
-        return;
+        return None;
     }
     let mirror = host_debian_mirror();
     if !mirror_answers(&mirror) {
         skip(&format!("Debian mirror {mirror} not reachable"));
-        return;
+        return None;
     }
     let (cache, _lock) = locked_debian_cache(who);
     let work = TempDir::new();
@@ -342,13 +346,19 @@ fn debian_sh_bootstraps_and_boots(who: As, init: &str, pid_1: &str, shutdown_mes
             .any(|p| p.cmdline.iter().any(|a| a.contains(root.to_str().unwrap()))),
         "a process of the container outlived the script"
     );
+    Some(work)
 }
 
 /// Needs the mmdebstrap package, subordinate IDs and a Debian mirror (else it skips), and
-/// about a minute.
+/// about a minute. Then boots the same tree on layered roots (see
+/// [`debian_on_layered_roots_keeps_changes_only_in_state`]).
 #[test]
 fn examples_debian_sh_boots_sysvinit_halts_it_and_stops_it_with_sigpwr() {
-    debian_sh_bootstraps_and_boots(As::User, "sysvinit-core", "init [2]", "Will now halt.");
+    if let Some(work) =
+        debian_sh_bootstraps_and_boots(As::User, "sysvinit-core", "init [2]", "Will now halt.")
+    {
+        debian_on_layered_roots_keeps_changes_only_in_state(&work.join("root"));
+    }
 }
 
 /// The sysvinit case run by real root (its own download cache): the console, and with it the
@@ -362,4 +372,120 @@ fn examples_debian_sh_as_root_boots_sysvinit_with_its_console_logged() {
 #[test]
 fn examples_debian_sh_boots_runit_halts_it_and_stops_it_with_sigint() {
     debian_sh_bootstraps_and_boots(As::User, "runit-init", "runit", "runit: power off");
+}
+
+/// Boots `root` with `contain OPTIONS ROOT /sbin/init` in the background, waits for its cron,
+/// runs each of `steps` in it with inject (each must succeed), halts it with inject and expects
+/// contain to end with 0. Returns what the steps printed.
+fn boot_run_and_halt(root: &Path, options: &[&str], steps: &[&[&str]]) -> String {
+    let mut args: Vec<&str> = options.to_vec();
+    args.extend([root.to_str().unwrap(), "/sbin/init"]);
+    let running = spawn(command(As::User, "contain", &args));
+    let pid = running.pid();
+    wait_until("cron to run in the container", || {
+        code(&output(inject_command(
+            As::User,
+            &[],
+            pid,
+            &["pgrep", "-x", "cron"],
+        ))) == 0
+    });
+    let mut said = String::new();
+    for step in steps {
+        said += &expect_success(&output(inject_command(As::User, &[], pid, step)));
+    }
+    expect_success(&output(inject_command(As::User, &[], pid, &["/sbin/halt"])));
+    let out = running.finish();
+    assert_eq!(code(&out), 0, "contain {args:?}: {}", describe(&out));
+    said
+}
+
+/// Boots the Debian tree `root` with `contain --tmp-overlay` and with `contain --overlay
+/// STATE`, each time installing a package with apt-get and changing a file: afterwards the tree
+/// is as before, and STATE holds the installed package. The package is a local .deb made here,
+/// in a --layer under the tree, so that no network is needed. Part of the sysvinit test, on its
+/// tree (a bootstrap of its own would take a minute more); a few seconds.
+fn debian_on_layered_roots_keeps_changes_only_in_state(root: &Path) {
+    if nix::sys::statfs::statfs("/tmp")
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC)
+    {
+        skip("/tmp is on overlayfs, which cannot hold the upper layer of --overlay STATE");
+        return;
+    }
+    let work = TempDir::new();
+    // A package of one file, in a layer of its own.
+    let debs = TempDir::new();
+    let package = work.mkdir("package");
+    work.mkdir("package/DEBIAN");
+    work.mkdir("package/usr/share/doc/contain-overlay-test");
+    work.write(
+        "package/DEBIAN/control",
+        "Package: contain-overlay-test\nVersion: 1.0\nArchitecture: all\n\
+         Maintainer: contain tests <tests@localhost>\nDescription: installed by the tests\n",
+    );
+    work.write(
+        "package/usr/share/doc/contain-overlay-test/README",
+        "installed\n",
+    );
+    let build = format!(
+        "dpkg-deb --root-owner-group --build {} {}",
+        package.display(),
+        debs.arg("test.deb")
+    );
+    expect_success(&sh(As::User, &build));
+
+    let state = TempDir::new();
+    let before = snapshot_of(root);
+    let install: &[&str] = &["apt-get", "install", "-y", "/test.deb"];
+    let change: &[&str] = &["sh", "-c", "echo changed > /etc/motd"];
+    let check: &[&str] = &[
+        "sh",
+        "-c",
+        "dpkg-query -W -f '${Status}\\n' contain-overlay-test; cat /etc/motd",
+    ];
+    let installed = "install ok installed\nchanged\n";
+    let debs_arg = debs.path_arg();
+    for upper in [
+        vec!["--tmp-overlay"],
+        vec!["--overlay", state.path().to_str().unwrap()],
+    ] {
+        let options = [upper.as_slice(), &["--layer", &debs_arg]].concat();
+        let said = boot_run_and_halt(root, &options, &[install, change, check]);
+        assert!(said.ends_with(installed), "{said}");
+        assert!(snapshot_of(root) == before, "{options:?} changed the tree");
+    }
+    let doc = state.join("upper/usr/share/doc/contain-overlay-test/README");
+    assert_eq!(read(&doc), "installed\n");
+    assert!(read(&state.join("upper/var/lib/dpkg/status")).contains("contain-overlay-test"));
+    assert_eq!(read(&state.join("upper/etc/motd")), "changed\n");
+}
+
+/// Each path of a tree with its type, mode, owners, mtime, ctime and size.
+fn snapshot_of(root: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        lines.push(format!(
+            "{} {:o} {}:{} {}.{} {}.{} {}",
+            path.display(),
+            meta.mode(),
+            meta.uid(),
+            meta.gid(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.len()
+        ));
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&path) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    lines.sort();
+    lines
 }

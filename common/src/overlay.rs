@@ -1,0 +1,453 @@
+//! Layered roots: the container's `/` as an overlayfs over read-only trees, with the writable
+//! layer on a tmpfs (gone when the container ends) or kept in a state directory.
+//!
+//! The supervisor checks and locks everything with [`Layers::prepare`] before any namespace
+//! exists, so that bad input leaves nothing behind. The container's init then mounts the
+//! overlay with [`Layers::mount`], in its own mount namespace, where overlayfs is allowed to
+//! an unprivileged user from Linux 5.11 (with `userxattr`: the overlay's own attributes go in
+//! the `user.overlay.*` namespace, which the container's root may write).
+//!
+//! Every layer is handed to the kernel as `/proc/self/fd/N` of a descriptor opened beforehand:
+//! paths holding `,` or `:` need no escaping, and DIR can be covered by the tmpfs of the
+//! writable layer and still be the lowest-but-one layer.
+//!
+//! DIR = `/` is the host's own system. The kernel refuses a lower layer with file systems
+//! mounted below it, which `/` always has, so the root is a fresh tmpfs with one overlay per
+//! top-level directory, fresh /tmp and /run, and proc, sys and dev mounted as for any root.
+
+use crate::mount::{self, Rootfs};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{open, Flock, FlockArg, OFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::Mode;
+use std::fs;
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{symlink, DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The first Linux release that mounts overlayfs in a user namespace.
+const FIRST_KERNEL: (u32, u32) = (5, 11);
+
+/// Directories of the host's root that the sandbox gets fresh, not from the host.
+const FRESH: [&str; 5] = ["proc", "sys", "dev", "tmp", "run"];
+
+/// Where the writable layer lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Upper {
+    /// A tmpfs of the container's own: every change is gone when it ends (--tmp-overlay).
+    Temporary,
+    /// `upper` and `work` in this state directory, kept between runs (--overlay STATE).
+    Kept(PathBuf),
+}
+
+/// The layers of a container's root: DIR on top of `lower` (listed bottom first), and the
+/// writable layer above them all.
+pub struct Layers {
+    pub upper: Upper,
+    /// Read-only layers under DIR, the first one lowest (--layer, in the order given).
+    pub lower: Vec<PathBuf>,
+    /// Held from [`Layers::prepare`] until the supervisor ends: one container per STATE.
+    lock: Option<Flock<fs::File>>,
+}
+
+impl Layers {
+    pub fn new(upper: Upper, lower: Vec<PathBuf>) -> Layers {
+        Layers {
+            upper,
+            lower,
+            lock: None,
+        }
+    }
+
+    /// Checks the layers against `root` (DIR, absolute and checked already) and takes the
+    /// state directory for this process: every path an existing directory, no layer inside
+    /// another, none with file systems mounted below it (the kernel would refuse it), STATE
+    /// neither inside DIR nor around it, and no other container on STATE. Runs before anything
+    /// starts; the paths become absolute.
+    pub fn prepare(&mut self, root: &Path) -> Result<()> {
+        let host = root == Path::new("/");
+        let mut named: Vec<(String, PathBuf)> = vec![("DIR".into(), root.to_path_buf())];
+        for layer in &mut self.lower {
+            *layer = checked_dir("--layer", layer)?;
+            named.push((format!("--layer {}", layer.display()), layer.clone()));
+        }
+        if let Upper::Kept(state) = &mut self.upper {
+            *state = checked_dir("--overlay", state)?;
+            named.push((format!("--overlay {}", state.display()), state.clone()));
+        }
+        for (i, (a_name, a)) in named.iter().enumerate() {
+            for (b_name, b) in &named[i + 1..] {
+                if a == b {
+                    bail!("{b_name}: the same directory as {a_name}");
+                }
+                let hint = if host {
+                    " (the host's root takes --tmp-overlay alone)"
+                } else {
+                    ""
+                };
+                if b.starts_with(a) {
+                    bail!("{b_name}: inside {a_name} {}{hint}", a.display());
+                }
+                if a.starts_with(b) {
+                    bail!("{b_name}: {a_name} {} is inside it", a.display());
+                }
+            }
+        }
+        if !host {
+            let mounts = mount_points()?;
+            for (name, layer) in &named[..1 + self.lower.len()] {
+                if let Some(below) = mounts.iter().find(|m| *m != layer && m.starts_with(layer)) {
+                    bail!(
+                        "{name}: {} is a mount point below it, and overlayfs takes no layer \
+                         with file systems mounted below it",
+                        below.display()
+                    );
+                }
+            }
+        }
+        if let Upper::Kept(state) = &self.upper {
+            self.lock = Some(lock_state(state)?);
+            for part in ["upper", "work"] {
+                make_dir(&state.join(part), 0o755)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Mounts the layered root in the container's new mount namespace (made private here) and
+    /// returns it, ready for proc, sys and dev. `root` is DIR, as given to [`Layers::prepare`].
+    pub fn mount(&self, root: &Path) -> Result<Rootfs> {
+        mount::make_private()?;
+        if root == Path::new("/") {
+            return host_sandbox();
+        }
+        // Opened before anything covers DIR.
+        let mut lowers = vec![open_dir(root)?];
+        for layer in self.lower.iter().rev() {
+            lowers.push(open_dir(layer)?);
+        }
+        let (upper, work) = match &self.upper {
+            Upper::Temporary => {
+                // The tmpfs goes over DIR itself, out of sight under the overlay mounted on
+                // top of it: no directory outside DIR is needed.
+                tmpfs(root, "mode=0700")?;
+                let upper = root.join("upper");
+                make_dir(&upper, 0o755)?;
+                copy_owner_and_mode(&fd_path(&lowers[0]), &upper)?;
+                let work = root.join("work");
+                make_dir(&work, 0o700)?;
+                (open_dir(&upper)?, open_dir(&work)?)
+            }
+            Upper::Kept(state) => {
+                let upper = state.join("upper");
+                copy_owner_and_mode(&fd_path(&lowers[0]), &upper)?;
+                (open_dir(&upper)?, open_dir(&state.join("work"))?)
+            }
+        };
+        overlay(root, &lowers, &upper, &work)?;
+        Rootfs::open(root)
+    }
+}
+
+/// `path`, absolute, checked to be a directory; `option` names it in errors.
+fn checked_dir(option: &str, path: &Path) -> Result<PathBuf> {
+    let absolute =
+        fs::canonicalize(path).with_context(|| format!("{option} {}", path.display()))?;
+    if !absolute.is_dir() {
+        bail!("{option} {}: Not a directory", path.display());
+    }
+    Ok(absolute)
+}
+
+/// Takes STATE for this process with an flock on STATE/lock, which holds the PID of the
+/// supervisor holding it, for the refusal of the next one to name.
+fn lock_state(state: &Path) -> Result<Flock<fs::File>> {
+    let path = state.join("lock");
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .with_context(|| format!("--overlay {}: opening {}", state.display(), path.display()))?;
+    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((mut file, Errno::EWOULDBLOCK)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let holder = match pid.trim() {
+                "" => "another container".to_string(),
+                pid => format!("the container of contain PID {pid}"),
+            };
+            bail!(
+                "--overlay {}: in use by {holder} (two containers on one state directory \
+                 would corrupt it)",
+                state.display()
+            );
+        }
+        Err((_, errno)) => {
+            return Err(anyhow!(
+                "--overlay {}: locking {}: {}",
+                state.display(),
+                path.display(),
+                errno.desc()
+            ));
+        }
+    };
+    let pid = std::process::id();
+    lock.set_len(0)
+        .and_then(|()| lock.rewind())
+        .and_then(|()| writeln!(lock, "{pid}"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(lock)
+}
+
+/// Every mount point of this process's mount namespace.
+fn mount_points() -> Result<Vec<PathBuf>> {
+    let text =
+        fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    Ok(text
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_octal(field)))
+        .collect())
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\NNN`.
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    open(
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", path.display()))
+}
+
+/// The path that names the directory open on `fd` to the kernel, whatever covers it.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn make_dir(path: &Path, mode: u32) -> Result<()> {
+    match fs::DirBuilder::new().mode(mode).create(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(e).with_context(|| format!("creating {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn tmpfs(target: &Path, options: &str) -> Result<()> {
+    nix::mount::mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some(options),
+    )
+    .with_context(|| format!("mounting a tmpfs on {}", target.display()))
+}
+
+/// Gives `copy` the owner and mode of `original` (owners that are not mapped here excepted):
+/// the merged root of an overlay shows its upper root's, and should show DIR's.
+fn copy_owner_and_mode(original: &Path, copy: &Path) -> Result<()> {
+    let meta = fs::metadata(original).with_context(|| format!("{}", original.display()))?;
+    fs::set_permissions(copy, fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .with_context(|| format!("{}", copy.display()))?;
+    let overflow = fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65534);
+    let mapped = |id: u32| (id != overflow).then_some(id);
+    std::os::unix::fs::chown(copy, mapped(meta.uid()), mapped(meta.gid()))
+        .with_context(|| format!("chown {}", copy.display()))
+}
+
+/// Mounts the overlay of `lowers` (top first) under `upper` on `target`.
+fn overlay(target: &Path, lowers: &[OwnedFd], upper: &OwnedFd, work: &OwnedFd) -> Result<()> {
+    let lowerdir: Vec<String> = lowers
+        .iter()
+        .map(|fd| fd_path(fd).display().to_string())
+        .collect();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lowerdir.join(":"),
+        fd_path(upper).display(),
+        fd_path(work).display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .map_err(|errno| refused(target, errno))
+}
+
+/// The one line for an overlay the kernel refused: the likely reason, and the kernel it takes.
+fn refused(target: &Path, errno: Errno) -> anyhow::Error {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    let why = match errno {
+        _ if kernel_older_than(release, FIRST_KERNEL) => "this kernel is too old",
+        Errno::EINVAL => {
+            "a file system among the layers cannot take part in an overlay: /proc or /sys \
+             as a layer, or STATE on overlayfs, NFS or FUSE, for example"
+        }
+        Errno::EPERM => "this kernel does not allow it in a user namespace",
+        _ => "the kernel log may say more",
+    };
+    anyhow!(
+        "mounting the overlay on {}: the kernel refused it: {}: {why} (overlayfs without \
+         privilege needs Linux {}.{} or later; this is {release})",
+        target.display(),
+        errno.desc(),
+        FIRST_KERNEL.0,
+        FIRST_KERNEL.1
+    )
+}
+
+/// True if `release` (e.g. "5.10.0-23-amd64") is older than `major.minor`.
+fn kernel_older_than(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    found < (major, minor)
+}
+
+/// The host's own system as the container's root: on a fresh tmpfs, each top-level directory
+/// of `/` an overlay with its writable layer on a second tmpfs, symlinks copied, proc, sys,
+/// dev, tmp and run fresh. A directory with file systems mounted below it cannot be a layer:
+/// it is bound read-only instead, with everything below it.
+fn host_sandbox() -> Result<Rootfs> {
+    let mut entries: Vec<fs::DirEntry> = fs::read_dir("/")
+        .context("reading /")?
+        .collect::<std::io::Result<_>>()
+        .context("reading /")?;
+    entries.sort_by_key(|e| e.file_name());
+    let mounts = mount_points()?;
+
+    // The staging area: /tmp of the host is not the container's anyway.
+    let staging = Path::new("/tmp");
+    tmpfs(staging, "mode=0700")?;
+    let (uppers, works, root) = (
+        staging.join("upper"),
+        staging.join("work"),
+        staging.join("root"),
+    );
+    for dir in [&uppers, &works, &root] {
+        make_dir(dir, 0o755)?;
+    }
+    tmpfs(&root, "mode=0755")?;
+
+    for entry in entries {
+        let name = entry.file_name();
+        let host = Path::new("/").join(&name);
+        let inside = root.join(&name);
+        if FRESH.iter().any(|fresh| name == *fresh) {
+            continue;
+        }
+        let Ok(meta) = fs::symlink_metadata(&host) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&host).with_context(|| format!("{}", host.display()))?;
+            symlink(&target, &inside).with_context(|| format!("creating {}", inside.display()))?;
+        } else if !meta.is_dir() {
+            fs::File::create(&inside).with_context(|| format!("creating {}", inside.display()))?;
+            mount::bind(&host, &inside)?;
+            mount::remount_read_only(&inside)?;
+        } else if mounts.iter().any(|m| *m != host && m.starts_with(&host)) {
+            make_dir(&inside, 0o755)?;
+            mount::bind(&host, &inside)?;
+            let below: Vec<PathBuf> = mount_points()?
+                .into_iter()
+                .filter(|m| m.starts_with(&inside))
+                .collect();
+            for point in below {
+                match mount::remount_read_only(&point) {
+                    // Out of reach for the container's root (e.g. below a 0700 directory of
+                    // the host's root): then out of reach for everything inside, too.
+                    Err(e) if e.root_cause().downcast_ref() == Some(&Errno::EACCES) => {}
+                    result => result?,
+                }
+            }
+        } else {
+            make_dir(&inside, 0o755)?;
+            let (upper, work) = (uppers.join(&name), works.join(&name));
+            make_dir(&upper, 0o755)?;
+            make_dir(&work, 0o700)?;
+            fs::set_permissions(&upper, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .with_context(|| format!("{}", upper.display()))?;
+            overlay(
+                &inside,
+                &[open_dir(&host)?],
+                &open_dir(&upper)?,
+                &open_dir(&work)?,
+            )?;
+        }
+    }
+    for (name, options) in [("tmp", "mode=1777"), ("run", "mode=0755")] {
+        let dir = root.join(name);
+        make_dir(&dir, 0o755)?;
+        nix::mount::mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(options),
+        )
+        .with_context(|| format!("mounting a tmpfs on {}", dir.display()))?;
+    }
+    Rootfs::open(&root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kernel_releases() {
+        assert!(kernel_older_than("5.10.0-23-amd64", (5, 11)));
+        assert!(kernel_older_than("4.19.0", (5, 11)));
+        assert!(!kernel_older_than("5.11.0", (5, 11)));
+        assert!(!kernel_older_than("6.1.0-13-amd64", (5, 11)));
+        assert!(!kernel_older_than("6.18.44-fc-v657", (5, 11)));
+    }
+
+    #[test]
+    fn unescapes_mountinfo_paths() {
+        assert_eq!(unescape_octal("/a\\040b"), "/a b");
+        assert_eq!(unescape_octal("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_octal("/plain"), "/plain");
+        assert_eq!(unescape_octal("/end\\04"), "/end\\04");
+    }
+}

@@ -269,8 +269,8 @@ impl IdMap {
                         })
                         .collect();
                     bail!(
-                        "{noun} map {self}: {noun} {outside} does not exist in this user namespace, \
-                         which has only {noun}s {}: map only those (-{} MAP)",
+                        "{noun} map {self}: {noun} {outside} does not exist in this user \
+                         namespace, which has only {noun}s {}: map only those (-{} MAP)",
                         ids.join(","),
                         &noun[..1]
                     );
@@ -288,7 +288,8 @@ impl IdMap {
         }
         if ranges.len() > MAX_RANGES {
             bail!(
-                "{} map {self}: {} lines where this user namespace's ranges end, more than the                  {MAX_RANGES} the kernel accepts",
+                "{} map {self}: {} lines where this user namespace's ranges end, more than \
+                 the {MAX_RANGES} the kernel accepts",
                 kind.noun(),
                 ranges.len()
             );

@@ -27,10 +27,9 @@ pub const FORWARDED: [Signal; 7] = [
     Signal::SIGPWR,
 ];
 
-/// What a supervisor that shares its terminal with the child passes on whoever sent them: ^C
-/// and ^\ reach the child from the terminal itself, so passing the terminal's SIGINT and
-/// SIGQUIT on would deliver them twice. The rest of [`FORWARDED`] is passed on only when a
-/// process sent it (kill(1)), never when the terminal did.
+/// What a supervisor that shares its terminal with the child passes on: ^C and ^\ reach the
+/// child from the terminal itself, so passing SIGINT and SIGQUIT on would deliver them twice.
+/// (Those the terminal did not send, but a process did, are passed on too: see `passes_on`.)
 pub const FORWARDED_SHARING_TERMINAL: [Signal; 4] = [
     Signal::SIGTERM,
     Signal::SIGHUP,
@@ -39,7 +38,7 @@ pub const FORWARDED_SHARING_TERMINAL: [Signal; 4] = [
 ];
 
 /// The signals that ask a container to end (kill and timeout send TERM, ^C is INT, a terminal
-/// that hangs up sends HUP, ^\\ is QUIT, lxc-stop sends PWR): passed on like the others, they
+/// that hangs up sends HUP, ^\ is QUIT, lxc-stop sends PWR): passed on like the others, they
 /// also start the grace period after which a supervisor with a stop timeout kills the child.
 pub const STOPPING: [Signal; 5] = [
     Signal::SIGTERM,

@@ -90,8 +90,12 @@ struct Args {
     layer: Vec<PathBuf>,
     /// Seconds init may take to end after contain gets SIGTERM, SIGINT, SIGHUP, SIGQUIT or
     /// SIGPWR (passed on to it) before it is killed; contain then exits 128+N for signal N
-    #[arg(long = "stop-timeout", value_name = "SECONDS", default_value_t = DEFAULT_STOP_TIMEOUT.as_secs() as u32,
-          value_parser = clap::value_parser!(u32).range(0..=86400))]
+    #[arg(
+        long = "stop-timeout",
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_STOP_TIMEOUT.as_secs() as u32,
+        value_parser = clap::value_parser!(u32).range(0..=86400)
+    )]
     stop_timeout: u32,
     /// Root directory of the container
     #[arg(value_name = "DIR")]

@@ -374,7 +374,8 @@ fn a_terminal_interrupt_that_init_handles_starts_no_grace_period() {
     let mut cmd = sh_command(
         As::User,
         &format!(
-            "exec script -qfec \"exec contain -c --stop-timeout 1 {} sh -c \\\"{script}\\\"\" /dev/null",
+            "exec script -qfec \"exec contain -c --stop-timeout 1 {} sh -c \\\"{script}\\\"\" \
+             /dev/null",
             root.path_arg()
         ),
     );

@@ -3,8 +3,8 @@
 # first sharing the host's network (contain -n), then in a network namespace of its own. Each
 # time init runs in the background (stdin from /dev/null, the console into a log), and once its
 # services run, inject shows them with ps. The first boot ends with `inject PID halt`, the
-# second with a signal to contain (SIGPWR for sysvinit, SIGINT for runit). contain must then
-# exit with 0.
+# second with a signal to contain (SIGPWR for sysvinit, SIGINT for runit), with time to shut
+# down (--stop-timeout). contain must then exit with 0.
 #
 # Usage: examples/debian-boot.sh DIR
 #
@@ -111,4 +111,5 @@ boot() {
 
 echo "I: booting $dir ($init), console logs in $logs"
 boot host-network halt -n
-boot own-network "$stop_signal"
+# runit warns for 14 s before it halts: more than contain's default 10 s of grace.
+boot own-network "$stop_signal" --stop-timeout "$halt_limit"

@@ -13,15 +13,24 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Relay buffer: large, so a busy container costs few system calls per megabyte.
 const BUFFER: usize = 256 * 1024;
+
+/// The escape key, ^] (as in telnet and systemd-nspawn): pressed [`ESCAPE_PRESSES`] times within
+/// [`ESCAPE_WINDOW`], it kills the container, whatever runs in it.
+pub const ESCAPE_KEY: u8 = 0x1d;
+const ESCAPE_PRESSES: u32 = 3;
+const ESCAPE_WINDOW: Duration = Duration::from_secs(1);
 
 /// The pty pair of a container's console.
 pub struct Console {
     master: PtyMaster,
     slave: File,
     slave_path: PathBuf,
+    /// ^] ^] ^] kills the child (see [`Console::with_escape`]).
+    escape: bool,
 }
 
 impl Console {
@@ -59,14 +68,50 @@ impl Console {
             master,
             slave,
             slave_path,
+            escape: false,
         };
         console.copy_size();
         Ok(console)
     }
 
+    /// Makes [`ESCAPE_KEY`] typed [`ESCAPE_PRESSES`] times within [`ESCAPE_WINDOW`] kill the
+    /// child the relay waits for: a container's console, whose init may ignore every signal
+    /// and key. (A command's own pty under pseudo or inject has no such escape, as under sudo.)
+    pub fn with_escape(self) -> Console {
+        Console {
+            escape: true,
+            ..self
+        }
+    }
+
     /// The slave's path on the host, to bind at the container's /dev/console.
     pub fn slave_path(&self) -> &Path {
         &self.slave_path
+    }
+
+    /// Gives the slave to the host uid and gid that container root maps to, so that container
+    /// root owns /dev/console and may open it. The pty belongs to its opener: for real root,
+    /// host root, which no default map lets into the container (it shows there as nobody,
+    /// and nobody inside may open it). Without the privilege to give it away, the console
+    /// stays the caller's: then it is container root's unless -u maps root elsewhere.
+    pub fn give_to(&self, uid: u32, gid: u32) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = self
+            .slave
+            .metadata()
+            .context("reading the console's owner")?;
+        if meta.uid() == uid && meta.gid() == gid {
+            return Ok(());
+        }
+        match nix::unistd::fchown(
+            &self.slave,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        ) {
+            Ok(()) | Err(Errno::EPERM) => Ok(()),
+            Err(e) => Err(e)
+                .with_context(|| format!("giving {} to {uid}:{gid}", self.slave_path.display())),
+        }
     }
 
     /// Makes the slave the calling process's controlling terminal and its stdin, stdout and
@@ -146,12 +191,16 @@ impl Console {
         let stdin = std::io::stdin();
         let _raw = RawMode::enter(stdin.as_fd());
         set_nonblocking(self.master.as_fd())?;
+        // The terminal may have changed size while the container started.
+        self.copy_size();
         let mut relay = Relay {
             master: self.master.as_fd(),
             input: Vec::with_capacity(BUFFER),
             output: vec![0; BUFFER],
             stdin_open: self.relays_input(),
             stdout_open: true,
+            escapes: 0,
+            first_escape: Instant::now(),
         };
         loop {
             let mut fds = vec![PollFd::new(supervisor.fd(), PollFlags::POLLIN)];
@@ -165,11 +214,11 @@ impl Console {
             if watch_stdin {
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
+            let woken = match poll(&mut fds, supervisor.poll_timeout()) {
+                Ok(n) => n,
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e).context("waiting on the console"),
-            }
+            };
             let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
             let (signals, master, input) = (
                 ready(0),
@@ -183,14 +232,16 @@ impl Console {
             if master.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
                 relay.drain_output();
             }
-            if !input.is_empty() {
-                relay.read_input();
+            if !input.is_empty() && relay.read_input() && self.escape {
+                // ^] ^] ^]: the way out that always works, even when nothing inside answers.
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
             }
             if !relay.input.is_empty() {
                 relay.write_input()?;
             }
 
-            if !signals.is_empty() {
+            // A timeout means the grace period after a stopping signal has run out.
+            if !signals.is_empty() || woken == 0 {
                 match supervisor.handle(child)? {
                     Event::Exited(code) => {
                         relay.drain_output();
@@ -216,6 +267,9 @@ struct Relay<'a> {
     output: Vec<u8>,
     stdin_open: bool,
     stdout_open: bool,
+    /// ^] presses in a row so far, and when the first of them came.
+    escapes: u32,
+    first_escape: Instant,
 }
 
 impl Relay<'_> {
@@ -240,16 +294,42 @@ impl Relay<'_> {
     }
 
     /// Reads what the terminal has typed. A terminal that hangs up or ends stops the input.
-    fn read_input(&mut self) {
+    /// True when the escape was typed: [`ESCAPE_PRESSES`] times ^] and nothing else, within
+    /// [`ESCAPE_WINDOW`] of the first. The keys still reach the container.
+    fn read_input(&mut self) -> bool {
         self.input.resize(BUFFER, 0);
         match nix::unistd::read(std::io::stdin().as_fd(), &mut self.input) {
             Ok(0) | Err(Errno::EIO) | Err(Errno::EBADF) => {
                 self.input.clear();
                 self.stdin_open = false;
+                false
             }
-            Ok(n) => self.input.truncate(n),
-            Err(_) => self.input.clear(),
+            Ok(n) => {
+                self.input.truncate(n);
+                self.count_escapes(Instant::now())
+            }
+            Err(_) => {
+                self.input.clear();
+                false
+            }
         }
+    }
+
+    fn count_escapes(&mut self, now: Instant) -> bool {
+        for &byte in &self.input {
+            if byte != ESCAPE_KEY {
+                self.escapes = 0;
+            } else if self.escapes == 0 || now - self.first_escape > ESCAPE_WINDOW {
+                self.escapes = 1;
+                self.first_escape = now;
+            } else {
+                self.escapes += 1;
+                if self.escapes >= ESCAPE_PRESSES {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Writes queued input as far as the console takes it without blocking.
@@ -311,5 +391,46 @@ impl<'a> RawMode<'a> {
 impl Drop for RawMode<'_> {
     fn drop(&mut self) {
         let _ = termios::tcsetattr(self.fd, SetArg::TCSADRAIN, &self.saved);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay(master: BorrowedFd<'_>) -> Relay<'_> {
+        Relay {
+            master,
+            input: Vec::new(),
+            output: Vec::new(),
+            stdin_open: true,
+            stdout_open: true,
+            escapes: 0,
+            first_escape: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn three_escapes_within_a_second_and_nothing_between() {
+        let stdin = std::io::stdin();
+        let mut relay = relay(stdin.as_fd());
+        let start = Instant::now();
+        let typed = |relay: &mut Relay, bytes: &[u8], at: Duration| {
+            relay.input = bytes.to_vec();
+            relay.count_escapes(start + at)
+        };
+        assert!(typed(&mut relay, b"\x1d\x1d\x1d", Duration::ZERO));
+
+        let mut relay = self::relay(stdin.as_fd());
+        assert!(!typed(&mut relay, b"\x1d\x1dx\x1d", Duration::ZERO));
+        assert!(!typed(&mut relay, b"\x1d", Duration::from_millis(100)));
+        assert!(typed(&mut relay, b"\x1d", Duration::from_millis(900)));
+
+        // Presses spread over more than a second start the count again.
+        let mut relay = self::relay(stdin.as_fd());
+        assert!(!typed(&mut relay, b"\x1d\x1d", Duration::ZERO));
+        assert!(!typed(&mut relay, b"\x1d", Duration::from_millis(1500)));
+        assert!(!typed(&mut relay, b"\x1d", Duration::from_millis(1600)));
+        assert!(typed(&mut relay, b"\x1d", Duration::from_millis(1700)));
     }
 }

@@ -11,11 +11,12 @@ use crate::ns::Namespace;
 use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
 use crate::session::{Session, TERMINAL_SIGNALS};
-use crate::supervise::{Signal, Supervisor};
+use crate::supervise::{self, Signal, Supervisor};
 use crate::userns::{Lifeline, NsChild};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Marks the container's processes, as systemd and other inits expect; inject finds
 /// containers by it.
@@ -47,7 +48,20 @@ pub struct Container {
     pub layers: Option<Layers>,
     /// A display server of the container's own (`--gui`).
     pub gui: Option<Gui>,
+    /// How long init may take to end after a stopping signal before it is killed.
+    pub stop_timeout: Duration,
 }
+
+/// How one start of the container went.
+enum Start {
+    /// Init ran and ended with this status.
+    Ran(i32),
+    /// A signal to contain arrived before init was let go: the start was given up.
+    Interrupted(Signal),
+}
+
+/// The default of `--stop-timeout`, as `docker stop`'s.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Container {
     /// The namespaces a container gets besides its user namespace.
@@ -88,7 +102,10 @@ impl Container {
     ///
     /// reboot(2) in a PID namespace ends its init with a signal the init cannot catch: SIGINT
     /// for halt and power-off, SIGHUP for restart. A halted container ends with status 0; a
-    /// restarted one is started afresh from the same directory.
+    /// restarted one is started afresh from the same directory, unless a stopping signal came.
+    ///
+    /// A signal sent to contain while the container starts ends the start (status 128+N)
+    /// with nothing left running; one that comes before the command runs ends init likewise.
     pub fn run(mut self) -> Result<i32> {
         self.root = checked_root(&self.root)?;
         self.lockdown.check_mapped(&self.maps)?;
@@ -102,19 +119,29 @@ impl Container {
         }
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console {
-            Some(Console::open()?)
+            Some(Console::open()?.with_escape())
         } else {
             None
         };
+        if let (Some(console), Some(uid), Some(gid)) =
+            (&console, self.maps.uid.to_host(0), self.maps.gid.to_host(0))
+        {
+            console.give_to(uid, gid)?;
+        }
         let supervisor = match console {
             Some(_) => Supervisor::new()?,
             // Init leads a session away from the terminal: ^C goes to its group, as it would.
             None => Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS),
-        };
+        }
+        .with_stop_timeout(self.stop_timeout);
         loop {
-            let status = self.boot(&exec, console.as_ref(), &supervisor)?;
+            let status = match self.boot(&exec, console.as_ref(), &supervisor)? {
+                Start::Ran(status) => status,
+                Start::Interrupted(sig) => return Ok(128 + sig as i32),
+            };
             match supervisor.killed_by() {
                 Some(Signal::SIGINT) => return Ok(0),
+                Some(Signal::SIGHUP) if supervisor.stop_requested() => return Ok(0),
                 Some(Signal::SIGHUP) => continue,
                 _ => return Ok(status),
             }
@@ -122,15 +149,21 @@ impl Container {
     }
 
     /// One life of the container, from creating its namespaces to the end of its init.
-    fn boot(&self, exec: &Exec, console: Option<&Console>, supervisor: &Supervisor) -> Result<i32> {
+    fn boot(
+        &self,
+        exec: &Exec,
+        console: Option<&Console>,
+        supervisor: &Supervisor,
+    ) -> Result<Start> {
         // Lives until init has ended: dropping it ends the display server.
         let display = self.start_display()?;
         let handoff = display.as_ref().map(|(_, handoff)| handoff);
         let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
             self.init(console, lifeline, exec, handoff)
         })?;
-        // What happens outside while the child is held; any failure abandons the child.
-        let outside = || -> Result<Option<Pasta>> {
+        // What happens outside while the child is held; any failure abandons the child, and
+        // so does a signal to contain (the hook is killed then, and pasta ended).
+        let outside = || -> Result<std::result::Result<Option<Pasta>, Signal>> {
             let pasta = match self.network {
                 NetMode::Pasta if self.gui.is_some() => {
                     Some(Pasta::start_unmapped(child.pid, &self.publish)?)
@@ -141,13 +174,24 @@ impl Container {
             if let Some(script) = &self.outside_hook {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
                 let env = [(INIT_PID_VAR, child.pid.to_string())];
-                hooks::run("-o hook", script, &cwd, &env)?;
+                let mut hook = hooks::start("-o hook", script, &cwd, &env)?;
+                match supervisor.wait_helper(&mut hook)? {
+                    Ok(status) => hooks::check("-o hook", script, status)?,
+                    Err(sig) => return Ok(Err(sig)),
+                }
             }
-            Ok(pasta)
+            Ok(match supervisor.interrupted()? {
+                Some(sig) => Err(sig),
+                None => Ok(pasta),
+            })
         };
         // Lives until init has ended: dropping it ends pasta.
         let _pasta = match outside() {
-            Ok(pasta) => pasta,
+            Ok(Ok(pasta)) => pasta,
+            Ok(Err(sig)) => {
+                child.abandon();
+                return Ok(Start::Interrupted(sig));
+            }
             Err(e) => {
                 child.abandon();
                 return Err(e);
@@ -158,6 +202,7 @@ impl Container {
             Some(console) => console.relay(supervisor, pid),
             None => supervisor.wait(pid),
         }
+        .map(Start::Ran)
     }
 
     /// With `--gui`, the display server, ready, and what init needs to take it over. Through
@@ -220,6 +265,11 @@ impl Container {
         if !self.lockdown.is_default() {
             self.lockdown.apply()?;
             lifeline.die_with_parent()?;
+        }
+        // Signals passed on since the release are held (a PID 1 without handlers would lose
+        // them): one that came means the container is to end before its command runs.
+        if let Some(sig) = supervise::pending_forwarded() {
+            return Ok(128 + sig as i32);
         }
         Err(exec.exec())
     }

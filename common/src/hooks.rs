@@ -1,19 +1,41 @@
 //! Hook commands the user gives to run at fixed points of a container's start.
 
 use anyhow::{bail, Context, Result};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus};
 
 /// Runs `script` with `/bin/sh -c` in `cwd`, with `env` added to the inherited environment,
 /// and fails unless it exits 0. `what` names the hook in messages (`-i hook`).
 pub fn run(what: &str, script: &str, cwd: &Path, env: &[(&str, String)]) -> Result<()> {
-    let status = Command::new("/bin/sh")
+    let status = command(script, cwd, env)
+        .status()
+        .with_context(|| format!("{what}: running /bin/sh"))?;
+    check(what, script, status)
+}
+
+/// Starts `script` like [`run`], in a process group of its own, so that the hook and
+/// whatever it started can be ended together when the start is given up; [`check`] its
+/// status once it has ended.
+pub fn start(what: &str, script: &str, cwd: &Path, env: &[(&str, String)]) -> Result<Child> {
+    command(script, cwd, env)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("{what}: running /bin/sh"))
+}
+
+fn command(script: &str, cwd: &Path, env: &[(&str, String)]) -> Command {
+    let mut command = Command::new("/bin/sh");
+    command
         .arg("-c")
         .arg(script)
         .current_dir(cwd)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .status()
-        .with_context(|| format!("{what}: running /bin/sh"))?;
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    command
+}
+
+/// Fails unless the hook `script` ended with status 0.
+pub fn check(what: &str, script: &str, status: ExitStatus) -> Result<()> {
     if !status.success() {
         match crate::process::exit_code_of(status) {
             Some(code) => bail!("{what} '{script}' failed with status {code}"),

@@ -55,7 +55,8 @@ impl IdKind {
         }
     }
 
-    fn noun(self) -> &'static str {
+    /// `uid` or `gid`.
+    pub fn noun(self) -> &'static str {
         match self {
             IdKind::User => "uid",
             IdKind::Group => "gid",
@@ -179,10 +180,22 @@ impl IdMap {
     /// The map used when none is given.
     ///
     /// As real root: container 0 is host 4294967294 and every other ID is itself, leaving the
-    /// top ID unmapped, so that container root is not host root. Otherwise: container 0 is the
-    /// caller and 1, 2, ... run through the caller's subordinate ranges in file order.
+    /// top ID unmapped, so that container root is not host root. As root of a user namespace
+    /// (inside a container, pseudo or `unshare -Ur`): every ID that exists in it is itself, so
+    /// that container root is the caller, as for an ordinary user; no other ID could be mapped
+    /// (and only root itself when the capability to map IDs has been dropped).
+    /// Otherwise: container 0 is the caller and 1, 2, ... run through the caller's subordinate
+    /// ranges in file order.
     pub fn default_for(kind: IdKind) -> IdMap {
         if nix::unistd::geteuid().is_root() {
+            let own = own_namespace(kind);
+            if !is_initial(&own) {
+                if !may_map_others(kind) {
+                    // Only its own ID is left to a root that dropped the capability.
+                    return Self::single(0, 0);
+                }
+                return Self::identity_of(&own);
+            }
             return IdMap {
                 ranges: vec![
                     IdRange {
@@ -204,6 +217,84 @@ impl IdMap {
             Err(_) => Vec::new(),
         };
         Self::stacked(own, &subordinate)
+    }
+
+    /// Every ID of a user namespace's map (its inside column) as itself, container 0 first.
+    fn identity_of(namespace: &[IdRange]) -> IdMap {
+        let mut ranges = vec![IdRange {
+            inside: 0,
+            outside: 0,
+            count: 1,
+        }];
+        let mut inside: Vec<(u64, u64)> = namespace
+            .iter()
+            .map(|r| (r.inside as u64, r.inside as u64 + r.count as u64))
+            .collect();
+        inside.sort_unstable();
+        for (start, end) in inside {
+            // Without 0, which comes first, and without the ID (uid_t)-1.
+            let (start, end) = (start.max(1), end.min(LAST_ID + 1));
+            if start < end && ranges.len() < MAX_RANGES {
+                let id = start as u32;
+                ranges.push(IdRange {
+                    inside: id,
+                    outside: id,
+                    count: (end - start) as u32,
+                });
+            }
+        }
+        IdMap { ranges }
+    }
+
+    /// The same map cut where the ranges of `namespace` (the writer's own user namespace: its
+    /// IDs are the inside column) end: the kernel accepts a range only when its IDs lie within
+    /// one line of the writer's map, so `0:0:8` must be written `0 0 1`, `1 1 7` inside a
+    /// container whose map is `0:1000:1,1:100000:65536`. Fails, naming the first ID that does
+    /// not exist in the namespace, when the map names one.
+    pub fn within(&self, namespace: &[IdRange], kind: IdKind) -> Result<IdMap> {
+        let mut ranges = Vec::new();
+        for r in &self.ranges {
+            let (mut inside, mut outside, mut left) =
+                (r.inside as u64, r.outside as u64, r.count as u64);
+            while left > 0 {
+                let Some(line) = namespace.iter().find(|n| {
+                    (n.inside as u64..n.inside as u64 + n.count as u64).contains(&outside)
+                }) else {
+                    let noun = kind.noun();
+                    let ids: Vec<String> = namespace
+                        .iter()
+                        .map(|n| match n.count {
+                            1 => n.inside.to_string(),
+                            _ => format!("{}-{}", n.inside, n.inside as u64 + n.count as u64 - 1),
+                        })
+                        .collect();
+                    bail!(
+                        "{noun} map {self}: {noun} {outside} does not exist in this user \
+                         namespace, which has only {noun}s {}: map only those (-{} MAP)",
+                        ids.join(","),
+                        &noun[..1]
+                    );
+                };
+                let count = left.min(line.inside as u64 + line.count as u64 - outside);
+                ranges.push(IdRange {
+                    inside: inside as u32,
+                    outside: outside as u32,
+                    count: count as u32,
+                });
+                inside += count;
+                outside += count;
+                left -= count;
+            }
+        }
+        if ranges.len() > MAX_RANGES {
+            bail!(
+                "{} map {self}: {} lines where this user namespace's ranges end, more than \
+                 the {MAX_RANGES} the kernel accepts",
+                kind.noun(),
+                ranges.len()
+            );
+        }
+        Ok(IdMap { ranges })
     }
 
     /// Container 0 → `own`, then container 1, 2, ... through `subordinate` (start, count).
@@ -373,6 +464,62 @@ impl IdMaps {
     }
 }
 
+/// The ID map of the caller's own user namespace, from /proc/self/uid_map or gid_map: the
+/// IDs that exist here (inside) and what they are in the parent namespace (outside). The
+/// initial namespace's, `0 0 4294967295`, if it cannot be read.
+pub fn own_namespace(kind: IdKind) -> Vec<IdRange> {
+    let text = std::fs::read_to_string(format!("/proc/self/{}", kind.map_file()));
+    let ranges = text.map(|t| parse_proc_map(&t)).unwrap_or_default();
+    if ranges.is_empty() {
+        return vec![IdRange {
+            inside: 0,
+            outside: 0,
+            count: u32::MAX,
+        }];
+    }
+    ranges
+}
+
+/// The lines of a /proc/PID/uid_map or gid_map text.
+fn parse_proc_map(text: &str) -> Vec<IdRange> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<u32> = line
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            match f.as_slice() {
+                &[inside, outside, count] if count > 0 => Some(IdRange {
+                    inside,
+                    outside,
+                    count,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// True if the caller holds CAP_SETUID (CAP_SETGID for groups) in its user namespace, which
+/// the kernel asks of a process that maps IDs other than its own.
+pub fn may_map_others(kind: IdKind) -> bool {
+    let cap = match kind {
+        IdKind::User => caps::Capability::CAP_SETUID,
+        IdKind::Group => caps::Capability::CAP_SETGID,
+    };
+    caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false)
+}
+
+/// True for the map of the initial user namespace, where every ID is itself.
+pub fn is_initial(namespace: &[IdRange]) -> bool {
+    namespace
+        == [IdRange {
+            inside: 0,
+            outside: 0,
+            count: u32::MAX,
+        }]
+}
+
 /// clap value parser for `-u MAP` / `-g MAP`.
 pub fn parse_map(text: &str) -> Result<IdMap, String> {
     text.parse::<IdMap>().map_err(|e| format!("{e:#}"))
@@ -478,6 +625,50 @@ mod tests {
             .unwrap()
             .only_maps(1000));
         assert!(!IdMap::single(0, 1001).only_maps(1000));
+    }
+
+    #[test]
+    fn maps_are_cut_where_the_namespace_ranges_end() {
+        let contained = parse_proc_map("0 1000 1\n1 100000 65536\n");
+        let map: IdMap = "0:0:8".parse().unwrap();
+        assert_eq!(
+            map.within(&contained, IdKind::Group).unwrap().to_string(),
+            "0:0:1,1:1:7"
+        );
+        let map: IdMap = "0:0:1,1:1:7".parse().unwrap();
+        assert_eq!(map.within(&contained, IdKind::User).unwrap(), map);
+        let err = "0:65530:10"
+            .parse::<IdMap>()
+            .unwrap()
+            .within(&contained, IdKind::User)
+            .unwrap_err();
+        assert_eq!(
+            format!("{err}"),
+            "uid map 0:65530:10: uid 65537 does not exist in this user namespace, which has \
+             only uids 0,1-65536: map only those (-u MAP)"
+        );
+        let initial = parse_proc_map("         0          0 4294967295\n");
+        assert!(is_initial(&initial));
+        assert!(!is_initial(&contained));
+        let map: IdMap = "0:4294967294:1,1:1:4294967293".parse().unwrap();
+        assert_eq!(map.within(&initial, IdKind::User).unwrap(), map);
+    }
+
+    #[test]
+    fn nested_root_maps_the_ids_of_its_namespace_as_themselves() {
+        let contained = parse_proc_map("0 1000 1\n1 100000 65536\n");
+        assert_eq!(
+            IdMap::identity_of(&contained).to_string(),
+            "0:0:1,1:1:65536"
+        );
+        assert_eq!(
+            IdMap::identity_of(&parse_proc_map("0 1000 1\n")).to_string(),
+            "0:0:1"
+        );
+        assert_eq!(
+            IdMap::identity_of(&parse_proc_map("5 7 3\n0 1000 2\n")).to_string(),
+            "0:0:1,1:1:1,5:5:3"
+        );
     }
 
     #[test]

@@ -201,6 +201,10 @@ impl Exec {
             Ok(file) => file,
             Err(e) => return e,
         };
+        // Signals held until now (see supervise::hold_forwarded) must not stay blocked in the
+        // command; pending ones are delivered here, to a process that is not PID 1.
+        let _ =
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
         close_inherited_fds();
         let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());

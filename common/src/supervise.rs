@@ -4,6 +4,7 @@
 use crate::process;
 use anyhow::{Context, Result};
 use nix::errno::Errno;
+use nix::poll::PollTimeout;
 pub use nix::sys::signal::Signal;
 use nix::sys::signal::{kill, SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -11,6 +12,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::cell::Cell;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
 /// Signals a user sends a container to ask something of its init: stop (TERM), halt or
 /// reboot (INT, as ctrl-alt-del), reload (HUP), power failure (PWR, which sysvinit turns into
@@ -27,12 +29,28 @@ pub const FORWARDED: [Signal; 7] = [
 
 /// What a supervisor that shares its terminal with the child passes on: ^C and ^\ reach the
 /// child from the terminal itself, so passing SIGINT and SIGQUIT on would deliver them twice.
+/// (Those the terminal did not send, but a process did, are passed on too: see `passes_on`.)
 pub const FORWARDED_SHARING_TERMINAL: [Signal; 4] = [
     Signal::SIGTERM,
     Signal::SIGHUP,
     Signal::SIGUSR1,
     Signal::SIGUSR2,
 ];
+
+/// The signals that ask a container to end (kill and timeout send TERM, ^C is INT, a terminal
+/// that hangs up sends HUP, ^\ is QUIT, lxc-stop sends PWR): passed on like the others, they
+/// also start the grace period after which a supervisor with a stop timeout kills the child.
+pub const STOPPING: [Signal; 5] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGPWR,
+];
+
+/// si_code of a signal the kernel generated (a terminal's ^C); kill(2), sigqueue(3) and
+/// tgkill(2) give SI_USER (0) or negative codes.
+const SI_KERNEL: i32 = 0x80;
 
 /// What a batch of signals meant.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,6 +74,14 @@ pub struct Supervisor {
     /// Forwarded signals that go to the child's whole process group, as a terminal sends
     /// them (see [`Supervisor::passing_to_group`]).
     to_group: SigSet,
+    /// How long the child may take to end after a stopping signal before it is killed.
+    stop_timeout: Option<Duration>,
+    /// The first stopping signal passed on, and when the grace period it started ends.
+    stopping: Cell<Option<(Signal, Instant)>>,
+    /// The stopping signal whose grace period ran out: the child was killed for it.
+    stopped_by: Cell<Option<Signal>>,
+    /// A SIGWINCH read while looking for signals during the start, still to be reported.
+    resized: Cell<bool>,
 }
 
 impl Supervisor {
@@ -83,7 +109,21 @@ impl Supervisor {
             killed_by: Cell::new(None),
             reaps_orphans: false,
             to_group: SigSet::empty(),
+            stop_timeout: None,
+            stopping: Cell::new(None),
+            stopped_by: Cell::new(None),
+            resized: Cell::new(false),
         })
+    }
+
+    /// Gives the child `grace` to end after the first stopping signal ([`STOPPING`]) it is
+    /// passed, then kills it with SIGKILL: a PID 1 without a handler ignores the signal. The
+    /// child's status then is 128+N for the stopping signal N, as if that had ended it.
+    pub fn with_stop_timeout(self, grace: Duration) -> Supervisor {
+        Supervisor {
+            stop_timeout: Some(grace),
+            ..self
+        }
     }
 
     /// A supervisor for PID 1 of a namespace, which reaps every child that ends, not only the
@@ -119,7 +159,11 @@ impl Supervisor {
 
     /// Handles pending signals: forwards those to forward to `child`, and reaps it if it ended.
     pub fn handle(&self, child: Pid) -> Result<Event> {
-        let mut event = Event::Nothing;
+        let mut event = if self.resized.take() {
+            Event::Resized
+        } else {
+            Event::Nothing
+        };
         loop {
             match self.signals.read_signal() {
                 Ok(Some(info)) => {
@@ -128,18 +172,30 @@ impl Supervisor {
                     };
                     if sig == Signal::SIGWINCH && event == Event::Nothing {
                         event = Event::Resized;
-                    } else if self.forward.contains(sig) {
+                    } else if self.passes_on(sig, info.ssi_code) {
                         // The child may be gone already; its SIGCHLD is then pending too.
                         let group = Pid::from_raw(-child.as_raw());
                         // Before the child has started its session there is no such group.
                         if !self.to_group.contains(sig) || kill(group, sig).is_err() {
                             let _ = kill(child, sig);
                         }
+                        // ^C or ^\ from a terminal the child shares (contain -c) reached the
+                        // child too: one that it handles (an interactive shell) asks nothing
+                        // of us. One it has no handler for was lost on a PID 1.
+                        if info.ssi_code != SI_KERNEL || !catches(child, sig) {
+                            self.start_grace_period(sig);
+                        }
                     }
                 }
                 Ok(None) | Err(Errno::EAGAIN) => break,
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e).context("reading signals"),
+            }
+        }
+        if let Some((sig, deadline)) = self.stopping.get() {
+            if self.stopped_by.get().is_none() && Instant::now() >= deadline {
+                self.stopped_by.set(Some(sig));
+                let _ = kill(child, Signal::SIGKILL);
             }
         }
         // SIGCHLD may be merged or may come from other children (helpers, orphans).
@@ -153,11 +209,15 @@ impl Supervisor {
                 Ok(WaitStatus::StillAlive) => return Ok(event),
                 Ok(status) if status.pid() == Some(child) => {
                     if let Some(code) = process::exit_code(status) {
-                        self.killed_by.set(match status {
+                        let killed_by = match status {
                             WaitStatus::Signaled(_, sig, _) => Some(sig),
                             _ => None,
-                        });
-                        return Ok(Event::Exited(code));
+                        };
+                        self.killed_by.set(killed_by);
+                        return Ok(Event::Exited(match (killed_by, self.stopped_by.get()) {
+                            (Some(Signal::SIGKILL), Some(stop)) => 128 + stop as i32,
+                            _ => code,
+                        }));
                     }
                 }
                 // An orphan reaped; look for more.
@@ -172,9 +232,91 @@ impl Supervisor {
         }
     }
 
+    /// True if `sig` goes to the child: those of `forward` always, the rest of [`FORWARDED`]
+    /// when a process sent them rather than the terminal (`code` is the signal's si_code).
+    fn passes_on(&self, sig: Signal, code: i32) -> bool {
+        self.forward.contains(sig) || (FORWARDED.contains(&sig) && code != SI_KERNEL)
+    }
+
+    fn start_grace_period(&self, sig: Signal) {
+        if let Some(grace) = self.stop_timeout {
+            if STOPPING.contains(&sig) && self.stopping.get().is_none() {
+                self.stopping.set(Some((sig, Instant::now() + grace)));
+            }
+        }
+    }
+
+    /// How long a poll loop may sleep before [`Supervisor::handle`] has to run again: until
+    /// the grace period ends, if one runs.
+    pub fn poll_timeout(&self) -> PollTimeout {
+        match self.stopping.get() {
+            Some(_) if self.stopped_by.get().is_some() => PollTimeout::NONE,
+            Some((_, deadline)) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Rounded up, so that the loop does not wake just before the deadline.
+                let ms = left.as_millis().saturating_add(1).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        }
+    }
+
     /// The signal that killed the child, once it has ended of one.
     pub fn killed_by(&self) -> Option<Signal> {
         self.killed_by.get()
+    }
+
+    /// True once a stopping signal has been passed on to the child (which may still be
+    /// ending): a restart asked for from inside is then not honoured.
+    pub fn stop_requested(&self) -> bool {
+        self.stopping.get().is_some()
+    }
+
+    /// For a start that is still under way (no child to pass signals on to yet): the first
+    /// signal of [`FORWARDED`] that has arrived since the supervisor was made, if any. The
+    /// start is then to be given up, with status 128+N. Reaping is left to the caller.
+    pub fn interrupted(&self) -> Result<Option<Signal>> {
+        loop {
+            match self.signals.read_signal() {
+                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGWINCH) => self.resized.set(true),
+                    Ok(sig) if FORWARDED.contains(&sig) => return Ok(Some(sig)),
+                    _ => {}
+                },
+                Ok(None) | Err(Errno::EAGAIN) => return Ok(None),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("reading signals"),
+            }
+        }
+    }
+
+    /// Waits for a helper of the start (a hook) to end, unless a signal of [`FORWARDED`]
+    /// arrives first: then the helper's process group is killed and reaped and the signal
+    /// returned. The helper must lead a process group of its own.
+    pub fn wait_helper(
+        &self,
+        helper: &mut std::process::Child,
+    ) -> Result<std::result::Result<std::process::ExitStatus, Signal>> {
+        let pid = Pid::from_raw(helper.id() as i32);
+        loop {
+            if let Some(status) = helper.try_wait().context("waiting for a helper")? {
+                return Ok(Ok(status));
+            }
+            if let Some(sig) = self.interrupted()? {
+                let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
+                let _ = helper.wait();
+                return Ok(Err(sig));
+            }
+            // SIGCHLD, which the signalfd receives, wakes us when the helper ends.
+            let mut fds = [nix::poll::PollFd::new(
+                self.fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e).context("waiting for signals"),
+            }
+        }
     }
 
     /// Waits for `child` to end, forwarding signals meanwhile, and returns its status.
@@ -187,10 +329,67 @@ impl Supervisor {
                 self.fd(),
                 nix::poll::PollFlags::POLLIN,
             )];
-            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            match nix::poll::poll(&mut fds, self.poll_timeout()) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(e).context("waiting for signals"),
             }
         }
+    }
+}
+
+/// Blocks the signals of [`FORWARDED`] in the calling process, so that those sent to it
+/// before it runs its command stay pending rather than being ignored, as they are by a PID 1
+/// without handlers. [`crate::process::Exec::exec`] unblocks them again.
+pub fn hold_forwarded() -> Result<()> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_set()), None)
+        .context("blocking signals")
+}
+
+/// The first signal of [`FORWARDED`] pending for the calling process (held by
+/// [`hold_forwarded`]), if any.
+pub fn pending_forwarded() -> Option<Signal> {
+    let mut pending = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigpending fills the set it is given, which is valid for writes.
+    if unsafe { libc::sigpending(pending.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: initialised by the successful sigpending above.
+    let pending = unsafe { pending.assume_init() };
+    FORWARDED.iter().copied().find(|sig| {
+        // SAFETY: sigismember only reads the initialised set.
+        unsafe { libc::sigismember(&pending, *sig as i32) == 1 }
+    })
+}
+
+/// True if process `pid` has a handler for `sig` (SigCgt in its /proc status).
+fn catches(pid: Pid, sig: Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (sig as u32 - 1)) != 0)
+}
+
+fn forwarded_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in FORWARDED {
+        set.add(sig);
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catches_reads_the_handlers_of_a_process() {
+        // Rust's runtime ignores SIGPIPE: ignored is not caught. Nothing here handles SIGUSR2.
+        let me = Pid::this();
+        assert!(!catches(me, Signal::SIGPIPE));
+        assert!(!catches(me, Signal::SIGUSR2));
     }
 }

@@ -5,7 +5,7 @@
 //! shadow's newuidmap/newgidmap for subordinate ranges); then the child becomes root inside and
 //! goes on. Until the maps exist the child is `nobody` and can do nothing useful.
 
-use crate::idmap::{IdKind, IdMap, IdMaps};
+use crate::idmap::{may_map_others, own_namespace, IdKind, IdMap, IdMaps};
 use crate::ns::Namespace;
 use crate::process;
 use anyhow::{anyhow, bail, Context, Result};
@@ -19,14 +19,50 @@ use std::process::{Command, Stdio};
 /// Writes the maps of the user namespace of `pid`.
 ///
 /// A map naming only the caller's own ID is written to /proc directly (denying setgroups first
-/// for gid_map, as the kernel requires of unprivileged writers); real root writes anything
+/// for gid_map, as the kernel requires of unprivileged writers); a caller holding CAP_SETUID
+/// (CAP_SETGID) in its user namespace, real root or root of a container, writes anything
 /// directly; everything else goes through newuidmap/newgidmap, which check /etc/subuid and
 /// /etc/subgid themselves. The two helpers run at the same time.
+///
+/// Inside a user namespace, each range is first cut where the ranges of the caller's own map
+/// end: the kernel refuses a line whose IDs span two of them.
 pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
-    let root = nix::unistd::geteuid().is_root();
-    let direct = |map: &IdMap, kind: IdKind| root || map.only_maps(kind.current());
-    let uid_direct = direct(&maps.uid, IdKind::User);
-    let gid_direct = direct(&maps.gid, IdKind::Group);
+    let given = maps;
+    let maps = IdMaps {
+        uid: maps
+            .uid
+            .within(&own_namespace(IdKind::User), IdKind::User)?,
+        gid: maps
+            .gid
+            .within(&own_namespace(IdKind::Group), IdKind::Group)?,
+    };
+    let maps = &maps;
+    let (uid_privileged, gid_privileged) =
+        (may_map_others(IdKind::User), may_map_others(IdKind::Group));
+    let uid_direct = uid_privileged || maps.uid.only_maps(IdKind::User.current());
+    let gid_direct = gid_privileged || maps.gid.only_maps(IdKind::Group.current());
+    // Root of a nested user namespace has no subordinate ranges of its own: without the
+    // capability, only its own ID can be mapped.
+    let nested_root =
+        nix::unistd::geteuid().is_root() && !crate::idmap::is_initial(&own_namespace(IdKind::User));
+    for (map, kind, direct) in [
+        (&given.uid, IdKind::User, uid_direct),
+        (&given.gid, IdKind::Group, gid_direct),
+    ] {
+        if nested_root && !direct {
+            let (cap, option) = match kind {
+                IdKind::User => ("CAP_SETUID", "-u"),
+                IdKind::Group => ("CAP_SETGID", "-g"),
+            };
+            bail!(
+                "{} map {map} needs {cap} in this user namespace, which this process lacks \
+                 (dropped with --cap-drop?): map only your own {}: {option} 0:{}:1",
+                kind.noun(),
+                kind.noun(),
+                kind.current()
+            );
+        }
+    }
 
     let mut helpers = Vec::new();
     for (map, kind, is_direct) in [
@@ -39,7 +75,7 @@ pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
     }
     let mut result = Ok(());
     if gid_direct {
-        if !root {
+        if !gid_privileged {
             result = write_proc(pid, "setgroups", "deny");
         }
         result =
@@ -59,11 +95,28 @@ pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
 
 fn write_proc(pid: Pid, file: &str, text: &str) -> Result<()> {
     let path = format!("/proc/{pid}/{file}");
-    std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .with_context(|| format!("writing {path}"))
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    match written {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && file.ends_with("_map") => {
+            let (cap, option) = match file {
+                "uid_map" => ("CAP_SETUID", "-u"),
+                _ => ("CAP_SETGID", "-g"),
+            };
+            Err(anyhow!(
+                "writing {path}: {e}: mapping IDs other than one's own needs {cap} in this user \
+                 namespace (root there keeps it unless dropped) or a subordinate range for \
+                 newuidmap/newgidmap; else map only your own ID: {option} 0:{}:1",
+                match file {
+                    "uid_map" => IdKind::User.current(),
+                    _ => IdKind::Group.current(),
+                }
+            ))
+        }
+        other => other.with_context(|| format!("writing {path}")),
+    }
 }
 
 fn start_helper(pid: Pid, map: &IdMap, kind: IdKind) -> Result<std::process::Child> {
@@ -219,6 +272,9 @@ impl NsChild {
         let flags = Namespace::User.flag() | Namespace::flags(extra);
         let spawned = process::spawn(flags, || {
             let lifeline = pipe.child();
+            // Signals the parent passes on from its release until the command runs are held,
+            // not ignored as a PID 1 without handlers would.
+            crate::supervise::hold_forwarded()?;
             if !lifeline.released() {
                 // The parent gave up (and said why) before letting us go.
                 return Ok(crate::errors::FAILURE);

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use common::caps::Lockdown;
-use common::container::Container;
+use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
@@ -20,6 +20,12 @@ use std::path::PathBuf;
 /// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGPWR on to it.
 /// A halt or power-off inside (reboot(2)) ends contain with status 0; a reboot restarts the
 /// container.
+///
+/// Stopping: after SIGTERM, SIGINT, SIGHUP, SIGQUIT or SIGPWR, init has --stop-timeout seconds
+/// to end (a PID 1 ignores signals it has no handler for), then it is killed and contain exits
+/// 128+N for the signal N it got (143 for SIGTERM). A signal that comes while the container is
+/// still starting ends the start, with nothing left running, and the same status. On the
+/// console, pressing ^] three times within a second kills the container at once (status 137).
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 #[command(group = clap::ArgGroup::new("writable_layer").args(["tmp_overlay", "overlay"]))]
@@ -91,6 +97,15 @@ struct Args {
     /// Size of the --gui display: WIDTHxHEIGHT (default 1024x768) or full (the whole screen)
     #[arg(long = "gui-size", value_name = "WxH|full", value_parser = parse_size, requires = "gui")]
     gui_size: Option<GuiSize>,
+    /// Seconds init may take to end after contain gets SIGTERM, SIGINT, SIGHUP, SIGQUIT or
+    /// SIGPWR (passed on to it) before it is killed; contain then exits 128+N for signal N
+    #[arg(
+        long = "stop-timeout",
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_STOP_TIMEOUT.as_secs() as u32,
+        value_parser = clap::value_parser!(u32).range(0..=86400)
+    )]
+    stop_timeout: u32,
     /// Root directory of the container
     #[arg(value_name = "DIR")]
     root: PathBuf,
@@ -114,9 +129,10 @@ const EXAMPLES: &str = "Examples:
   contain --tmp-overlay DIR /sbin/init     boot DIR, keep none of its changes
   contain --overlay STATE --layer BASE DIR DIR over BASE, changes kept in STATE
   contain --tmp-overlay / /bin/bash        a throw-away sandbox of the host's own system
-
   contain --gui xephyr --gui-size full --cap-drop sys_module,sys_time DIR /sbin/init   a desktop
-  contain --gui xpra DIR xterm             the container's windows on your desktop";
+  contain --gui xpra DIR xterm             the container's windows on your desktop
+  contain --stop-timeout 60 DIR /sbin/init give init a minute to shut down on SIGTERM
+On the console, ^] ^] ^] (three times within a second) kills the container.";
 
 fn main() {
     errors::run_main("contain", || {
@@ -155,6 +171,7 @@ fn main() {
                 mode,
                 size: args.gui_size.unwrap_or_default(),
             }),
+            stop_timeout: std::time::Duration::from_secs(args.stop_timeout.into()),
         }
         .run()
     })

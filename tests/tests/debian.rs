@@ -198,24 +198,40 @@ fn mirror_answers(mirror: &str) -> bool {
     code(&sh(As::User, &script)) == 0
 }
 
+/// What sysvinit's shutdown prints last that always reaches the console: the halt script's own
+/// "Will now halt." goes through startpar (concurrent boot), which a loaded machine may not
+/// schedule to pass it on before the script's halt ends every process, startpar included.
+/// umountfs has ended, and startpar has printed its output, before halt starts.
+const SYSVINIT_SHUTDOWN: &str = "Unmounting local filesystems";
+
+/// The host uid and gid of container root under the run-as-root default maps.
+const ROOT_DEFAULT_HOST_ID: u32 = 4294967294;
+
 /// The download cache for examples/debian.sh, kept between test runs to spare the downloads:
-/// /tmp/contain-tests-debian-cache.UID, a directory of the test user. The lock (an flock on
-/// a file in it) makes tests that bootstrap take turns, in this run and with other runs.
-fn locked_debian_cache() -> (PathBuf, Flock<fs::File>) {
-    let u = user();
-    let dir = PathBuf::from(format!("/tmp/contain-tests-debian-cache.{}", u.uid));
+/// /tmp/contain-tests-debian-cache.UID, a directory of the test user, or for root's runs
+/// /tmp/contain-tests-debian-cache.0, owned by the ID pseudo's root is under root's defaults
+/// (each writes files the other's pseudo could not replace). The lock (an flock on a file in
+/// it) makes tests that bootstrap take turns, in this run and with other runs.
+fn locked_debian_cache(who: As) -> (PathBuf, Flock<fs::File>) {
+    let (uid, gid, name) = match who {
+        As::User => (user().uid, user().gid, user().name.as_str()),
+        As::Root => (ROOT_DEFAULT_HOST_ID, ROOT_DEFAULT_HOST_ID, "root's pseudo"),
+    };
+    let dir = PathBuf::from(format!(
+        "/tmp/contain-tests-debian-cache.{}",
+        if who == As::Root { 0 } else { uid }
+    ));
     match fs::create_dir(&dir) {
-        Ok(()) if is_root() => std::os::unix::fs::lchown(&dir, Some(u.uid), Some(u.gid)).unwrap(),
+        Ok(()) if is_root() => std::os::unix::fs::lchown(&dir, Some(uid), Some(gid)).unwrap(),
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => panic!("creating {}: {e}", dir.display()),
     }
     let meta = fs::symlink_metadata(&dir).unwrap();
     assert!(
-        meta.is_dir() && meta.uid() == u.uid,
-        "{} is not a directory of {}",
+        meta.is_dir() && meta.uid() == uid,
+        "{} is not a directory of {name}",
         dir.display(),
-        u.name
     );
     let lock = lock_file(&dir.join("test.lock"));
     (dir, lock)
@@ -230,17 +246,32 @@ fn host_interfaces() -> Vec<String> {
         .collect()
 }
 
-/// Runs examples/debian.sh with INIT=`init` (bootstrap, then debian-boot.sh: two boots, the
-/// first with -n ended by halt, the second with a network namespace of its own ended by a
-/// signal) and checks what a user would look at: owners, the processes inject shows, the
-/// interfaces, contain's status, and the console logs. Returns the work directory holding the
-/// tree (`root`), or None when the test was skipped.
+/// Runs examples/debian.sh with INIT=`init` as `who` (bootstrap, then debian-boot.sh: two
+/// boots, the first with -n ended by halt, the second with a network namespace of its own
+/// ended by a signal) and checks what a user would look at: owners, the processes inject
+/// shows, the interfaces, contain's status, and the console logs. Returns the work directory
+/// holding the tree (`root`), or None when the test was skipped.
 fn debian_sh_bootstraps_and_boots(
+    who: As,
     init: &str,
     pid_1: &str,
     shutdown_message: &str,
 ) -> Option<TempDir> {
-    let (subuid, subgid) = subordinate_ids(65536)?;
+    if !require(who) {
+        return None;
+    }
+    // Host owners of root's files, of uid 42 (_apt) and of gid 8 (mail) in the tree.
+    let (root_ids, apt_uid, mail_gid) = if who == As::Root {
+        let id = ROOT_DEFAULT_HOST_ID;
+        ((id, id), 42, 8)
+    } else {
+        let (subuid, subgid) = subordinate_ids(65536)?;
+        (
+            (user().uid, user().gid),
+            subuid.first + 41,
+            subgid.first + 7,
+        )
+    };
     if !Path::new("/usr/bin/mmdebstrap").exists() {
         skip("needs the mmdebstrap package");
         return None;
@@ -250,18 +281,14 @@ fn debian_sh_bootstraps_and_boots(
         skip(&format!("Debian mirror {mirror} not reachable"));
         return None;
     }
-    let (cache, _lock) = locked_debian_cache();
-    let u = user();
+    let (cache, _lock) = locked_debian_cache(who);
     let work = TempDir::new();
     let script = example(&work, "debian.sh");
     example(&work, "debian-boot.sh");
     let logs = work.mkdir("logs");
     let root = work.join("root");
 
-    let mut cmd = sh_command(
-        As::User,
-        &format!("{} {}", script.display(), root.display()),
-    );
+    let mut cmd = sh_command(who, &format!("{} {}", script.display(), root.display()));
     cmd.env("CACHE", &cache)
         .env("MIRROR", &mirror)
         .env("INIT", init)
@@ -272,14 +299,15 @@ fn debian_sh_bootstraps_and_boots(
     let report = expect_success(&out);
 
     // The bootstrap: root's files are the user's, _apt's (uid 42) the user's subuid + 41, the
-    // mail group's (gid 8) the user's subgid + 7.
-    assert_eq!(owner(&root.join("etc/passwd")), (u.uid, u.gid));
+    // mail group's (gid 8) the user's subgid + 7; under real root, root's are 4294967294's
+    // and the others keep their IDs.
+    assert_eq!(owner(&root.join("etc/passwd")), root_ids);
     assert!(read(&root.join("etc/passwd")).contains("_apt:x:42:"));
     assert_eq!(
         owner(&root.join("var/cache/apt/archives/partial")),
-        (subuid.first + 41, u.gid)
+        (apt_uid, root_ids.1)
     );
-    assert_eq!(owner(&root.join("var/mail")), (u.uid, subgid.first + 7));
+    assert_eq!(owner(&root.join("var/mail")), (root_ids.0, mail_gid));
     assert!(
         fs::read_dir(cache.join("archives")).unwrap().count() > 50,
         "the download cache was not filled"
@@ -313,7 +341,10 @@ fn debian_sh_bootstraps_and_boots(
         assert!(boot.contains("contain exited with 0"), "{boot}");
         // The shutdown went through the init's own scripts, to the end.
         let console = read(&logs.join(log));
-        assert!(console.contains(shutdown_message), "{log}: {console}");
+        assert!(
+            console.contains(shutdown_message),
+            "{log}: {console}\n{boot}"
+        );
     }
     assert!(
         !live_processes()
@@ -330,16 +361,23 @@ fn debian_sh_bootstraps_and_boots(
 #[test]
 fn examples_debian_sh_boots_sysvinit_halts_it_and_stops_it_with_sigpwr() {
     if let Some(work) =
-        debian_sh_bootstraps_and_boots("sysvinit-core", "init [2]", "Will now halt.")
+        debian_sh_bootstraps_and_boots(As::User, "sysvinit-core", "init [2]", SYSVINIT_SHUTDOWN)
     {
         debian_on_layered_roots_keeps_changes_only_in_state(&work.join("root"));
     }
 }
 
+/// The sysvinit case run by real root (its own download cache): the console, and with it the
+/// boot and shutdown log, must work as for a user.
+#[test]
+fn examples_debian_sh_as_root_boots_sysvinit_with_its_console_logged() {
+    debian_sh_bootstraps_and_boots(As::Root, "sysvinit-core", "init [2]", SYSVINIT_SHUTDOWN);
+}
+
 /// Like the sysvinit test, and about 15 s longer: runit halts on SIGINT after a warning.
 #[test]
 fn examples_debian_sh_boots_runit_halts_it_and_stops_it_with_sigint() {
-    debian_sh_bootstraps_and_boots("runit-init", "runit", "runit: power off");
+    debian_sh_bootstraps_and_boots(As::User, "runit-init", "runit", "runit: power off");
 }
 
 /// Boots `root` with `contain OPTIONS ROOT /sbin/init` in the background, waits for its cron,

@@ -319,7 +319,8 @@ pub fn bin(tool: &str) -> PathBuf {
     let path = bin_dir().join(tool);
     assert!(
         path.exists(),
-        "{} was not built: run `cargo build --workspace` before the tests",
+        "{} is missing: run `cargo build --workspace` before the tests (or name the directory \
+         of the binaries to test in {BIN_DIR_VAR})",
         build_dir().join(tool).display()
     );
     path

@@ -65,7 +65,7 @@ generated: $(GENERATED_FILES)
 # Cargo decides what is out of date; the binaries' timestamps change only when they do.
 build:
 	@$(if $(filter %-musl,$(TARGET)),,echo "make: no Rust target $(subst -gnu,-musl,$(TARGET)) (rustup target add $(subst -gnu,-musl,$(TARGET))):" \
-		"building static against glibc, which starts as fast but keeps more resident")
+		"building static against glibc, which starts slower and keeps more resident")
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET) \
 		$(TOOLS:%=-p %)
 	@echo $(TARGET) >target/make-target

@@ -21,8 +21,8 @@ done
 busybox_rootfs "$work/root"
 chown -R "$bench_user" "$work/root"
 
-# wait_child PARENT NAME: waits until PARENT has a child (the sleeping command or init) and
-# prints PARENT's memory line "rss anon file pss" in KiB.
+# memory_of PID: waits until PID has a child (the sleeping command or init), then
+# prints its memory line "rss anon file pss" in KiB.
 memory_of() {
     local pid=$1 i
     for i in $(seq 100); do

@@ -34,11 +34,11 @@ check_static() {
     local binary symbols
     for binary in "$@"; do
         [ -x "$binary" ] || fail "$binary: missing"
-        if readelf -l "$binary" | grep -q 'Requesting program interpreter'; then
+        if readelf -l "$binary" | grep 'Requesting program interpreter' >/dev/null; then
             fail "$binary: dynamically linked (it has a program interpreter)"
         fi
         # glibc's static start-up code; musl's has other names.
-        if ! nm "$binary" | grep -qE ' (__libc_setup_tls|__libc_start_main_impl)$'; then
+        if ! nm "$binary" | grep -E ' (__libc_setup_tls|__libc_start_main_impl)$' >/dev/null; then
             echo "ok: $binary is static, not against glibc (no NSS)"
             continue
         fi
@@ -67,7 +67,7 @@ check_installed() {
     local stage=$1 bindir=$2 mandir=$3 bashdir=$4 zshdir=$5 fishdir=$6 tool page warnings
     for tool in "${tools[@]}"; do
         [ -x "$stage$bindir/$tool" ] || fail "$stage$bindir/$tool: missing or not executable"
-        "$stage$bindir/$tool" --version | grep -q "^$tool " ||
+        "$stage$bindir/$tool" --version | grep "^$tool " >/dev/null ||
             fail "$stage$bindir/$tool --version does not name $tool"
 
         page=$stage$mandir/man1/$tool.1
@@ -75,7 +75,7 @@ check_installed() {
         warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
         [ -z "$warnings" ] || fail "$page: man --warnings: $warnings"
         for section in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' FILES EXAMPLES; do
-            LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$page" 2>/dev/null | grep -qx "$section" ||
+            LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$page" 2>/dev/null | grep -x "$section" >/dev/null ||
                 fail "$page: no $section section"
         done
 
@@ -94,7 +94,7 @@ check_installed() {
     done
     # The synopsis shows each option's argument.
     LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$stage$mandir/man1/contain.1" 2>/dev/null |
-        grep -q -- '\[-u MAP\]' || fail "contain.1: the synopsis lacks '[-u MAP]'"
+        grep -- '\[-u MAP\]' >/dev/null || fail "contain.1: the synopsis lacks '[-u MAP]'"
     echo "ok: $stage holds the binaries, manual pages (no man warnings) and completions of ${tools[*]}"
 }
 

@@ -11,7 +11,7 @@
 #
 # Variables: PREFIX, DESTDIR (staging root for packagers), BINDIR, MANDIR, and the completion
 # directories BASHCOMPDIR, ZSHCOMPDIR, FISHCOMPDIR; CARGO, TARGET (default: the host's musl target
-# if installed, else the host's own).
+# if installed, else the host's own; the binaries are copied to target/static).
 #
 # The build is static, against musl when Rust's musl target is installed (`rustup target add
 # x86_64-unknown-linux-musl`; .ci/run deps does it), else against glibc. A static binary skips
@@ -32,18 +32,18 @@ FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 DESTDIR ?=
 
 CARGO ?= cargo
-ifeq ($(origin TARGET),undefined)
-HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
-MUSL := $(subst -gnu,-musl,$(HOST))
-HAVE_MUSL := $(if $(HOST),$(wildcard $(shell rustc --print sysroot)/lib/rustlib/$(MUSL)/lib))
-# Without rustc (`sudo make install` as a root that has no Rust): what `make` built for.
-TARGET := $(if $(HOST),$(if $(HAVE_MUSL),$(MUSL),$(HOST)),$(shell cat target/make-target 2>/dev/null))
-endif
+# Rust's target triple of this machine, and its musl twin if that target is installed.
+HOST = $(shell rustc -vV | sed -n 's/^host: //p')
+MUSL = $(subst -gnu,-musl,$(HOST))
+HAVE_MUSL = $(wildcard $(shell rustc --print sysroot)/lib/rustlib/$(MUSL)/lib)
 # Static, and not position-independent: a static-pie relocates itself at every start.
 STATIC_RUSTFLAGS ?= -C target-feature=+crt-static -C relocation-model=static
+STATIC_BUILD = RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked \
+	$(TOOLS:%=-p %) --target
 
 TOOLS = pseudo contain inject
-RELEASE = target/$(TARGET)/release
+# What `make` built, whichever the target: install needs no Rust toolchain (`sudo make install`).
+RELEASE = target/static
 GENERATED = target/generated
 STAGE = target/stage
 
@@ -62,13 +62,27 @@ all: build
 
 generated: $(GENERATED_FILES)
 
-# Cargo decides what is out of date; the binaries' timestamps change only when they do.
+# Cargo decides what is out of date; a binary is copied to $(RELEASE) only when it changed, so
+# that the pages and completions are made again only then. Should the musl build fail (code
+# that only builds against glibc), the glibc one is made instead, saying so.
 build:
-	@$(if $(filter %-musl,$(TARGET)),,echo "make: no Rust target $(subst -gnu,-musl,$(TARGET)) (rustup target add $(subst -gnu,-musl,$(TARGET))):" \
-		"building static against glibc, which starts slower and keeps more resident")
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET) \
-		$(TOOLS:%=-p %)
-	@echo $(TARGET) >target/make-target
+	@set -e; target=$(or $(TARGET),$(if $(HAVE_MUSL),$(MUSL),$(HOST))); \
+	case $$target in *-musl) ;; *) echo "make: no Rust target $(MUSL)" \
+		"(rustup target add $(MUSL)): building static against glibc," \
+		"which starts slower and keeps more resident" >&2 ;; esac; \
+	echo '$(STATIC_BUILD)' $$target; \
+	if ! $(STATIC_BUILD) $$target; then \
+		[ -z "$(TARGET)" ] && [ $$target != $(HOST) ] || exit 1; \
+		echo "make: the $$target build failed (above): building static against glibc" \
+			"($(HOST)) instead" >&2; \
+		target=$(HOST); $(STATIC_BUILD) $$target; \
+	fi; \
+	mkdir -p $(RELEASE); \
+	for tool in $(TOOLS); do \
+		cmp -s target/$$target/release/$$tool $(RELEASE)/$$tool || \
+			cp target/$$target/release/$$tool $(RELEASE)/$$tool; \
+	done; \
+	echo "make: $(RELEASE) holds the static $$target build"
 
 # `make install` alone builds what is missing, but does not run cargo again when the binaries
 # exist (so that `make && sudo make install` does not need root's cargo).
@@ -121,5 +135,4 @@ check: all check-static
 	rm -rf $(STAGE)
 
 clean:
-	rm -f target/make-target
 	$(CARGO) clean

@@ -79,8 +79,8 @@ build:
 	fi; \
 	mkdir -p $(RELEASE); \
 	for tool in $(TOOLS); do \
-		cmp -s target/$$target/release/$$tool $(RELEASE)/$$tool || \
-			cp target/$$target/release/$$tool $(RELEASE)/$$tool; \
+		cmp -s $${CARGO_TARGET_DIR:-target}/$$target/release/$$tool $(RELEASE)/$$tool || \
+			cp $${CARGO_TARGET_DIR:-target}/$$target/release/$$tool $(RELEASE)/$$tool; \
 	done; \
 	echo "make: $(RELEASE) holds the static $$target build"
 

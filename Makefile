@@ -18,7 +18,7 @@
 # the dynamic loader, which profiling found to be a quarter to a third of the tools' start-up;
 # musl's small static C library also keeps the resident supervisors under 1.5 MiB, where static
 # glibc's 800 KiB of printf, iconv and dlopen machinery does not (bench/README.md). Neither can
-# reach glibc's NSS or dlopen (`make check-static` proves it). The target is given explicitly
+# reach glibc's NSS or dlopen (`make check-static` checks it). The target is given explicitly
 # because crt-static without --target would also apply to proc-macros (clap_derive), which
 # cannot be linked statically.
 

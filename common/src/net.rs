@@ -408,7 +408,8 @@ impl Pasta {
                     return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 // Descriptors the caller opened without O_CLOEXEC (a lifeline pipe, a pty)
-                // must not be held open by pasta. Failure only means an old kernel.
+                // must not be held open by pasta. Failure only means an old kernel. (The system
+                // call itself: musl has no close_range wrapper.)
                 libc::syscall(
                     libc::SYS_close_range,
                     3,

@@ -224,6 +224,7 @@ fn execve(file: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char
 /// Marks every descriptor above 2 close-on-exec, so an exec leaves only stdin, stdout and
 /// stderr, whatever the caller passed in.
 pub fn close_inherited_fds() {
+    // The system call itself: musl, which `make` builds against, has no close_range wrapper.
     // SAFETY: close_range only changes descriptor flags of this process.
     let ret = unsafe {
         libc::syscall(

@@ -10,8 +10,9 @@
 # Usage: examples/demo.sh
 #
 # Environment:
-#   PSEUDO, CONTAIN, INJECT  the binaries (default: target/debug/ of this checkout, built by
-#                            `cargo build --workspace`)
+#   PSEUDO, CONTAIN, INJECT  the binaries (default: pseudo, contain and inject from PATH, as
+#                            `make install` puts them there; for the debug build of this
+#                            checkout: PSEUDO=target/debug/pseudo CONTAIN=... INJECT=...)
 #
 # As an ordinary user, container root is you and container IDs 1, 2, ... are your subordinate
 # IDs from /etc/subuid and /etc/subgid (Debian's adduser grants 65536 of them to new users).
@@ -19,15 +20,15 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-pseudo=${PSEUDO:-$here/../target/debug/pseudo}
-export PSEUDO="$pseudo" CONTAIN="${CONTAIN:-$here/../target/debug/contain}"
-export INJECT="${INJECT:-$here/../target/debug/inject}"
+pseudo=${PSEUDO:-pseudo}
+export PSEUDO="$pseudo" CONTAIN="${CONTAIN:-contain}" INJECT="${INJECT:-inject}"
 for tool in "$PSEUDO" "$CONTAIN" "$INJECT"; do
-    [ -x "$tool" ] || {
-        echo "demo: $tool is missing: run 'cargo build --workspace' first" >&2
+    command -v "$tool" >/dev/null || {
+        echo "demo: $tool is missing: run 'make && make install' first" >&2
         exit 1
     }
 done
+echo "The tools: $(command -v "$PSEUDO"), $(command -v "$CONTAIN"), $(command -v "$INJECT")"
 
 echo "== 1. pseudo: owners inside and on the host"
 

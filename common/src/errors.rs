@@ -88,23 +88,32 @@ pub fn run_main(name: &'static str, body: impl FnOnce() -> anyhow::Result<i32>) 
 }
 
 /// Parses the command line with clap, turning usage errors into one line and [`FAILURE`].
-/// `--man` alone prints the tool's manual page (roff) instead, for packagers.
+/// For packagers (`make` uses them), `--man` alone prints the tool's manual page (roff) and
+/// `--completions SHELL` its completion script for bash, zsh or fish, instead.
 pub fn parse_args<T: clap::Parser>() -> T {
-    let mut args = std::env::args_os().skip(1);
-    if let (Some(flag), None) = (args.next(), args.next()) {
-        if flag == "--man" {
-            let page = clap_mangen::Man::new(T::command());
-            let mut out = std::io::stdout().lock();
-            let code = match page.render(&mut out) {
-                Ok(()) => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-                Err(e) => {
-                    report(&format!("writing the manual page: {e}"));
-                    FAILURE
-                }
-            };
-            std::process::exit(code);
-        }
+    let args: Vec<_> = std::env::args_os().skip(1).take(3).collect();
+    let generated = match args.as_slice() {
+        [flag] if flag == "--man" => Some(
+            crate::manual::write_man(T::command(), &mut std::io::stdout().lock())
+                .map_err(|e| format!("writing the manual page: {e}")),
+        ),
+        [flag, shell] if flag == "--completions" => Some(crate::manual::write_completions(
+            T::command(),
+            &shell.to_string_lossy(),
+            &mut std::io::stdout().lock(),
+        )),
+        _ => None,
+    };
+    if let Some(result) = generated {
+        let code = match result {
+            Ok(()) => 0,
+            Err(e) if e.ends_with("Broken pipe") => 0,
+            Err(e) => {
+                report(&e);
+                FAILURE
+            }
+        };
+        std::process::exit(code);
     }
     match T::try_parse() {
         Ok(args) => args,

@@ -9,6 +9,7 @@ pub mod enter;
 pub mod errors;
 pub mod hooks;
 pub mod idmap;
+pub mod manual;
 pub mod mount;
 pub mod net;
 pub mod ns;

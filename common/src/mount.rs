@@ -74,7 +74,8 @@ fn remount_read_only_keeping(target: &Path, locked: &Statvfs) -> nix::Result<()>
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        // ST_RELATIME (4096, as the kernel reports it): not in nix or libc for musl.
+        (FsFlags::from_bits_retain(4096), MsFlags::MS_RELATIME),
     ] {
         if locked.contains(fs_flag) {
             flags |= ms_flag;

@@ -223,8 +223,13 @@ impl Publish {
     /// host address; the pasta of Debian 12 carries on silently when it cannot, and the
     /// port would then reach that other program, not the container.
     fn check_free(&self) -> Result<()> {
-        use std::net::{Ipv6Addr, TcpListener, UdpSocket};
-        for any in ["0.0.0.0", "::"] {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
+        // Addresses, not strings: a string would link glibc's resolver (NSS) into the static
+        // build, even though these literals never reach it.
+        for any in [
+            Ipv4Addr::UNSPECIFIED.into(),
+            IpAddr::from(Ipv6Addr::UNSPECIFIED),
+        ] {
             let bound = match self.proto {
                 Proto::Tcp => TcpListener::bind((any, self.host)).map(drop),
                 Proto::Udp => UdpSocket::bind((any, self.host)).map(drop),
@@ -239,7 +244,7 @@ impl Publish {
                     )
                 }
                 // A host without IPv6 (or IPv4) has nothing there to conflict with.
-                Err(_) if any.parse::<Ipv6Addr>().is_ok() => {}
+                Err(_) if any.is_ipv6() => {}
                 Err(e) => bail!("host port {}/{}: {e}", self.host, self.proto),
             }
         }
@@ -271,7 +276,14 @@ pub fn bring_up_loopback() -> Result<()> {
     }
     // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name and writes ifru_flags of the ifreq
     // we own, which outlives the call.
-    if unsafe { libc::ioctl(raw, libc::SIOCGIFFLAGS, &mut request as *mut libc::ifreq) } < 0 {
+    if unsafe {
+        libc::ioctl(
+            raw,
+            libc::SIOCGIFFLAGS as _,
+            &mut request as *mut libc::ifreq,
+        )
+    } < 0
+    {
         return Err(Errno::last()).context("bringing up lo: reading its flags");
     }
     // SAFETY: SIOCGIFFLAGS filled ifru_flags, so that union member is the initialised one.
@@ -281,7 +293,7 @@ pub fn bring_up_loopback() -> Result<()> {
     }
     request.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     // SAFETY: SIOCSIFFLAGS only reads the ifreq we own, which outlives the call.
-    if unsafe { libc::ioctl(raw, libc::SIOCSIFFLAGS, &request as *const libc::ifreq) } < 0 {
+    if unsafe { libc::ioctl(raw, libc::SIOCSIFFLAGS as _, &request as *const libc::ifreq) } < 0 {
         let errno = Errno::last();
         if errno == Errno::EPERM {
             bail!("bringing up lo: {} (needs root in the user namespace that owns the network namespace)", errno.desc());
@@ -415,8 +427,14 @@ impl Pasta {
                     return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 // Descriptors the caller opened without O_CLOEXEC (a lifeline pipe, a pty)
-                // must not be held open by pasta. Failure only means an old kernel.
-                libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int);
+                // must not be held open by pasta. Failure only means an old kernel. (The system
+                // call itself: musl has no close_range wrapper.)
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
                 Ok(())
             });
         }

@@ -228,8 +228,16 @@ fn execve(file: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char
 /// Marks every descriptor above 2 close-on-exec, so an exec leaves only stdin, stdout and
 /// stderr, whatever the caller passed in.
 pub fn close_inherited_fds() {
+    // The system call itself: musl, which `make` builds against, has no close_range wrapper.
     // SAFETY: close_range only changes descriptor flags of this process.
-    let ret = unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if ret != 0 {
         // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark them one by one.
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {

@@ -15,7 +15,8 @@
 //!
 //! The binaries under target/debug are copied once per test process into a world-readable
 //! directory (the checkout may sit in a home the test user cannot enter), so build them first:
-//! `cargo build --workspace && cargo test --workspace`.
+//! `cargo build --workspace && cargo test --workspace`. To test other binaries (`make check`
+//! tests the installed ones), name their directory in `CONTAIN_TESTS_BIN_DIR` ([`BIN_DIR_VAR`]).
 //!
 //! - [`run`] / [`sh`] run a tool or a shell script to the end and return its [`Output`].
 //! - [`command`] / [`sh_command`] give the [`Command`] to adjust first (environment, working
@@ -318,14 +319,23 @@ pub fn bin(tool: &str) -> PathBuf {
     let path = bin_dir().join(tool);
     assert!(
         path.exists(),
-        "{} was not built: run `cargo build --workspace` before the tests",
+        "{} is missing: run `cargo build --workspace` before the tests (or name the directory \
+         of the binaries to test in {BIN_DIR_VAR})",
         build_dir().join(tool).display()
     );
     path
 }
 
-/// target/debug (or target/release): the test binary is target/debug/deps/<test>-<hash>.
+/// The environment variable naming the directory of the binaries to test instead of the
+/// build's (`make check` sets it to the staged `make install`).
+pub const BIN_DIR_VAR: &str = "CONTAIN_TESTS_BIN_DIR";
+
+/// Where the binaries under test are: `$CONTAIN_TESTS_BIN_DIR` if set, else target/debug (or
+/// target/release): the test binary is target/debug/deps/<test>-<hash>.
 fn build_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(BIN_DIR_VAR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().expect("locating the test binary");
     exe.parent()
         .and_then(Path::parent)

@@ -34,64 +34,28 @@ make_work inject
 contain=$(install_tool "$BIN/contain")
 inject=$(install_tool "$BIN/inject")
 
-containers=()
-cleanup() {
-    # Only the supervisors this script started: SIGKILL takes init and everything inside.
-    for pid in "${containers[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
+trap end_containers EXIT
 
-# boot NAME [BOOT-AS-PREFIX...]: boots a container in $work/NAME, sets $supervisor and $init.
-boot() {
-    local name=$1
-    shift
-    busybox_rootfs "$work/$name"
-    [ $# -eq 0 ] || chown -R "$bench_user:" "$work/$name"
-    "$@" "$contain" -c "$work/$name" /bin/sh -c 'touch /tmp/ready; exec sleep 100000' \
-        </dev/null >/dev/null 2>&1 &
-    supervisor=$!
-    containers+=("$supervisor")
-    for _ in $(seq 500); do
-        [ -e "$work/$name/tmp/ready" ] && break
-        sleep 0.01
-    done
-    [ -e "$work/$name/tmp/ready" ] || { echo "bench: the container did not start" >&2; exit 1; }
-    init=$(cat "/proc/$supervisor/task/$supervisor/children")
-}
-
-# rounds NAME [RUN-AS-PREFIX...] :: REFERENCE-NAME REFERENCE-CMD NAME CMD
-# Rounds alternate which command hyperfine runs first.
+# rounds NAME [RUN-AS-PREFIX...] :: REFERENCE-NAME REFERENCE-CMD NAME CMD: the rounds (see
+# pair_rounds) with each round's means and ratio, then the median ratio.
 rounds() {
-    local name=$1
+    local name=$1 prefix
     shift
-    local prefix=()
-    while [ "$1" != "::" ]; do
-        prefix+=("$1")
-        shift
-    done
-    shift
-    local reference=$1 other=$3
-    local forward=("$1" "$2" "$3" "$4") backward=("$3" "$4" "$1" "$2")
+    take_prefix "$@"
+    shift $((${#prefix[@]} + 1))
     echo
-    echo "$name, $rounds rounds of $runs runs: mean of '$reference', of '$other', ratio" \
-        "(target: <= 1.1x)"
-    local ratios=() round line order
-    for round in $(seq "$rounds"); do
-        order=("${forward[@]}")
-        [ $((round % 2)) = 1 ] || order=("${backward[@]}")
-        hyperfine_export "$work/$name.$round" 30 "$runs" "${prefix[@]}" :: "${order[@]}"
-        line=$(print_pair "$work/$name.$round.csv" "$reference")
-        echo "$line"
-        ratios+=("$(echo "$line" | awk '{ print $NF }' | tr -d x)")
-    done
+    echo "$name, $rounds rounds of $runs runs: mean of '$1', of '$3', ratio (target: <= 1.1x)"
+    pair_rounds print_round "$work/$name" 30 2 "${prefix[@]}" :: "$@"
     echo "  median ratio: $(printf '%s\n' "${ratios[@]}" | median)x"
 }
 
+# print_round ROUND CSV REFERENCE-NAME: one round's means and ratio.
+print_round() {
+    print_pair "$2" "$3"
+}
+
 if [ "$(id -u)" = 0 ]; then
-    boot root
+    boot_container "$work/root"
     echo "== as root, inject $("$inject" --version | cut -d' ' -f2), $(machine)"
     rounds root :: \
         'nsenter -t INIT -a true' "nsenter -t $init -a true" \
@@ -100,7 +64,7 @@ fi
 
 unprivileged_user
 [ ${#run_as[@]} -eq 0 ] || chown "$bench_user" "$work"
-boot user "${boot_as[@]}"
+boot_container "$work/user" "${boot_as[@]}"
 echo
 echo "== as $bench_user ($uid), load $(cut -d' ' -f1-3 /proc/loadavg)"
 rounds user "${run_as[@]}" :: \

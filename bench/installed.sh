@@ -32,68 +32,29 @@ pseudo=$bindir/pseudo contain=$bindir/contain inject=$bindir/inject
 
 make_work installed
 unprivileged_user
-containers=()
 cleanup() {
-    # Only the supervisors this script started: SIGKILL takes init and everything inside.
-    for pid in "${containers[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
+    end_containers
     rm -rf "$work"/root-*
 }
 trap cleanup EXIT
 
-# boot NAME [BOOT-AS-PREFIX...]: boots a container in $work/root-NAME; sets $supervisor, $init.
-boot() {
-    local name=$1 root
-    shift
-    root=$work/root-$name
-    busybox_rootfs "$root"
-    [ $# -eq 0 ] || chown -R "$bench_user:" "$root"
-    "$@" "$contain" -c "$root" /bin/sh -c 'touch /tmp/ready; exec sleep 100000' \
-        </dev/null >/dev/null 2>&1 &
-    supervisor=$!
-    containers+=("$supervisor")
-    for _ in $(seq 500); do
-        [ -e "$root/tmp/ready" ] && break
-        sleep 0.01
-    done
-    [ -e "$root/tmp/ready" ] || { echo "bench: the container did not start" >&2; exit 1; }
-    init=$(cat "/proc/$supervisor/task/$supervisor/children")
-}
-
-# pair ROW [RUN-AS-PREFIX...] :: PEER-NAME PEER-CMD TOOL-NAME TOOL-CMD: the rounds of one row;
-# appends "ROW|peer median ms|tool median ms|median ratio" to $work/summary.
+# pair ROW [RUN-AS-PREFIX...] :: PEER-NAME PEER-CMD TOOL-NAME TOOL-CMD: the rounds of one row
+# (see pair_rounds; hyperfine's own report is dropped); appends "ROW|peer median ms|tool median
+# ms|median ratio" to $work/summary.
 pair() {
     local row=$1
     shift
-    local prefix=()
-    while [ "$1" != "::" ]; do
-        prefix+=("$1")
-        shift
-    done
-    shift
-    local peer=$1 forward=("$1" "$2" "$3" "$4") backward=("$3" "$4" "$1" "$2")
-    local round csv ratios=() peers=() tools=()
     echo "$row: $rounds rounds of $runs runs, $(machine)" >&2
-    for round in $(seq "$rounds"); do
-        csv=$work/$(echo "$row" | tr -c 'a-zA-Z0-9\n' '_').$round
-        if [ $((round % 2)) = 1 ]; then
-            hyperfine_export "$csv" 20 "$runs" "${prefix[@]}" :: "${forward[@]}" 2>/dev/null
-        else
-            hyperfine_export "$csv" 20 "$runs" "${prefix[@]}" :: "${backward[@]}" 2>/dev/null
-        fi
-        # CSV: command,mean,stddev,median,...
-        read -r p t < <(awk -F, -v ref="$peer" 'NR > 1 { if ($1 == ref) p = $4; else t = $4 }
-            END { print p * 1000, t * 1000 }' "$csv.csv")
-        peers+=("$p")
-        tools+=("$t")
-        ratios+=("$(awk -v p="$p" -v t="$t" 'BEGIN { printf "%.3f", t / p }')")
-        echo "  round $round: peer $p ms, tool $t ms, ratio ${ratios[-1]}" >&2
-    done
-    printf '%s|%.3f|%.3f|%.3f\n' "$row" "$(printf '%s\n' "${peers[@]}" | median)" \
-        "$(printf '%s\n' "${tools[@]}" | median)" "$(printf '%s\n' "${ratios[@]}" | median)" \
+    pair_rounds print_medians "$work/$(echo "$row" | tr -c 'a-zA-Z0-9\n' '_')" 20 4 "$@" \
+        3>&2 2>/dev/null
+    printf '%s|%.3f|%.3f|%.3f\n' "$row" "$(printf '%s\n' "${ref_ms[@]}" | median)" \
+        "$(printf '%s\n' "${other_ms[@]}" | median)" "$(printf '%s\n' "${ratios[@]}" | median)" \
         >>"$work/summary"
+}
+
+# print_medians ROUND: to the stderr pair saved as 3, the round's medians and ratio.
+print_medians() {
+    echo "  round $1: peer ${ref_ms[-1]} ms, tool ${other_ms[-1]} ms, ratio ${ratios[-1]}" >&3
 }
 
 dir=$work/root-start
@@ -107,7 +68,7 @@ pair "contain -c -u 0:UID:1 -g 0:GID:1 DIR true | unshare -Urmpfiun --mount-proc
     "${run_as[@]}" :: \
     'unshare' 'unshare -Urmpfiun --mount-proc true' \
     'contain' "$contain -c -u 0:$uid:1 -g 0:$gid:1 $dir /bin/true"
-boot user "${boot_as[@]}"
+boot_container "$work/root-user" "${boot_as[@]}"
 pair "inject SUPERVISOR true | nsenter -t INIT -U --preserve-credentials -a true" \
     "${run_as[@]}" :: \
     'nsenter' "nsenter -t $init -U --preserve-credentials -a true" \
@@ -121,7 +82,7 @@ pair "contain -c DIR true (subordinate ranges) | unshare --map-auto -rmpfiun --m
     'unshare' 'unshare --map-auto -rmpfiun --mount-proc true' \
     'contain' "$contain -c $dir /bin/true"
 if [ "$(id -u)" = 0 ]; then
-    boot root
+    boot_container "$work/root-root"
     pair "inject SUPERVISOR true, as root | nsenter -t INIT -a true" :: \
         'nsenter' "nsenter -t $init -a true" \
         'inject' "$inject $supervisor true"

@@ -102,6 +102,17 @@ machine() {
     echo "$(uname -r), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# take_prefix WORD... :: REST...: sets prefix (declare it local first) to the WORDs before the
+# "::"; the caller then drops them and the "::" with `shift $((${#prefix[@]} + 1))`.
+take_prefix() {
+    prefix=()
+    while [ $# -gt 0 ] && [ "$1" != "::" ]; do
+        prefix+=("$1")
+        shift
+    done
+    [ $# -gt 0 ] || { echo "bench: no :: after the prefix" >&2; exit 1; }
+}
+
 # hyperfine_export BASE WARMUP RUNS [PREFIX...] :: NAME CMD [NAME CMD...]
 # Times each CMD (run without a shell, output to /dev/null) under its NAME: WARMUP unmeasured
 # runs, then RUNS. PREFIX (e.g. $run_as) runs hyperfine itself as another user. Exports
@@ -109,12 +120,9 @@ machine() {
 hyperfine_export() {
     local base=$1 warmup=$2 runs=$3
     shift 3
-    local prefix=()
-    while [ "$1" != "::" ]; do
-        prefix+=("$1")
-        shift
-    done
-    shift
+    local prefix
+    take_prefix "$@"
+    shift $((${#prefix[@]} + 1))
     local commands=()
     while [ $# -gt 0 ]; do
         commands+=(-n "$1" "$2")
@@ -159,4 +167,66 @@ print_pair() {
 median() {
     sort -g | awk '{ v[NR] = $1 }
         END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# boot_container DIR [BOOT-AS-PREFIX...]: makes a busybox root file system in DIR (handed to
+# $bench_user when a prefix is given) and boots `contain -c` ($contain) on it in the
+# background, running `sleep` until end_containers; waits until its shell ran, then sets
+# $supervisor (the PID of contain, as the prefix execs it) and $init, and adds the supervisor to
+# $containers.
+containers=()
+boot_container() {
+    local root=$1
+    shift
+    busybox_rootfs "$root"
+    [ $# -eq 0 ] || chown -R "$bench_user:" "$root"
+    "$@" "$contain" -c "$root" /bin/sh -c 'touch /tmp/ready; exec sleep 100000' \
+        </dev/null >/dev/null 2>&1 &
+    supervisor=$!
+    containers+=("$supervisor")
+    for _ in $(seq 500); do
+        [ -e "$root/tmp/ready" ] && break
+        sleep 0.01
+    done
+    [ -e "$root/tmp/ready" ] || { echo "bench: the container did not start" >&2; exit 1; }
+    init=$(cat "/proc/$supervisor/task/$supervisor/children")
+}
+
+# end_containers: ends the containers boot_container started (for the EXIT trap).
+end_containers() {
+    # Only the supervisors this script started: SIGKILL takes init and everything inside.
+    for pid in "${containers[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+
+# pair_rounds REPORT BASE WARMUP COLUMN [PREFIX...] :: REF-NAME REF-CMD NAME CMD
+# Times two commands in $rounds hyperfine runs of $runs runs each (see hyperfine_export for
+# WARMUP and PREFIX), exported to BASE.ROUND.{json,csv}. Background load on a small machine moves
+# times by 10% and more between hyperfine runs, and hyperfine runs the commands one after the
+# other, so odd rounds run REF-NAME first and even rounds NAME. After each round, appends each
+# command's time in ms (CSV COLUMN: 2 the mean, 4 the median) to $ref_ms and $other_ms, NAME's
+# over REF-NAME's to $ratios (3 decimals), then runs `REPORT ROUND CSV REF-NAME`.
+pair_rounds() {
+    local report=$1 base=$2 warmup=$3 column=$4
+    shift 4
+    local prefix
+    take_prefix "$@"
+    shift $((${#prefix[@]} + 1))
+    local reference=$1 forward=("$1" "$2" "$3" "$4") backward=("$3" "$4" "$1" "$2")
+    local round order ref other
+    ref_ms=() other_ms=() ratios=()
+    for round in $(seq "$rounds"); do
+        order=("${forward[@]}")
+        [ $((round % 2)) = 1 ] || order=("${backward[@]}")
+        hyperfine_export "$base.$round" "$warmup" "$runs" "${prefix[@]}" :: "${order[@]}"
+        read -r ref other < <(awk -F, -v ref="$reference" -v column="$column" '
+            NR > 1 { if ($1 == ref) r = $column; else o = $column }
+            END { print r * 1000, o * 1000 }' "$base.$round.csv")
+        ref_ms+=("$ref")
+        other_ms+=("$other")
+        ratios+=("$(awk -v r="$ref" -v o="$other" 'BEGIN { printf "%.3f", o / r }')")
+        "$report" "$round" "$base.$round.csv" "$reference"
+    done
 }

@@ -22,6 +22,8 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=examples/lib.sh
+. "$here/lib.sh"
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 dir=$1
 bin() { if [ -x "$here/../target/debug/$1" ]; then echo "$here/../target/debug/$1"; else echo "$1"; fi; }
@@ -68,22 +70,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [ -z "${DISPLAY:-}" ]; then
-    # No display: an Xvfb stands in, with a cookie, in a mount namespace of its own.
-    cookie=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-    : >"$work/server-auth"
-    xauth -q -f "$work/server-auth" add :0 MIT-MAGIC-COOKIE-1 "$cookie"
-    unshare -Urm sh -c 'mount -n --bind "$1" /mnt && mount -n -t tmpfs tmpfs /tmp &&
-        mkdir /tmp/work && mount -n --move /mnt /tmp/work &&
-        exec Xvfb -displayfd 3 -nolisten tcp -auth /tmp/work/server-auth -screen 0 1024x768x24' \
-        sh "$work" 3>"$work/number" 2>/dev/null &
-    xvfb=$!
-    until [ -s "$work/number" ]; do
-        kill -0 "$xvfb" 2>/dev/null || { echo "$0: Xvfb did not start" >&2; exit 1; }
-        sleep 0.05
-    done
-    export DISPLAY=":$(cat "$work/number")" XAUTHORITY="$work/client-auth"
-    : >"$XAUTHORITY"
-    xauth -q -f "$XAUTHORITY" add "$DISPLAY" MIT-MAGIC-COOKIE-1 "$cookie"
+    # No display: an Xvfb stands in.
+    start_xvfb "$work" 1024x768x24
     shot=${SHOT:-$here/gui-desktop.png}
 fi
 

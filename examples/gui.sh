@@ -17,6 +17,8 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=examples/lib.sh
+. "$here/lib.sh"
 mode=${GUI:-xephyr}
 out=${1:-$here/gui-$mode.png}
 contain=${CONTAIN:-$here/../target/debug/contain}
@@ -36,25 +38,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# The host display: an Xvfb with a cookie and no TCP, in a mount namespace of its own whose
-# /tmp is private (only its abstract socket is in the host's network namespace). -displayfd
-# says which number it took, once it accepts clients.
-cookie=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-: >"$work/server-auth"
-xauth -q -f "$work/server-auth" add :0 MIT-MAGIC-COOKIE-1 "$cookie"
-unshare -Urm sh -c 'mount -n --bind "$1" /mnt && mount -n -t tmpfs tmpfs /tmp &&
-    mkdir /tmp/work && mount -n --move /mnt /tmp/work &&
-    exec Xvfb -displayfd 3 -nolisten tcp -auth /tmp/work/server-auth -screen 0 1024x640x24' \
-    sh "$work" 3>"$work/number" 2>/dev/null &
-xvfb=$!
-until [ -s "$work/number" ]; do
-    kill -0 "$xvfb" 2>/dev/null || { echo "$0: Xvfb did not start" >&2; exit 1; }
-    sleep 0.05
-done
-export DISPLAY=:$(cat "$work/number")
-export XAUTHORITY="$work/client-auth"
-: >"$XAUTHORITY"
-xauth -q -f "$XAUTHORITY" add "$DISPLAY" MIT-MAGIC-COOKIE-1 "$cookie"
+# The host display.
+start_xvfb "$work" 1024x640x24
 
 # The container: a skeleton whose /usr and /etc/fonts are the host's (bound in by the -i hook).
 root="$work/root"

@@ -52,11 +52,12 @@
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs;
+use std::hash::{DefaultHasher, Hasher};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Output, Stdio};
@@ -478,6 +479,19 @@ pub fn output(cmd: Command) -> Output {
     spawn(cmd).finish()
 }
 
+/// contain's two console modes, as options: console emulation (the default) and `-c` (init gets
+/// contain's stdin, stdout and stderr). What does not depend on the mode is tested in both.
+pub const MODES: [&[&str]; 2] = [&[], &["-c"]];
+
+/// The name of the console mode `options` choose (see [`MODES`]), for failure messages.
+pub fn mode(options: &[&str]) -> &'static str {
+    if options.contains(&"-c") {
+        "-c"
+    } else {
+        "console"
+    }
+}
+
 /// `contain OPTIONS... ROOT CMD...` as `who`, set up like [`command`].
 pub fn contain_command(who: As, options: &[&str], root: &TempDir, cmd: &[&str]) -> Command {
     command(who, "contain", around(options, root.path_arg(), cmd))
@@ -587,6 +601,58 @@ impl Drop for Running {
             }
         }
     }
+}
+
+/// Starts the shell command line `script` as `who` on a terminal of its own: util-linux
+/// `script` runs it with a new pty as its controlling terminal, stdin, stdout and stderr, and
+/// relays that pty, so what the test writes to the returned keyboard is typed on the terminal
+/// and the output is what the terminal showed (lines end in `\r\n`). `script` turns the end of
+/// its input into a byte for the terminal: drop the keyboard only after the process has ended
+/// ([`Running::finish`]), as on a real terminal.
+pub fn spawn_on_terminal(who: As, script: &str) -> (Running, ChildStdin) {
+    let mut cmd = sh_command(
+        who,
+        &format!("exec script -qfec {} /dev/null", shell_quote(script)),
+    );
+    cmd.stdin(Stdio::piped());
+    let mut running = spawn(cmd);
+    let keyboard = running.stdin.take().expect("stdin is piped");
+    (running, keyboard)
+}
+
+/// Runs `script` on a terminal of its own (see [`spawn_on_terminal`]) to the end, typing
+/// nothing, and returns what the terminal showed.
+pub fn on_terminal(who: As, script: &str) -> Output {
+    let (running, keyboard) = spawn_on_terminal(who, script);
+    let out = running.finish();
+    drop(keyboard);
+    out
+}
+
+/// `contain ROOT sh -c INSIDE` run as `who` on a terminal of its own (see [`on_terminal`]) set
+/// to `rows` x `cols`; after contain's output the terminal shows `status=N` (contain's status)
+/// and, if contain left the terminal's settings as they were, `terminal restored`.
+pub fn contain_on_terminal_of_size(
+    who: As,
+    rows: u16,
+    cols: u16,
+    root: &TempDir,
+    inside: &str,
+) -> Output {
+    let script = format!(
+        "stty rows {rows} cols {cols}; before=$(stty -g)\n\
+         contain {} sh -c {}\n\
+         echo status=$?\n\
+         [ \"$before\" = \"$(stty -g)\" ] && echo terminal restored\n",
+        root.path_arg(),
+        shell_quote(inside)
+    );
+    on_terminal(who, &script)
+}
+
+/// `word` quoted for sh: in single quotes, each single quote in it written as `'\''`.
+pub fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 /// SIGKILL to the process group `pid` leads and to `pid` itself (in case it left the group).
@@ -1129,6 +1195,57 @@ fn busybox_applets() -> &'static [String] {
             .map(str::to_string)
             .collect()
     })
+}
+
+/// Everything a user would compare of the tree at `root`: per path (relative to `root`), its
+/// type, mode, owners, mtime, ctime, size and contents (a hash, a link target, or a device
+/// number). Compare two snapshots to see that something left a tree unchanged.
+pub fn tree_snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut entries = BTreeMap::new();
+    snapshot_entries(root, root, &mut entries);
+    entries
+}
+
+fn snapshot_entries(root: &Path, path: &Path, entries: &mut BTreeMap<PathBuf, String>) {
+    let meta = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let kind = meta.file_type();
+    let contents = if kind.is_symlink() {
+        format!("-> {}", fs::read_link(path).unwrap().display())
+    } else if kind.is_file() {
+        match fs::read(path) {
+            Ok(bytes) => {
+                let mut hash = DefaultHasher::new();
+                hash.write(&bytes);
+                format!("{:016x}", hash.finish())
+            }
+            Err(e) => format!("unreadable: {e}"),
+        }
+    } else if kind.is_char_device() {
+        format!("char {:x}", meta.rdev())
+    } else {
+        String::new()
+    };
+    entries.insert(
+        path.strip_prefix(root).unwrap().to_path_buf(),
+        format!(
+            "{:o} {}:{} mtime {}.{} ctime {}.{} size {} {contents}",
+            meta.mode(),
+            meta.uid(),
+            meta.gid(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.len()
+        ),
+    );
+    if kind.is_dir() {
+        if let Ok(children) = fs::read_dir(path) {
+            for child in children.flatten() {
+                snapshot_entries(root, &child.path(), entries);
+            }
+        }
+    }
 }
 
 /// Reads a file a test expects to exist, as text.

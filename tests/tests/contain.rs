@@ -8,24 +8,12 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 use tests::*;
 
-/// Console emulation (default) and `-c` (init gets contain's stdin, stdout and stderr).
-const MODES: [&[&str]; 2] = [&[], &["-c"]];
-
 /// The host's uid and gid for container root under the run-as-root default map.
 const ROOT_DEFAULT_HOST_ID: u32 = 4294967294;
-
-/// The mode's name, for failure messages.
-fn mode(options: &[&str]) -> &'static str {
-    if options.contains(&"-c") {
-        "-c"
-    } else {
-        "console"
-    }
-}
 
 /// Waits until the container's init, the child of contain, runs `program`, and returns it.
 #[track_caller]
@@ -475,28 +463,7 @@ fn killing_contain_leaves_no_container_process() {
 #[test]
 fn console_is_a_terminal_of_the_hosts_size() {
     let root = busybox_rootfs();
-    let files = TempDir::new();
-    let script = files.write(
-        "run.sh",
-        format!(
-            "stty rows 40 cols 100; before=$(stty -g)\n\
-             contain {} sh -c 'stty size; tty'\n\
-             echo status=$?\n\
-             [ \"$before\" = \"$(stty -g)\" ] && echo terminal restored\n",
-            root.path_arg()
-        ),
-    );
-    let mut cmd = sh_command(
-        As::User,
-        &format!("exec script -qfec 'sh {}' /dev/null", script.display()),
-    );
-    // script turns the end of its input into a byte for the terminal: keep stdin open until
-    // everything has ended, as on a real terminal.
-    cmd.stdin(Stdio::piped());
-    let mut running = spawn(cmd);
-    let keep_open = running.stdin.take();
-    let out = running.finish();
-    drop(keep_open);
+    let out = contain_on_terminal_of_size(As::User, 40, 100, &root, "stty size; tty");
     assert_eq!(
         expect_success(&out),
         "40 100\r\n/dev/console\r\nstatus=0\r\nterminal restored\r\n"

@@ -441,7 +441,7 @@ fn debian_on_layered_roots_keeps_changes_only_in_state(root: &Path) {
     expect_success(&sh(As::User, &build));
 
     let state = TempDir::new();
-    let before = snapshot_of(root);
+    let before = tree_snapshot(root);
     let install: &[&str] = &["apt-get", "install", "-y", "/test.deb"];
     let change: &[&str] = &["sh", "-c", "echo changed > /etc/motd"];
     let check: &[&str] = &[
@@ -458,40 +458,13 @@ fn debian_on_layered_roots_keeps_changes_only_in_state(root: &Path) {
         let options = [upper.as_slice(), &["--layer", &debs_arg]].concat();
         let said = boot_run_and_halt(root, &options, &[install, change, check]);
         assert!(said.ends_with(installed), "{said}");
-        assert!(snapshot_of(root) == before, "{options:?} changed the tree");
+        assert!(
+            tree_snapshot(root) == before,
+            "{options:?} changed the tree"
+        );
     }
     let doc = state.join("upper/usr/share/doc/contain-overlay-test/README");
     assert_eq!(read(&doc), "installed\n");
     assert!(read(&state.join("upper/var/lib/dpkg/status")).contains("contain-overlay-test"));
     assert_eq!(read(&state.join("upper/etc/motd")), "changed\n");
-}
-
-/// Each path of a tree with its type, mode, owners, mtime, ctime and size.
-fn snapshot_of(root: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        lines.push(format!(
-            "{} {:o} {}:{} {}.{} {}.{} {}",
-            path.display(),
-            meta.mode(),
-            meta.uid(),
-            meta.gid(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-            meta.len()
-        ));
-        if meta.is_dir() {
-            if let Ok(entries) = fs::read_dir(&path) {
-                stack.extend(entries.flatten().map(|e| e.path()));
-            }
-        }
-    }
-    lines.sort();
-    lines
 }

@@ -6,24 +6,13 @@ use nix::sys::signal::Signal;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{ChildStdin, Output};
 use std::time::Duration;
 use tests::*;
-
-/// Console emulation (default) and `-c`.
-const MODES: [&[&str]; 2] = [&[], &["-c"]];
 
 /// How long a container that is told to stop may take in these tests: far more than the
 /// grace periods they give (1 s, or the default 10 s), far less than what it would run else.
 const STOPS_WITHIN: Duration = Duration::from_secs(40);
-
-fn mode(options: &[&str]) -> &'static str {
-    if options.contains(&"-c") {
-        "-c"
-    } else {
-        "console"
-    }
-}
 
 #[track_caller]
 fn expect_nothing_left(token: &str) {
@@ -66,26 +55,8 @@ fn as_root_the_console_is_a_terminal_of_the_hosts_size() {
         return;
     }
     let root = busybox_rootfs();
-    let files = TempDir::new();
-    let script = files.write(
-        "run.sh",
-        format!(
-            "stty rows 30 cols 90; before=$(stty -g)\n\
-             contain {} sh -c 'stty size; tty; echo typed >/dev/console'\n\
-             echo status=$?\n\
-             [ \"$before\" = \"$(stty -g)\" ] && echo terminal restored\n",
-            root.path_arg()
-        ),
-    );
-    let mut cmd = sh_command(
-        As::Root,
-        &format!("exec script -qfec 'sh {}' /dev/null", script.display()),
-    );
-    cmd.stdin(Stdio::piped());
-    let mut running = spawn(cmd);
-    let keep_open = running.stdin.take();
-    let out = running.finish();
-    drop(keep_open);
+    let inside = "stty size; tty; echo typed >/dev/console";
+    let out = contain_on_terminal_of_size(As::Root, 30, 90, &root, inside);
     assert_eq!(
         expect_success(&out),
         "30 90\r\n/dev/console\r\ntyped\r\nstatus=0\r\nterminal restored\r\n"
@@ -339,22 +310,9 @@ fn escape_three_times_kills_the_container() {
     let root = busybox_rootfs();
     let token = unique_token();
     let script = format!("trap '' INT TERM HUP; touch /tmp/ready; sleep 9{token}; exit 3");
-    let mut cmd = sh_command(
-        As::User,
-        &format!(
-            "exec script -qfec \"contain {} sh -c \\\"{script}\\\"\" /dev/null",
-            root.path_arg()
-        ),
-    );
-    cmd.stdin(Stdio::piped());
-    let mut running = spawn(cmd);
-    let mut stdin = running.stdin.take().unwrap();
-    wait_until("the container to be ready", || {
-        root.join("tmp/ready").exists()
-    });
+    let (running, mut stdin) = contain_on_terminal(&[], &root, &script);
     // Raw mode is on once init runs; the keys come in one read, as when typed fast.
-    stdin.write_all(b"\x1d\x1d\x1d").unwrap();
-    stdin.flush().unwrap();
+    type_keys(&mut stdin, b"\x1d\x1d\x1d");
     let out = running.finish_within(STOPS_WITHIN);
     drop(stdin);
     assert_eq!(code(&out), 137, "{}", describe(&out));
@@ -371,22 +329,8 @@ fn a_terminal_interrupt_that_init_handles_starts_no_grace_period() {
         "trap 'touch /tmp/caught' INT; touch /tmp/ready; \
          while [ ! -e /tmp/done ]; do sleep 0.1 & wait $!; done; exit 5 # {token}"
     );
-    let mut cmd = sh_command(
-        As::User,
-        &format!(
-            "exec script -qfec \"exec contain -c --stop-timeout 1 {} sh -c \\\"{script}\\\"\" \
-             /dev/null",
-            root.path_arg()
-        ),
-    );
-    cmd.stdin(Stdio::piped());
-    let mut running = spawn(cmd);
-    let mut stdin = running.stdin.take().unwrap();
-    wait_until("the container to be ready", || {
-        root.join("tmp/ready").exists()
-    });
-    stdin.write_all(b"\x03").unwrap();
-    stdin.flush().unwrap();
+    let (running, mut stdin) = contain_on_terminal(&["-c", "--stop-timeout", "1"], &root, &script);
+    type_keys(&mut stdin, b"\x03");
     wait_until("init to catch ^C", || root.join("tmp/caught").exists());
     // Three times the grace period: a container stopped for the ^C would be gone by now.
     std::thread::sleep(Duration::from_secs(3));
@@ -406,6 +350,29 @@ fn a_bad_stop_timeout_is_refused() {
         line.contains("invalid value 'soon' for '--stop-timeout <SECONDS>'"),
         "{line}"
     );
+}
+
+/// Starts `contain OPTIONS... ROOT sh -c SCRIPT` as the test user on a terminal of its own
+/// (see [`spawn_on_terminal`]) and waits until SCRIPT has made /tmp/ready; returns contain and
+/// the terminal's keyboard.
+fn contain_on_terminal(options: &[&str], root: &TempDir, script: &str) -> (Running, ChildStdin) {
+    let command = format!(
+        "exec contain {} {} sh -c {}",
+        options.join(" "),
+        root.path_arg(),
+        shell_quote(script)
+    );
+    let started = spawn_on_terminal(As::User, &command);
+    wait_until("the container to be ready", || {
+        root.join("tmp/ready").exists()
+    });
+    started
+}
+
+/// Types `keys` on the terminal whose keyboard is `keyboard`, at once.
+fn type_keys(keyboard: &mut ChildStdin, keys: &[u8]) {
+    keyboard.write_all(keys).unwrap();
+    keyboard.flush().unwrap();
 }
 
 // ---- 7. Signals during the start ----------------------------------------------------------

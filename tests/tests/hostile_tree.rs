@@ -8,9 +8,6 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use tests::*;
 
-/// Console emulation (default) and `-c`.
-const MODES: [&[&str]; 2] = [&[], &["-c"]];
-
 /// What a container checks of its kernel file systems: ps shows init as PID 1 (so /proc is
 /// the container's), /dev/null is a working device, /sys and /dev/pts are mounted.
 const CHECK: &str = "ps -o pid,args | grep -q '^ *1 ' && echo proc-ok; \

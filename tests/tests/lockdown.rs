@@ -13,9 +13,6 @@ use std::fs;
 use std::process::Output;
 use tests::*;
 
-/// Console emulation (default) and `-c`: the lock-down must not depend on it.
-const MODES: [&[&str]; 2] = [&[], &["-c"]];
-
 const CHOWN: u64 = 1 << 0;
 const NET_BIND_SERVICE: u64 = 1 << 10;
 const SYS_ADMIN: u64 = 1 << 21;

@@ -7,7 +7,6 @@
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
 use std::fs;
-use std::hash::{DefaultHasher, Hasher};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use tests::*;
@@ -32,61 +31,11 @@ fn pseudo_tree() -> TempDir {
     root
 }
 
-/// Everything a user would compare of a tree: per path, its type, mode, owners, mtime, ctime,
-/// size and contents (or link target).
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
-    let mut entries = BTreeMap::new();
-    walk(root, root, &mut entries);
-    entries
-}
-
-fn walk(root: &Path, path: &Path, entries: &mut BTreeMap<PathBuf, String>) {
-    let meta = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let kind = meta.file_type();
-    let contents = if kind.is_symlink() {
-        format!("-> {}", fs::read_link(path).unwrap().display())
-    } else if kind.is_file() {
-        match fs::read(path) {
-            Ok(bytes) => {
-                let mut hash = DefaultHasher::new();
-                hash.write(&bytes);
-                format!("{:016x}", hash.finish())
-            }
-            Err(e) => format!("unreadable: {e}"),
-        }
-    } else if kind.is_char_device() {
-        format!("char {:x}", meta.rdev())
-    } else {
-        String::new()
-    };
-    entries.insert(
-        path.strip_prefix(root).unwrap().to_path_buf(),
-        format!(
-            "{:o} {}:{} mtime {}.{} ctime {}.{} size {} {contents}",
-            meta.mode(),
-            meta.uid(),
-            meta.gid(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-            meta.len()
-        ),
-    );
-    if kind.is_dir() {
-        if let Ok(children) = fs::read_dir(path) {
-            for child in children.flatten() {
-                walk(root, &child.path(), entries);
-            }
-        }
-    }
-}
-
 /// Asserts that the trees are as `before`, entry by entry.
 #[track_caller]
 fn expect_unchanged(before: &[(&TempDir, BTreeMap<PathBuf, String>)]) {
     for (tree, snap) in before {
-        let now = snapshot(tree.path());
+        let now = tree_snapshot(tree.path());
         for (path, was) in snap {
             assert_eq!(now.get(path), Some(was), "{} changed", path.display());
         }
@@ -123,7 +72,7 @@ fn contained_lines(options: &[&str], dir: &TempDir, script: &str) -> Vec<String>
 #[test]
 fn tmp_overlay_shows_writes_deletes_renames_and_chown_inside_and_keeps_none() {
     let dir = pseudo_tree();
-    let before = snapshot(dir.path());
+    let before = tree_snapshot(dir.path());
     let script = "set -e
         echo changed > /etc/motd
         rm /etc/group
@@ -186,7 +135,7 @@ fn overlay_state_keeps_changes_for_the_next_run_and_takes_one_container_at_a_tim
     let dir = pseudo_tree();
     let state = TempDir::new();
     let state_arg = state.path_arg();
-    let before = snapshot(dir.path());
+    let before = tree_snapshot(dir.path());
     let options = ["--overlay", &state_arg];
 
     let first = "set -e
@@ -278,7 +227,7 @@ fn layers_stack_under_dir_the_first_one_lowest() {
     }
     let before: Vec<_> = [&base, &addon, &dir]
         .into_iter()
-        .map(|t| (t, snapshot(t.path())))
+        .map(|t| (t, tree_snapshot(t.path())))
         .collect();
     let show = "for f in a b c; do echo $f=$(cat /layer/$f); done; echo x > /layer/a; rm /layer/b";
     let (base_arg, addon_arg) = (base.path_arg(), addon.path_arg());
@@ -298,7 +247,7 @@ fn layers_stack_under_dir_the_first_one_lowest() {
 #[test]
 fn inject_hooks_lockdown_and_pasta_see_the_layered_root() {
     let dir = pseudo_tree();
-    let before = snapshot(dir.path());
+    let before = tree_snapshot(dir.path());
     let token = unique_token();
     let script = format!(
         "trap 'exit 0' TERM; echo from-init > /tmp/init; sleep 1{token} & touch /tmp/ready; wait"
@@ -445,8 +394,8 @@ fn bad_layers_are_refused_before_anything_starts() {
     let inside = dir.arg("etc");
     let parent = dir.path().parent().unwrap().to_str().unwrap().to_string();
     let before = [
-        (&dir, snapshot(dir.path())),
-        (&state, snapshot(state.path())),
+        (&dir, tree_snapshot(dir.path())),
+        (&state, tree_snapshot(state.path())),
     ];
     let token = unique_token();
     let seconds = format!("1{token}");
@@ -568,7 +517,7 @@ fn a_reboot_inside_starts_afresh_with_tmp_overlay_and_keeps_state_with_overlay()
     }
     let dir = pseudo_tree();
     let state = TempDir::new();
-    let before = snapshot(dir.path());
+    let before = tree_snapshot(dir.path());
     // The -i hook runs at every boot, with the host's files still in view: it counts the boots
     // in a host file and tells init which one this is.
     let script = "if [ $(cat /tmp/boot) = 1 ]; then touch /marker; reboot -f; sleep 10; fi

@@ -24,7 +24,10 @@
 //!   process to signal and later [`Running::finish`].
 //! - [`contain`] / [`contain_command`] and [`inject_command`] do the same for
 //!   `contain OPTIONS... ROOT CMD...` and `inject OPTIONS... PID CMD...`;
-//!   [`BackgroundContainer`] is a container that runs until the test stops it.
+//!   [`BackgroundContainer`] is a container that runs until the test stops it; [`MODES`] are
+//!   contain's two console modes, to test something in both.
+//! - [`spawn_on_terminal`] / [`on_terminal`] run a shell script on a terminal of its own (a
+//!   pty made by util-linux `script`), to type on it and to see what it showed.
 //!
 //! Every process is started in a process group of its own, with stdin from /dev/null and a
 //! minimal environment (`PATH` with the binaries first, `HOME`, `USER`, `LOGNAME`), in `/`.
@@ -35,8 +38,9 @@
 //!
 //! [`TempDir`] is a fresh directory under /tmp, owned by the test user and removed on drop
 //! (entries owned by subordinate IDs included). [`busybox_rootfs`] is a small static root file
-//! system for containers. [`owner`] reads the host owner of a file. [`ProcStatus`] reads a
-//! /proc/PID/status (capabilities, NoNewPrivs, IDs), and [`ps_rows`] the table `ps` prints.
+//! system for containers. [`tree_snapshot`] records a tree, to see later that nothing changed
+//! it. [`owner`] reads the host owner of a file. [`ProcStatus`] reads a /proc/PID/status
+//! (capabilities, NoNewPrivs, IDs), and [`ps_rows`] the table `ps` prints.
 //!
 //! # Example
 //!

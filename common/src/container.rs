@@ -10,6 +10,7 @@ use crate::ns::Namespace;
 use crate::process::{Exec, DEFAULT_PATH};
 use crate::supervise::{Signal, Supervisor};
 use crate::userns::{Lifeline, NsChild};
+use crate::watchdog::Watchdog;
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -103,6 +104,15 @@ impl Container {
         let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
             self.init(console, lifeline, exec)
         })?;
+        // Ends the container, and the -o hook with what it started, if contain is SIGKILLed:
+        // init's parent-death signal does not survive its changes of credentials.
+        let watchdog = match Watchdog::start().and_then(|w| w.guard(child.pid, false).map(|_| w)) {
+            Ok(watchdog) => watchdog,
+            Err(e) => {
+                child.abandon();
+                return Err(e);
+            }
+        };
         // What happens outside while the child is held; any failure abandons the child.
         let outside = || -> Result<Option<Pasta>> {
             let pasta = match self.network {
@@ -112,7 +122,8 @@ impl Container {
             if let Some(script) = &self.outside_hook {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
                 let env = [(INIT_PID_VAR, child.pid.to_string())];
-                hooks::run("-o hook", script, &cwd, &env)?;
+                let group = Some(watchdog.process_group());
+                hooks::run_in_group("-o hook", script, &cwd, &env, group)?;
             }
             Ok(pasta)
         };
@@ -150,6 +161,7 @@ impl Container {
         if let Some(console) = console {
             console.attach()?;
         }
+        crate::keyring::join_new_session()?;
         // Last, so that none of our own setup runs with less than full rights; switching user
         // undoes the parent-death signal, so it is armed again.
         if !self.lockdown.is_default() {

@@ -11,6 +11,7 @@ use crate::ns::Joiner;
 use crate::process::{self, Exec, DEFAULT_PATH};
 use crate::supervise::{Supervisor, FORWARDED_SHARING_TERMINAL};
 use crate::userns::{self, LifelinePipe};
+use crate::watchdog::Watchdog;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -64,6 +65,9 @@ impl Injection {
         // Opening checks that init still lives, which vouches for what was read from it.
         let entry = init.open()?;
         let supervisor = Supervisor::with_forwarded(&FORWARDED_SHARING_TERMINAL)?;
+        // Forked before entering, so that it is no process of the container's; it ends the
+        // command if inject is SIGKILLed, whatever the command did to its credentials.
+        let watchdog = Watchdog::start()?;
         entry.enter()?;
         let path = init.path_inside()?;
         let command = if self.command.is_empty() {
@@ -76,6 +80,12 @@ impl Injection {
         let pipe = LifelinePipe::new()?;
         let child = process::spawn(0, || {
             let lifeline = pipe.child();
+            if !lifeline.released() {
+                // inject gave up (and said why) before letting us go.
+                return Ok(errors::FAILURE);
+            }
+            // Never the caller's keys.
+            crate::keyring::join_new_session()?;
             lockdown.apply()?;
             // After the last credential change, which would undo it.
             lifeline.die_with_parent()?;
@@ -88,8 +98,15 @@ impl Injection {
         })?;
         // Kept open for as long as inject lives: its closing tells a command not yet armed
         // with the parent-death signal that inject is gone.
-        let _parent_end = pipe.parent();
-        supervisor.wait(child)
+        let parent_end = pipe.parent();
+        if let Err(e) = watchdog.guard(child, true) {
+            process::kill_and_reap(child);
+            return Err(e);
+        }
+        nix::unistd::write(&parent_end, &[1]).context("releasing the command")?;
+        let status = supervisor.wait(child);
+        drop(watchdog);
+        status
     }
 }
 

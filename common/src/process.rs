@@ -33,6 +33,23 @@ struct CloneArgs {
 /// The caller must be single-threaded: the child continues with a copy of the caller's memory,
 /// and a user namespace cannot be created by a threaded process anyway.
 pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Errno> {
+    spawn_with(flags, true, child)
+}
+
+/// [`spawn`] for a child that keeps the caller's signal mask and dispositions, so that no
+/// signal can reach it before it blocks or handles what it must (the watchdog).
+pub fn spawn_keeping_signals(
+    flags: u64,
+    child: impl FnOnce() -> Result<i32>,
+) -> Result<Pid, Errno> {
+    spawn_with(flags, false, child)
+}
+
+fn spawn_with(
+    flags: u64,
+    reset_signals: bool,
+    child: impl FnOnce() -> Result<i32>,
+) -> Result<Pid, Errno> {
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
@@ -49,6 +66,7 @@ pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Err
     };
     match ret {
         -1 => Err(Errno::last()),
+        0 if !reset_signals => finish_child(child),
         0 => {
             // Signals the parent blocked for its signalfd must not stay blocked in the child,
             // and Rust's runtime ignores SIGPIPE, which `cmd | head` relies on not doing.
@@ -64,19 +82,24 @@ pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Err
                     nix::sys::signal::SigHandler::SigDfl,
                 )
             };
-            let code = match child() {
-                Ok(code) => code,
-                Err(err) => {
-                    errors::report(&errors::one_line(&err));
-                    errors::status_of(&err)
-                }
-            };
-            // SAFETY: _exit ends the child without running the parent's exit handlers or
-            // flushing stdio buffers it copied from the parent.
-            unsafe { libc::_exit(code) }
+            finish_child(child)
         }
         pid => Ok(Pid::from_raw(pid as i32)),
     }
+}
+
+/// Runs the child's part and ends the child with its status.
+fn finish_child(child: impl FnOnce() -> Result<i32>) -> ! {
+    let code = match child() {
+        Ok(code) => code,
+        Err(err) => {
+            errors::report(&errors::one_line(&err));
+            errors::status_of(&err)
+        }
+    };
+    // SAFETY: _exit ends the child without running the parent's exit handlers or flushing
+    // stdio buffers it copied from the parent.
+    unsafe { libc::_exit(code) }
 }
 
 /// Waits for `pid` and turns its end into a shell-style status: the exit code, or 128+N when

@@ -174,9 +174,10 @@ impl Container {
 
 /// The root directory, absolute, checked to be a directory.
 fn checked_root(dir: &Path) -> Result<PathBuf> {
-    let root = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let shown = || crate::errors::shown_os(dir.as_os_str());
+    let root = std::fs::canonicalize(dir).with_context(shown)?;
     if !root.is_dir() {
-        bail!("{}: Not a directory", dir.display());
+        bail!("{}: Not a directory", shown());
     }
     Ok(root)
 }

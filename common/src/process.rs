@@ -179,14 +179,18 @@ impl Exec {
     /// 126 when the only matches cannot be executed.
     pub fn resolve(&self) -> Result<CString> {
         use nix::unistd::{access, AccessFlags};
-        let name = self.argv[0].to_string_lossy().into_owned();
+        let name = errors::shown(self.argv[0].to_bytes());
         let candidates: Vec<CString> = if name.contains('/') {
             vec![self.argv[0].clone()]
         } else {
             self.path()
                 .split(':')
                 .map(|dir| if dir.is_empty() { "." } else { dir })
-                .filter_map(|dir| CString::new(format!("{dir}/{name}")).ok())
+                .filter_map(|dir| {
+                    let mut file = format!("{dir}/").into_bytes();
+                    file.extend_from_slice(self.argv[0].to_bytes());
+                    CString::new(file).ok()
+                })
                 .collect()
         };
         let mut refused: Option<Errno> = None;
@@ -232,7 +236,7 @@ impl Exec {
         let err = execve(&file, &argv, &envp);
         exit_error(
             NOT_EXECUTABLE,
-            format!("{}: {}", file.to_string_lossy(), err.desc()),
+            format!("{}: {}", errors::shown(file.to_bytes()), err.desc()),
         )
     }
 }

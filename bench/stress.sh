@@ -77,13 +77,14 @@ mounts_before=$(wc -l </proc/self/mountinfo)
 start() {
     local mode=$1
     shift
+    # The background subshell execs the tool, so that $! is the tool itself (setpriv execs too).
     case $mode in
-    pseudo) "${as_user[@]}" ./pseudo "$@" ;;
-    contain-c) "${as_user[@]}" ./contain -c "$dir" "$@" ;;
-    console) "${as_user[@]}" ./contain "$dir" "$@" ;;
-    pasta) "${as_user[@]}" ./contain -c --net pasta "$dir" "$@" ;;
-    hooks) "${as_user[@]}" ./contain -c -i 'test -d proc' -o 'test -n "$CONTAIN_PID"' "$dir" "$@" ;;
-    inject) "${as_user[@]}" ./inject "$target" "$@" ;;
+    pseudo) exec "${as_user[@]}" ./pseudo "$@" ;;
+    contain-c) exec "${as_user[@]}" ./contain -c "$dir" "$@" ;;
+    console) exec "${as_user[@]}" ./contain "$dir" "$@" ;;
+    pasta) exec "${as_user[@]}" ./contain -c --net pasta "$dir" "$@" ;;
+    hooks) exec "${as_user[@]}" ./contain -c -i 'test -d proc' -o 'test -n "$CONTAIN_PID"' "$dir" "$@" ;;
+    inject) exec "${as_user[@]}" ./inject "$target" "$@" ;;
     esac </dev/null >>"$work/out" 2>&1 &
 }
 modes=(pseudo contain-c console pasta hooks inject)
@@ -137,15 +138,16 @@ for i in $(seq "$kills"); do
     fi
     tool=$!
     sleep "0.0$((RANDOM % 80))"
-    kill -9 "$tool" 2>/dev/null
-    wait "$tool" 2>/dev/null
+    kill -9 "$tool" 2>/dev/null || true
+    wait "$tool" 2>/dev/null || true
     left=""
     for _ in $(seq 100); do
         left=$(pgrep -f "[89]$token" || true)
         [ -n "$left" ] || break
         sleep 0.05
     done
-    key="$mode$([ "$su_mode" = 1 ] && [ "$mode" != pseudo ] && echo ' (su)')"
+    key=$mode
+    [ "${command[0]}" = sleep ] || key="$mode (su)"
     trials[$key]=$((${trials[$key]:-0} + 1))
     if [ -n "$left" ]; then
         leaked=$((leaked + 1))

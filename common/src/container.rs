@@ -104,9 +104,9 @@ impl Container {
         let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
             self.init(console, lifeline, exec)
         })?;
-        // Ends the container, and the -o hook with what it started, if contain is SIGKILLed:
-        // init's parent-death signal does not survive its changes of credentials.
-        let watchdog = match Watchdog::start().and_then(|w| w.guard(child.pid, false).map(|_| w)) {
+        // Ends the container, and the -o hook with what it started, when contain ends, even of
+        // SIGKILL: init's parent-death signal does not survive its changes of credentials.
+        let watchdog = match Watchdog::guarding(child.pid, false) {
             Ok(watchdog) => watchdog,
             Err(e) => {
                 child.abandon();

@@ -104,9 +104,7 @@ impl Injection {
             return Err(e);
         }
         nix::unistd::write(&parent_end, &[1]).context("releasing the command")?;
-        let status = supervisor.wait(child);
-        drop(watchdog);
-        status
+        supervisor.wait(child)
     }
 }
 

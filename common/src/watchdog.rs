@@ -1,4 +1,5 @@
-//! The watchdog: what ends a container, or inject's command, when the tool is SIGKILLed.
+//! The watchdog: what ends a container, or inject's command, when the tool ends, even of
+//! SIGKILL.
 //!
 //! The parent-death signal alone cannot promise that: the kernel clears it on every change of
 //! credentials, so a container whose init runs `su`, a set-user-ID program or `--user` with a
@@ -6,12 +7,12 @@
 //! is a forked copy of the tool that never changes its credentials and never execs. It blocks
 //! every signal it can, holds a pidfd of the process it guards (a pidfd cannot be misdirected
 //! to a process that reused the PID), and waits on a pipe whose write end only the tool holds.
-//! When the pipe reports the tool's end without a farewell, it SIGKILLs the guarded process
-//! (the init of a PID namespace takes the whole namespace with it), and then its own process
-//! group, which the tool's `-o` hooks join with whatever they started in the background.
+//! When the pipe ends, because the tool ended, whichever way, it SIGKILLs the guarded process
+//! (the init of a PID namespace takes the whole namespace with it) and then its own process
+//! group, which the tool's `-o` hooks join with whatever they started in the background. After
+//! a normal end the guarded process has ended already; what a hook left running ends with it.
 //!
-//! A tool that ends normally says farewell: the watchdog then ends without killing anything,
-//! and the tool reaps it.
+//! The tool never waits for the watchdog: its start costs one fork, its end nothing.
 
 use crate::process;
 use anyhow::{bail, Context, Result};
@@ -19,38 +20,68 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-/// The message that makes the watchdog end quietly.
-const FAREWELL: u8 = b'F';
 /// The message that names the process to guard: this tag, then its PID (4 bytes, native order).
 const GUARD: u8 = b'G';
 /// Also kill the guarded process's group, if it leads one (`GUARD_WITH_GROUP`, then the PID).
 const GUARD_WITH_GROUP: u8 = b'g';
 
-/// A running watchdog, the tool's child. Dropping it says farewell and reaps it.
+/// A running watchdog, the tool's child. Dropping it ends the guarded process, if it still
+/// runs, and the watchdog's process group.
 pub struct Watchdog {
     pid: Pid,
-    /// The tool's end of the pipe the watchdog reads; closing it without a farewell (the
-    /// tool's death closes it) makes the watchdog kill.
+    /// The tool's end of the pipe the watchdog reads; its closing (the tool's end closes it)
+    /// makes the watchdog kill.
     orders: Option<OwnedFd>,
     /// The watchdog's answers to [`Watchdog::guard`].
-    answers: OwnedFd,
+    answers: Option<OwnedFd>,
 }
 
 impl Watchdog {
-    /// Starts a watchdog in the current namespaces, guarding nothing yet. It leads a process
-    /// group of its own (see [`Watchdog::process_group`]). Call it while single-threaded.
+    /// Starts a watchdog guarding `target`, a child of the caller that is held (not yet let
+    /// go, so that it cannot have ended and been reaped); with `with_group`, also the process
+    /// group `target` leads, if it leads one when the watchdog kills. The watchdog leads a
+    /// process group of its own (see [`Watchdog::process_group`]). Call it while
+    /// single-threaded.
+    pub fn guarding(target: Pid, with_group: bool) -> Result<Watchdog> {
+        let pidfd =
+            pidfd_open(target.as_raw()).context("opening a pidfd of the guarded process")?;
+        let guarded = Guarded {
+            pidfd: Some(pidfd.as_raw_fd()),
+            pid: target.as_raw(),
+            with_group,
+        };
+        Self::fork(guarded, false)
+    }
+
+    /// Starts a watchdog guarding nothing yet, in the current namespaces: for a tool that is
+    /// about to enter others, where a fork would become part of the container. Name what it
+    /// guards with [`Watchdog::guard`].
     pub fn start() -> Result<Watchdog> {
+        let nothing = Guarded {
+            pidfd: None,
+            pid: 0,
+            with_group: false,
+        };
+        Self::fork(nothing, true)
+    }
+
+    fn fork(guarded: Guarded, answering: bool) -> Result<Watchdog> {
         let flags = nix::fcntl::OFlag::O_CLOEXEC;
         let (orders_read, orders) = nix::unistd::pipe2(flags).context("creating a pipe")?;
-        let (answers, answers_write) = nix::unistd::pipe2(flags).context("creating a pipe")?;
-        let keep = [orders_read.as_raw_fd(), answers_write.as_raw_fd()];
+        let (answers, answers_write) = if answering {
+            let (read, write) = nix::unistd::pipe2(flags).context("creating a pipe")?;
+            (Some(read), Some(write))
+        } else {
+            (None, None)
+        };
+        let orders_fd = orders_read.as_raw_fd();
+        let answers_fd = answers_write.as_ref().map(|w| w.as_raw_fd());
         let pid = process::spawn_keeping_signals(0, || {
-            watch(keep[0], keep[1]);
+            watch(orders_fd, answers_fd, guarded);
         })
         .map_err(|e| anyhow::anyhow!("starting the watchdog: {}", e.desc()))?;
-        // Also from here, as shells do, so that the group exists before a hook joins it
-        // whichever of the two runs first. EACCES: the child did it already... and exec'd,
-        // which it never does; ESRCH: it died, which guard() reports.
+        // Also from here, as shells do, so that the group exists before a hook joins it,
+        // whichever of the two runs first.
         let _ = nix::unistd::setpgid(pid, pid);
         Ok(Watchdog {
             pid,
@@ -60,23 +91,22 @@ impl Watchdog {
     }
 
     /// The watchdog's process group, for the hooks to join: it is killed with the guarded
-    /// process when the tool dies. The watchdog itself keeps the group's ID from being reused.
+    /// process. The watchdog itself keeps the group's ID from being reused meanwhile.
     pub fn process_group(&self) -> Pid {
         self.pid
     }
 
-    /// Guards `target`, a child of the caller that is held (not yet let go, so that it cannot
-    /// have ended and been reaped): from now on the tool's death kills it, and, with
-    /// `with_group`, its process group if it leads one then.
+    /// Guards `target` with a watchdog made by [`Watchdog::start`]; as [`Watchdog::guarding`].
     pub fn guard(&self, target: Pid, with_group: bool) -> Result<()> {
-        let orders = self.orders.as_ref().expect("guard after farewell");
+        let (Some(orders), Some(answers)) = (&self.orders, &self.answers) else {
+            bail!("the watchdog guards something already");
+        };
         let mut message = [0u8; 5];
         message[0] = if with_group { GUARD_WITH_GROUP } else { GUARD };
         message[1..].copy_from_slice(&target.as_raw().to_ne_bytes());
         nix::unistd::write(orders, &message).context("instructing the watchdog")?;
         let mut answer = [0u8; 4];
-        let got = read_full(self.answers.as_raw_fd(), &mut answer);
-        if got != answer.len() {
+        if read_full(answers.as_raw_fd(), &mut answer) != answer.len() {
             bail!("the watchdog ended unexpectedly");
         }
         match i32::from_ne_bytes(answer) {
@@ -84,20 +114,22 @@ impl Watchdog {
             errno => Err(Errno::from_raw(errno)).context("opening a pidfd of the guarded process"),
         }
     }
-
-    /// Tells the watchdog that the tool ends normally, and reaps it.
-    fn farewell(&mut self) {
-        if let Some(orders) = self.orders.take() {
-            let _ = nix::unistd::write(&orders, &[FAREWELL]);
-        }
-        while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
-    }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        self.farewell();
+        drop(self.orders.take());
+        // Reaped if it was quick; otherwise whoever inherits it reaps it once the tool ends.
+        let _ = nix::sys::wait::waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
     }
+}
+
+/// What a watchdog kills.
+#[derive(Clone, Copy)]
+struct Guarded {
+    pidfd: Option<RawFd>,
+    pid: i32,
+    with_group: bool,
 }
 
 /// Reads until `buf` is full or the pipe ends; returns how much was read.
@@ -122,7 +154,7 @@ fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
 }
 
 /// The watchdog's life, in the forked child: never returns.
-fn watch(orders: RawFd, answers: RawFd) -> ! {
+fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
     // SAFETY: plain system calls on integers and on a sigset on this stack; this process is a
     // single-threaded copy of the tool that only ever reads, signals and exits.
     unsafe {
@@ -131,56 +163,52 @@ fn watch(orders: RawFd, answers: RawFd) -> ! {
         libc::sigprocmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
         libc::setpgid(0, 0);
     }
-    close_all_but(&[orders, answers]);
+    let keep: Vec<RawFd> = [Some(orders), answers, guarded.pidfd]
+        .into_iter()
+        .flatten()
+        .collect();
+    close_all_but(&keep);
     let parent = nix::unistd::getppid();
-    let mut pidfd: Option<OwnedFd> = None;
-    let mut with_group = false;
-    let mut guarded = 0;
-    loop {
-        let mut tag = [0u8; 1];
-        if read_full(orders, &mut tag) != 1 {
+    let mut tag = [0u8; 1];
+    while read_full(orders, &mut tag) == 1 {
+        let (GUARD | GUARD_WITH_GROUP, Some(answers)) = (tag[0], answers) else {
+            break;
+        };
+        let mut pid = [0u8; 4];
+        if read_full(orders, &mut pid) != 4 {
             break;
         }
-        match tag[0] {
-            FAREWELL => exit(0),
-            GUARD | GUARD_WITH_GROUP => {
-                let mut pid = [0u8; 4];
-                if read_full(orders, &mut pid) != 4 {
-                    break;
-                }
-                guarded = i32::from_ne_bytes(pid);
-                with_group = tag[0] == GUARD_WITH_GROUP;
-                let answer = match pidfd_open(guarded) {
-                    Ok(fd) => {
-                        pidfd = Some(fd);
-                        0
-                    }
-                    Err(e) => e as i32,
-                };
-                // The PID named the tool's held child only while the tool lives: if it died
-                // meanwhile, the child may have ended, been reaped and its PID reused. A held
-                // child ends by itself when the tool dies, so there is nothing to kill then.
-                if nix::unistd::getppid() != parent {
-                    exit(0);
-                }
-                // SAFETY: writes 4 bytes from a local array.
-                unsafe { libc::write(answers, answer.to_ne_bytes().as_ptr().cast(), 4) };
+        guarded.pid = i32::from_ne_bytes(pid);
+        guarded.with_group = tag[0] == GUARD_WITH_GROUP;
+        let answer = match pidfd_open(guarded.pid) {
+            Ok(fd) => {
+                guarded.pidfd = Some(fd.as_raw_fd());
+                std::mem::forget(fd);
+                0
             }
-            _ => break,
+            Err(e) => e as i32,
+        };
+        // The PID named the tool's held child only while the tool lives: if it died
+        // meanwhile, the child may have ended, been reaped and its PID reused. A held child
+        // ends by itself when the tool dies, so there is nothing to kill then.
+        if nix::unistd::getppid() != parent {
+            exit(0);
         }
+        // SAFETY: writes 4 bytes from a local array.
+        unsafe { libc::write(answers, answer.to_ne_bytes().as_ptr().cast(), 4) };
     }
-    // The tool is gone without a farewell.
-    if let Some(pidfd) = &pidfd {
-        if with_group && pidfd_alive(pidfd) {
+    // The tool has ended (or broke the protocol, which it never does).
+    if let Some(pidfd) = guarded.pidfd {
+        if guarded.with_group && pidfd_signal(pidfd, 0) {
             // Alive, so its PID (and a group it leads) cannot have been reused.
             // SAFETY: getpgid and kill take integers.
             unsafe {
-                if libc::getpgid(guarded) == guarded {
-                    libc::kill(-guarded, libc::SIGKILL);
+                if libc::getpgid(guarded.pid) == guarded.pid {
+                    libc::kill(-guarded.pid, libc::SIGKILL);
                 }
             }
         }
-        pidfd_kill(pidfd);
+        pidfd_signal(pidfd, libc::SIGKILL);
     }
     // Last, since it ends the watchdog too: the hooks and what they left running.
     // SAFETY: kill takes integers; 0 is our own process group.
@@ -219,24 +247,16 @@ fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
 }
 
-fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> bool {
+fn pidfd_signal(pidfd: RawFd, signal: i32) -> bool {
     // SAFETY: pidfd_send_signal with a null siginfo behaves as kill(2) on the pidfd's process.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
+            pidfd,
             signal,
             std::ptr::null::<libc::siginfo_t>(),
             0,
         )
     };
     ret == 0
-}
-
-fn pidfd_alive(pidfd: &OwnedFd) -> bool {
-    pidfd_signal(pidfd, 0)
-}
-
-fn pidfd_kill(pidfd: &OwnedFd) {
-    pidfd_signal(pidfd, libc::SIGKILL);
 }

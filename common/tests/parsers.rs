@@ -177,10 +177,10 @@ proptest! {
             words.push(format!("{}{name}{}", " ".repeat(spaces), " ".repeat(spaces)));
         }
         let list = words.join(",");
-        let lockdown = Lockdown::from_options(&[list.clone()], &[], None, false).unwrap();
+        let lockdown = Lockdown::from_options(std::slice::from_ref(&list), &[], None, false).unwrap();
         prop_assert_eq!(lockdown.bounding(), full_mask(last) & !mask, "{}", list);
         let given_back =
-            Lockdown::from_options(&["all".into()], &[list.clone()], None, false).unwrap();
+            Lockdown::from_options(&["all".into()], std::slice::from_ref(&list), None, false).unwrap();
         prop_assert_eq!(given_back.bounding(), mask, "{}", list);
     }
 

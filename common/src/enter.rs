@@ -87,8 +87,8 @@ impl Injection {
             // Never the caller's keys.
             crate::keyring::join_new_session()?;
             lockdown.apply()?;
-            // After the last credential change, which would undo it.
-            lifeline.die_with_parent()?;
+            // No parent-death signal: it would kill the command alone, at once, and leave what
+            // the command started orphaned before the watchdog, which kills them all, finds it.
             Err(exec.exec())
         })
         .map_err(|errno| match errno {
@@ -96,8 +96,8 @@ impl Injection {
             Errno::ENOMEM => anyhow!("{}: the container has ended", self.target),
             _ => anyhow!("starting the command: {}", errno.desc()),
         })?;
-        // Kept open for as long as inject lives: its closing tells a command not yet armed
-        // with the parent-death signal that inject is gone.
+        // Kept open for as long as inject lives: its closing tells a command not yet let go
+        // that inject is gone.
         let parent_end = pipe.parent();
         if let Err(e) = watchdog.guard(child, true) {
             process::kill_and_reap(child);

@@ -22,8 +22,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// The message that names the process to guard: this tag, then its PID (4 bytes, native order).
 const GUARD: u8 = b'G';
-/// Also kill the guarded process's group, if it leads one (`GUARD_WITH_GROUP`, then the PID).
-const GUARD_WITH_GROUP: u8 = b'g';
+/// Also kill the guarded process's descendants (`GUARD_WITH_DESCENDANTS`, then the PID).
+const GUARD_WITH_DESCENDANTS: u8 = b'g';
 
 /// A running watchdog, the tool's child. Dropping it ends the guarded process, if it still
 /// runs, and the watchdog's process group.
@@ -38,17 +38,18 @@ pub struct Watchdog {
 
 impl Watchdog {
     /// Starts a watchdog guarding `target`, a child of the caller that is held (not yet let
-    /// go, so that it cannot have ended and been reaped); with `with_group`, also the process
-    /// group `target` leads, if it leads one when the watchdog kills. The watchdog leads a
+    /// go, so that it cannot have ended and been reaped); with `with_descendants`, also every
+    /// process it started that is still its descendant, and the process group it leads, if it
+    /// leads one: for a command that is no namespace's init. The watchdog leads a
     /// process group of its own (see [`Watchdog::process_group`]). Call it while
     /// single-threaded.
-    pub fn guarding(target: Pid, with_group: bool) -> Result<Watchdog> {
+    pub fn guarding(target: Pid, with_descendants: bool) -> Result<Watchdog> {
         let pidfd =
             pidfd_open(target.as_raw()).context("opening a pidfd of the guarded process")?;
         let guarded = Guarded {
             pidfd: Some(pidfd.as_raw_fd()),
             pid: target.as_raw(),
-            with_group,
+            with_descendants,
         };
         Self::fork(guarded, false)
     }
@@ -60,7 +61,7 @@ impl Watchdog {
         let nothing = Guarded {
             pidfd: None,
             pid: 0,
-            with_group: false,
+            with_descendants: false,
         };
         Self::fork(nothing, true)
     }
@@ -97,12 +98,16 @@ impl Watchdog {
     }
 
     /// Guards `target` with a watchdog made by [`Watchdog::start`]; as [`Watchdog::guarding`].
-    pub fn guard(&self, target: Pid, with_group: bool) -> Result<()> {
+    pub fn guard(&self, target: Pid, with_descendants: bool) -> Result<()> {
         let (Some(orders), Some(answers)) = (&self.orders, &self.answers) else {
             bail!("the watchdog guards something already");
         };
         let mut message = [0u8; 5];
-        message[0] = if with_group { GUARD_WITH_GROUP } else { GUARD };
+        message[0] = if with_descendants {
+            GUARD_WITH_DESCENDANTS
+        } else {
+            GUARD
+        };
         message[1..].copy_from_slice(&target.as_raw().to_ne_bytes());
         nix::unistd::write(orders, &message).context("instructing the watchdog")?;
         let mut answer = [0u8; 4];
@@ -129,7 +134,7 @@ impl Drop for Watchdog {
 struct Guarded {
     pidfd: Option<RawFd>,
     pid: i32,
-    with_group: bool,
+    with_descendants: bool,
 }
 
 /// Reads until `buf` is full or the pipe ends; returns how much was read.
@@ -171,7 +176,7 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
     let parent = nix::unistd::getppid();
     let mut tag = [0u8; 1];
     while read_full(orders, &mut tag) == 1 {
-        let (GUARD | GUARD_WITH_GROUP, Some(answers)) = (tag[0], answers) else {
+        let (GUARD | GUARD_WITH_DESCENDANTS, Some(answers)) = (tag[0], answers) else {
             break;
         };
         let mut pid = [0u8; 4];
@@ -179,7 +184,7 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
             break;
         }
         guarded.pid = i32::from_ne_bytes(pid);
-        guarded.with_group = tag[0] == GUARD_WITH_GROUP;
+        guarded.with_descendants = tag[0] == GUARD_WITH_DESCENDANTS;
         let answer = match pidfd_open(guarded.pid) {
             Ok(fd) => {
                 guarded.pidfd = Some(fd.as_raw_fd());
@@ -199,14 +204,8 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
     }
     // The tool has ended (or broke the protocol, which it never does).
     if let Some(pidfd) = guarded.pidfd {
-        if guarded.with_group && pidfd_signal(pidfd, 0) {
-            // Alive, so its PID (and a group it leads) cannot have been reused.
-            // SAFETY: getpgid and kill take integers.
-            unsafe {
-                if libc::getpgid(guarded.pid) == guarded.pid {
-                    libc::kill(-guarded.pid, libc::SIGKILL);
-                }
-            }
+        if guarded.with_descendants && pidfd_signal(pidfd, 0) {
+            kill_descendants(pidfd, guarded.pid);
         }
         pidfd_signal(pidfd, libc::SIGKILL);
     }
@@ -214,6 +213,66 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
     // SAFETY: kill takes integers; 0 is our own process group.
     unsafe { libc::kill(0, libc::SIGKILL) };
     exit(0)
+}
+
+/// Kills every descendant of `pid` (alive: its PID cannot have been reused) and the process
+/// group it leads, if it leads one. Each process found is stopped first, so that none forks
+/// behind the search, and opened as a pidfd once its parent is confirmed, so that no PID is
+/// mistaken for another; the search repeats until it finds no new one. (A process whose
+/// parent ended earlier has left the tree, and is not found.)
+fn kill_descendants(pidfd: RawFd, pid: i32) {
+    pidfd_signal(pidfd, libc::SIGSTOP);
+    let mut tree = vec![pid];
+    let mut opened = Vec::new();
+    loop {
+        let before = tree.len();
+        for (child, parent) in parents() {
+            if tree.contains(&child) || !tree.contains(&parent) {
+                continue;
+            }
+            let Ok(fd) = pidfd_open(child) else {
+                continue;
+            };
+            // Opened after its parent was read: still that parent's child, so the same process.
+            if parent_of(child) != Some(parent) {
+                continue;
+            }
+            pidfd_signal(fd.as_raw_fd(), libc::SIGSTOP);
+            tree.push(child);
+            opened.push(fd);
+        }
+        if tree.len() == before {
+            break;
+        }
+    }
+    // SAFETY: getpgid and kill take integers.
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    for fd in &opened {
+        pidfd_signal(fd.as_raw_fd(), libc::SIGKILL);
+    }
+}
+
+/// Every process's (PID, parent PID), from /proc.
+fn parents() -> Vec<(i32, i32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect()
+}
+
+/// The parent PID in /proc/PID/stat, which follows the command name (that may hold ") ").
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let end = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(end + 2..)?).ok()?;
+    rest.split(' ').nth(1)?.parse().ok()
 }
 
 fn exit(code: i32) -> ! {

@@ -97,6 +97,29 @@ fn sigkill_of_inject_ends_a_command_that_switched_user() {
 }
 
 #[test]
+fn sigkill_of_inject_ends_what_its_command_started_as_another_user() {
+    if subordinate_ids(1001).is_none() {
+        return;
+    }
+    for who in users() {
+        let target = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
+        let seconds = format!("1{}", unique_token());
+        // The shell stays root (and dies with inject by its parent-death signal); its child
+        // switches to uid 1000, as util-linux su's child does.
+        let script = format!("su user -c 'exec sleep {seconds}'; true");
+        let argv = ["sh", "-c", &script];
+        let injected = spawn(inject_command(who, &[], target.supervisor(), &argv));
+        let sleep = wait_for_process("su's sleep", &["sleep", &seconds]);
+        expect_switched_user(who, sleep);
+        injected.signal(Signal::SIGKILL);
+        expect_gone(&["sleep", &seconds], "inject was killed with SIGKILL");
+        drop(injected.finish());
+        assert!(process_alive(target.sleeper()), "the container ended");
+        target.stop();
+    }
+}
+
+#[test]
 fn sigkill_of_contain_ends_what_its_outside_hook_left_running() {
     for who in users() {
         let root = busybox_rootfs();

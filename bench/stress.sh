@@ -8,8 +8,9 @@
 #   2. Concurrent: CONC starts of each mode at once, likewise.
 #   3. kill -9: KILLS trials; each starts one mode with `sleep` as its command (and, for the
 #      hooks mode, a hook that leaves a `sleep` running in the background and one that is slow),
-#      waits a random 0-80 ms (any point of the start: creating the namespaces, the maps,
-#      pasta, the hooks, the exec), SIGKILLs the tool, and then waits up to 5 s for every
+#      waits a random time within the mode's start (0-20 ms, with hooks 0-50, with pasta 0-150:
+#      creating the namespaces, the maps, pasta, the hooks, the exec, or just after), SIGKILLs
+#      the tool, and then waits up to 5 s for every
 #      process of the trial (found by a token in its command line, whatever its uid) to end.
 #      Half the contain trials run init as `su user -c` (a credential change, which clears the
 #      parent-death signal) and inject trials inject such a `su` as the command.
@@ -137,7 +138,13 @@ for i in $(seq "$kills"); do
         start "$mode" "${command[@]}"
     fi
     tool=$!
-    sleep "0.0$((RANDOM % 80))"
+    # Somewhere in the mode's start (measured: pasta takes about 100 ms, a hook 20 ms more).
+    case $mode in
+    pasta) range=150 ;;
+    hooks) range=50 ;;
+    *) range=20 ;;
+    esac
+    sleep "$(printf '0.%03d' $((RANDOM % range)))"
     kill -9 "$tool" 2>/dev/null || true
     wait "$tool" 2>/dev/null || true
     left=""

@@ -12,7 +12,7 @@
 //! group, which the tool's `-o` hooks join with whatever they started in the background. After
 //! a normal end the guarded process has ended already; what a hook left running ends with it.
 //!
-//! The tool never waits for the watchdog: its start costs one fork, its end nothing.
+//! Its cost is one fork at the start and one wait for it at the end.
 
 use crate::process;
 use anyhow::{bail, Context, Result};
@@ -124,8 +124,9 @@ impl Watchdog {
 impl Drop for Watchdog {
     fn drop(&mut self) {
         drop(self.orders.take());
-        // Reaped if it was quick; otherwise whoever inherits it reaps it once the tool ends.
-        let _ = nix::sys::wait::waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        // Waited for, so that once the tool has ended nothing of it is left running: not the
+        // watchdog, not what a hook left in its process group.
+        while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
     }
 }
 

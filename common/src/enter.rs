@@ -67,7 +67,7 @@ impl Injection {
         let supervisor = Supervisor::with_forwarded(&FORWARDED_SHARING_TERMINAL)?;
         // Forked before entering, so that it is no process of the container's; it ends the
         // command if inject is SIGKILLed, whatever the command did to its credentials.
-        let watchdog = Watchdog::start()?;
+        let mut watchdog = Watchdog::start()?;
         entry.enter()?;
         let path = init.path_inside()?;
         let command = if self.command.is_empty() {

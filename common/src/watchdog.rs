@@ -34,6 +34,8 @@ pub struct Watchdog {
     orders: Option<OwnedFd>,
     /// The watchdog's answers to [`Watchdog::guard`].
     answers: Option<OwnedFd>,
+    /// The tool's own pidfd of the guarded process.
+    target: Option<OwnedFd>,
 }
 
 impl Watchdog {
@@ -51,7 +53,9 @@ impl Watchdog {
             pid: target.as_raw(),
             with_descendants,
         };
-        Self::fork(guarded, false)
+        let mut watchdog = Self::fork(guarded, false)?;
+        watchdog.target = Some(pidfd);
+        Ok(watchdog)
     }
 
     /// Starts a watchdog guarding nothing yet, in the current namespaces: for a tool that is
@@ -88,6 +92,7 @@ impl Watchdog {
             pid,
             orders: Some(orders),
             answers,
+            target: None,
         })
     }
 
@@ -98,10 +103,12 @@ impl Watchdog {
     }
 
     /// Guards `target` with a watchdog made by [`Watchdog::start`]; as [`Watchdog::guarding`].
-    pub fn guard(&self, target: Pid, with_descendants: bool) -> Result<()> {
+    pub fn guard(&mut self, target: Pid, with_descendants: bool) -> Result<()> {
         let (Some(orders), Some(answers)) = (&self.orders, &self.answers) else {
             bail!("the watchdog guards something already");
         };
+        self.target =
+            Some(pidfd_open(target.as_raw()).context("opening a pidfd of the guarded process")?);
         let mut message = [0u8; 5];
         message[0] = if with_descendants {
             GUARD_WITH_DESCENDANTS
@@ -122,10 +129,23 @@ impl Watchdog {
 }
 
 impl Drop for Watchdog {
+    /// Ends what the watchdog would end, and waits, so that once the tool has exited nothing
+    /// of it is left running: not the watchdog, not what a hook left in its process group.
     fn drop(&mut self) {
-        drop(self.orders.take());
-        // Waited for, so that once the tool has ended nothing of it is left running: not the
-        // watchdog, not what a hook left in its process group.
+        let running = self
+            .target
+            .as_ref()
+            .is_some_and(|t| pidfd_signal(t.as_raw_fd(), 0));
+        if running {
+            // The tool gives up on a guarded process that still runs (a failure): the watchdog
+            // ends it, with its descendants.
+            drop(self.orders.take());
+        } else {
+            // The usual end, the guarded process reaped: no need to wake the watchdog.
+            // SAFETY: kill takes integers; the group is the watchdog's, which our unreaped
+            // child still leads.
+            unsafe { libc::kill(-self.pid.as_raw(), libc::SIGKILL) };
+        }
         while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
     }
 }

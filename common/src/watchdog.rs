@@ -136,16 +136,17 @@ impl Drop for Watchdog {
             .target
             .as_ref()
             .is_some_and(|t| pidfd_signal(t.as_raw_fd(), 0));
-        if running {
-            // The tool gives up on a guarded process that still runs (a failure): the watchdog
-            // ends it, with its descendants.
-            drop(self.orders.take());
-        } else {
-            // The usual end, the guarded process reaped: no need to wake the watchdog.
+        if !running {
+            // The usual end, the guarded process reaped: no need to wake the watchdog. (The
+            // kill is refused when the tool has since become another user in a container's
+            // user namespace, as inject may have: then the watchdog does it, as below.)
             // SAFETY: kill takes integers; the group is the watchdog's, which our unreaped
             // child still leads.
             unsafe { libc::kill(-self.pid.as_raw(), libc::SIGKILL) };
         }
+        // Otherwise the tool gives up on a guarded process that still runs (a failure): the
+        // watchdog ends it, with its descendants, and its own group.
+        drop(self.orders.take());
         while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
     }
 }

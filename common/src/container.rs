@@ -13,6 +13,7 @@ use crate::process::{Exec, DEFAULT_PATH};
 use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{self, Signal, Supervisor};
 use crate::userns::{Lifeline, NsChild};
+use crate::watchdog::Watchdog;
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -161,6 +162,15 @@ impl Container {
         let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
             self.init(console, lifeline, exec, handoff)
         })?;
+        // Ends the container, and the -o hook with what it started, when contain ends, even of
+        // SIGKILL: init's parent-death signal does not survive its changes of credentials.
+        let watchdog = match Watchdog::guarding(child.pid, false) {
+            Ok(watchdog) => watchdog,
+            Err(e) => {
+                child.abandon();
+                return Err(e);
+            }
+        };
         // What happens outside while the child is held; any failure abandons the child, and
         // so does a signal to contain (the hook is killed then, and pasta ended).
         let outside = || -> Result<std::result::Result<Option<Pasta>, Signal>> {
@@ -174,8 +184,10 @@ impl Container {
             if let Some(script) = &self.outside_hook {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
                 let env = [(INIT_PID_VAR, child.pid.to_string())];
-                let mut hook = hooks::start("-o hook", script, &cwd, &env)?;
-                match supervisor.wait_helper(&mut hook)? {
+                // In the watchdog's group, which ends with the container even of SIGKILL.
+                let group = watchdog.process_group();
+                let mut hook = hooks::start("-o hook", script, &cwd, &env, group)?;
+                match supervisor.wait_helper(&mut hook, group)? {
                     Ok(status) => hooks::check("-o hook", script, status)?,
                     Err(sig) => return Ok(Err(sig)),
                 }
@@ -260,6 +272,7 @@ impl Container {
             // Off the caller's terminal and process group, as every command: see session.rs.
             None => Session::Detached.enter()?,
         }
+        crate::keyring::join_new_session()?;
         // Last, so that none of our own setup runs with less than full rights; switching user
         // undoes the parent-death signal, so it is armed again.
         if !self.lockdown.is_default() {
@@ -277,9 +290,10 @@ impl Container {
 
 /// The root directory, absolute, checked to be a directory.
 fn checked_root(dir: &Path) -> Result<PathBuf> {
-    let root = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let shown = || crate::errors::shown_os(dir.as_os_str());
+    let root = std::fs::canonicalize(dir).with_context(shown)?;
     if !root.is_dir() {
-        bail!("{}: Not a directory", dir.display());
+        bail!("{}: Not a directory", shown());
     }
     Ok(root)
 }

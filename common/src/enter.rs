@@ -12,6 +12,7 @@ use crate::process::{self, Exec, DEFAULT_PATH};
 use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::Supervisor;
 use crate::userns::{self, LifelinePipe};
+use crate::watchdog::Watchdog;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -67,6 +68,9 @@ impl Injection {
         // The command gets a session of its own, on a pty of ours when the caller is on a
         // terminal (see session.rs), so the terminal's ^C comes to us alone: pass it on too.
         let supervisor = Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS);
+        // Forked before entering, so that it is no process of the container's; it ends the
+        // command if inject is SIGKILLed, whatever the command did to its credentials.
+        let mut watchdog = Watchdog::start()?;
         entry.enter()?;
         // Opened inside, from the container's /dev/ptmx, so the command's tty has a name there.
         let session = Session::for_caller_or_detached();
@@ -81,10 +85,16 @@ impl Injection {
         let pipe = LifelinePipe::new()?;
         let child = process::spawn(0, || {
             let lifeline = pipe.child();
+            if !lifeline.released() {
+                // inject gave up (and said why) before letting us go.
+                return Ok(errors::FAILURE);
+            }
             session.enter()?;
+            // Never the caller's keys.
+            crate::keyring::join_new_session()?;
             lockdown.apply()?;
-            // After the last credential change, which would undo it.
-            lifeline.die_with_parent()?;
+            // No parent-death signal: it would kill the command alone, at once, and leave what
+            // the command started orphaned before the watchdog, which kills them all, finds it.
             Err(exec.exec())
         })
         .map_err(|errno| match errno {
@@ -92,9 +102,14 @@ impl Injection {
             Errno::ENOMEM => anyhow!("{}: the container has ended", self.target),
             _ => anyhow!("starting the command: {}", errno.desc()),
         })?;
-        // Kept open for as long as inject lives: its closing tells a command not yet armed
-        // with the parent-death signal that inject is gone.
-        let _parent_end = pipe.parent();
+        // Kept open for as long as inject lives: its closing tells a command not yet let go
+        // that inject is gone.
+        let parent_end = pipe.parent();
+        if let Err(e) = watchdog.guard(child, true) {
+            process::kill_and_reap(child);
+            return Err(e);
+        }
+        nix::unistd::write(&parent_end, &[1]).context("releasing the command")?;
         session.wait(&supervisor, child)
     }
 }

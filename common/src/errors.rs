@@ -51,9 +51,67 @@ pub fn status_of(err: &anyhow::Error) -> i32 {
         .map_or(FAILURE, |e| e.code)
 }
 
+/// Text as one line of printable characters: what the input held (a name with an escape
+/// sequence, a carriage return or a newline in it) must not reach the user's terminal raw. Each
+/// control character becomes a C escape (`\e`, `\r`, `\n`, `\a`, `\t`, ... or `\xHH`), as
+/// `ls -b` shows names; C1 controls and the bidirectional overrides, which reorder what the
+/// terminal shows, become `\u{HHHH}`.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_printable(&mut out, c);
+    }
+    out.into()
+}
+
+/// Bytes that should be text (a path, an argument) as one printable line: as [`printable`],
+/// and each byte that is not UTF-8 as `\xHH`.
+pub fn shown(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_printable(&mut out, c);
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// An OS string (a path, an argument) as one printable line; see [`shown`].
+pub fn shown_os(text: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    shown(text.as_bytes())
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_printable(out: &mut String, c: char) {
+    match c {
+        '\x1b' => out.push_str("\\e"),
+        '\r' => out.push_str("\\r"),
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        '\x07' => out.push_str("\\a"),
+        '\x08' => out.push_str("\\b"),
+        '\x0b' => out.push_str("\\v"),
+        '\x0c' => out.push_str("\\f"),
+        c if (c as u32) < 0x80 && needs_escape(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if needs_escape(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
 /// Renders an error chain as one line: `what failed: why: deeper why`.
 pub fn one_line(err: &anyhow::Error) -> String {
-    let mut text = format!("{err:#}").replace('\n', " ");
+    let mut text = printable(&format!("{err:#}")).into_owned();
     // std's I/O errors end in " (os error N)", which tells a user nothing more.
     while let Some(start) = text.find(" (os error ") {
         match text[start..].find(')') {
@@ -66,12 +124,12 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// Prints `tool: message` on stderr.
 pub fn report(message: &str) {
-    eprintln!("{}: {}", tool(), message);
+    eprintln!("{}: {}", tool(), printable(message));
 }
 
 /// Prints `tool: warning: message` on stderr.
 pub fn warn(message: &str) {
-    eprintln!("{}: warning: {}", tool(), message);
+    eprintln!("{}: warning: {}", tool(), printable(message));
 }
 
 /// The body of every `main`: names the tool, runs it and turns its result into the exit status.
@@ -128,11 +186,44 @@ pub fn parse_args<T: clap::Parser>() -> T {
             }
             report(&format!(
                 "{} (see --help)",
-                usage_error_line(&err.to_string())
+                usage_error_line(&escaped_input(err))
             ));
             std::process::exit(FAILURE)
         }
     }
+}
+
+/// clap's usage error as text, with each value it names from the command line (an unknown
+/// option, a value refused) escaped, so that a newline in an argument cannot pass for one of
+/// clap's. (clap itself drops escape sequences from what it prints; what a value parser's own
+/// message echoes is escaped by [`report`].)
+fn escaped_input(mut err: clap::Error) -> String {
+    use clap::error::ContextValue;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // clap holds arguments as lossy UTF-8: show the argument itself, bytes and all, if it
+    // is one of ours.
+    let escaped = |value: &String| -> String {
+        match args.iter().find(|a| a.to_string_lossy() == value.as_str()) {
+            Some(arg) => shown_os(arg),
+            None => printable(value).into_owned(),
+        }
+    };
+    let changed = |value: &String| escaped(value) != *value;
+    let replaced: Vec<_> = err
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(s) if changed(s) => Some((kind, ContextValue::String(escaped(s)))),
+            ContextValue::Strings(list) if list.iter().any(changed) => Some((
+                kind,
+                ContextValue::Strings(list.iter().map(escaped).collect()),
+            )),
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in replaced {
+        err.insert(kind, value);
+    }
+    err.to_string()
 }
 
 /// clap's usage error as one line: its first paragraph (the error, with what it names on the
@@ -185,6 +276,34 @@ mod tests {
             usage_error_line(value),
             "invalid value 'x' for '--net <MODE>' [possible values: private, host, pasta]"
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("plain: text/é"), "plain: text/é");
+        assert_eq!(
+            printable("a\x1b[31mb\rc\nd\x07e\tf\x7fg\u{9b}h\u{202e}i"),
+            "a\\e[31mb\\rc\\nd\\ae\\tf\\x7fg\\u{009b}h\\u{202e}i"
+        );
+        assert_eq!(shown(b"/x\xff\x1b\xc3\xa9"), "/x\\xff\\eé");
+        let err = anyhow::anyhow!("bad\nname").context("opening");
+        assert_eq!(one_line(&err), "opening: bad\\nname");
+    }
+
+    #[test]
+    fn usage_errors_escape_what_the_input_held() {
+        #[derive(clap::Parser, Debug)]
+        struct Args {
+            #[arg(short = 'n', value_parser = clap::value_parser!(u32))]
+            number: Option<u32>,
+        }
+        use clap::Parser;
+        for arg in ["-n1\x1b[2J\r\n\x07", "--bad\nline\x1b"] {
+            let err = Args::try_parse_from(["t", arg]).unwrap_err();
+            let line = usage_error_line(&escaped_input(err));
+            assert!(!line.chars().any(needs_escape), "{line:?}");
+            assert!(line.contains("\\e"), "{line:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Hook commands the user gives to run at fixed points of a container's start.
 
 use anyhow::{bail, Context, Result};
+use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
@@ -14,12 +15,19 @@ pub fn run(what: &str, script: &str, cwd: &Path, env: &[(&str, String)]) -> Resu
     check(what, script, status)
 }
 
-/// Starts `script` like [`run`], in a process group of its own, so that the hook and
-/// whatever it started can be ended together when the start is given up; [`check`] its
-/// status once it has ended.
-pub fn start(what: &str, script: &str, cwd: &Path, env: &[(&str, String)]) -> Result<Child> {
+/// Starts `script` like [`run`], in the process group `group` (an existing one, in the
+/// caller's session), so that whoever holds the group can end the hook with whatever it
+/// started: when the start is given up, and when the tool ends; [`check`] its status once it
+/// has ended.
+pub fn start(
+    what: &str,
+    script: &str,
+    cwd: &Path,
+    env: &[(&str, String)],
+    group: Pid,
+) -> Result<Child> {
     command(script, cwd, env)
-        .process_group(0)
+        .process_group(group.as_raw())
         .spawn()
         .with_context(|| format!("{what}: running /bin/sh"))
 }

@@ -427,14 +427,8 @@ impl Pasta {
                     return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 // Descriptors the caller opened without O_CLOEXEC (a lifeline pipe, a pty)
-                // must not be held open by pasta. Failure only means an old kernel. (The system
-                // call itself: musl has no close_range wrapper.)
-                libc::syscall(
-                    libc::SYS_close_range,
-                    3,
-                    u32::MAX,
-                    libc::CLOSE_RANGE_CLOEXEC,
-                );
+                // must not be held open by pasta. Failure only means an old kernel.
+                crate::process::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
                 Ok(())
             });
         }

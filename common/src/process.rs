@@ -33,6 +33,23 @@ struct CloneArgs {
 /// The caller must be single-threaded: the child continues with a copy of the caller's memory,
 /// and a user namespace cannot be created by a threaded process anyway.
 pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Errno> {
+    spawn_with(flags, true, child)
+}
+
+/// [`spawn`] for a child that keeps the caller's signal mask and dispositions, so that no
+/// signal can reach it before it blocks or handles what it must (the watchdog).
+pub fn spawn_keeping_signals(
+    flags: u64,
+    child: impl FnOnce() -> Result<i32>,
+) -> Result<Pid, Errno> {
+    spawn_with(flags, false, child)
+}
+
+fn spawn_with(
+    flags: u64,
+    reset_signals: bool,
+    child: impl FnOnce() -> Result<i32>,
+) -> Result<Pid, Errno> {
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
@@ -49,6 +66,7 @@ pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Err
     };
     match ret {
         -1 => Err(Errno::last()),
+        0 if !reset_signals => finish_child(child),
         0 => {
             // Signals the parent blocked for its signalfd must not stay blocked in the child,
             // and Rust's runtime ignores SIGPIPE, which `cmd | head` relies on not doing.
@@ -64,19 +82,24 @@ pub fn spawn(flags: u64, child: impl FnOnce() -> Result<i32>) -> Result<Pid, Err
                     nix::sys::signal::SigHandler::SigDfl,
                 )
             };
-            let code = match child() {
-                Ok(code) => code,
-                Err(err) => {
-                    errors::report(&errors::one_line(&err));
-                    errors::status_of(&err)
-                }
-            };
-            // SAFETY: _exit ends the child without running the parent's exit handlers or
-            // flushing stdio buffers it copied from the parent.
-            unsafe { libc::_exit(code) }
+            finish_child(child)
         }
         pid => Ok(Pid::from_raw(pid as i32)),
     }
+}
+
+/// Runs the child's part and ends the child with its status.
+fn finish_child(child: impl FnOnce() -> Result<i32>) -> ! {
+    let code = match child() {
+        Ok(code) => code,
+        Err(err) => {
+            errors::report(&errors::one_line(&err));
+            errors::status_of(&err)
+        }
+    };
+    // SAFETY: _exit ends the child without running the parent's exit handlers or flushing
+    // stdio buffers it copied from the parent.
+    unsafe { libc::_exit(code) }
 }
 
 /// Waits for `pid` and turns its end into a shell-style status: the exit code, or 128+N when
@@ -156,14 +179,18 @@ impl Exec {
     /// 126 when the only matches cannot be executed.
     pub fn resolve(&self) -> Result<CString> {
         use nix::unistd::{access, AccessFlags};
-        let name = self.argv[0].to_string_lossy().into_owned();
+        let name = errors::shown(self.argv[0].to_bytes());
         let candidates: Vec<CString> = if name.contains('/') {
             vec![self.argv[0].clone()]
         } else {
             self.path()
                 .split(':')
                 .map(|dir| if dir.is_empty() { "." } else { dir })
-                .filter_map(|dir| CString::new(format!("{dir}/{name}")).ok())
+                .filter_map(|dir| {
+                    let mut file = format!("{dir}/").into_bytes();
+                    file.extend_from_slice(self.argv[0].to_bytes());
+                    CString::new(file).ok()
+                })
                 .collect()
         };
         let mut refused: Option<Errno> = None;
@@ -213,7 +240,7 @@ impl Exec {
         let err = execve(&file, &argv, &envp);
         exit_error(
             NOT_EXECUTABLE,
-            format!("{}: {}", file.to_string_lossy(), err.desc()),
+            format!("{}: {}", errors::shown(file.to_bytes()), err.desc()),
         )
     }
 }
@@ -225,20 +252,18 @@ fn execve(file: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char
     Errno::last()
 }
 
+/// close_range(2) on descriptors `first` to `last` of this process, with `flags` (0 closes,
+/// CLOSE_RANGE_CLOEXEC marks). The system call itself: musl, which `make` builds against, has
+/// no wrapper. Async-signal-safe. Fails (non-zero) only on kernels without it or its flag.
+pub fn close_range(first: u32, last: u32, flags: u32) -> libc::c_long {
+    // SAFETY: close_range only closes or marks descriptors of this process.
+    unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }
+}
+
 /// Marks every descriptor above 2 close-on-exec, so an exec leaves only stdin, stdout and
 /// stderr, whatever the caller passed in.
 pub fn close_inherited_fds() {
-    // The system call itself: musl, which `make` builds against, has no close_range wrapper.
-    // SAFETY: close_range only changes descriptor flags of this process.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if ret != 0 {
+    if close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
         // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark them one by one.
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
             let fds: Vec<i32> = dir

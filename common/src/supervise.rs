@@ -291,19 +291,19 @@ impl Supervisor {
     }
 
     /// Waits for a helper of the start (a hook) to end, unless a signal of [`FORWARDED`]
-    /// arrives first: then the helper's process group is killed and reaped and the signal
-    /// returned. The helper must lead a process group of its own.
+    /// arrives first: then the helper's process group `group`, with whatever the helper
+    /// started, is killed, the helper reaped and the signal returned.
     pub fn wait_helper(
         &self,
         helper: &mut std::process::Child,
+        group: Pid,
     ) -> Result<std::result::Result<std::process::ExitStatus, Signal>> {
-        let pid = Pid::from_raw(helper.id() as i32);
         loop {
             if let Some(status) = helper.try_wait().context("waiting for a helper")? {
                 return Ok(Ok(status));
             }
             if let Some(sig) = self.interrupted()? {
-                let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
+                let _ = nix::sys::signal::killpg(group, Signal::SIGKILL);
                 let _ = helper.wait();
                 return Ok(Err(sig));
             }

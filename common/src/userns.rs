@@ -203,7 +203,7 @@ pub struct Lifeline<'a>(BorrowedFd<'a>);
 impl Lifeline<'_> {
     /// Waits for the parent to let the child go on; false if the parent gave up (closed its
     /// end, or died) instead.
-    fn released(&self) -> bool {
+    pub fn released(&self) -> bool {
         let mut go = [0u8; 1];
         matches!(nix::unistd::read(self.0, &mut go), Ok(1))
     }

@@ -1151,15 +1151,18 @@ impl BackgroundContainer {
     /// The host PID of the container's init.
     #[track_caller]
     pub fn init(&self) -> u32 {
-        // With --net pasta, pasta is contain's other child.
+        // With --net pasta, pasta is contain's other child; its watchdog, a copy of contain
+        // itself, is always one.
+        let own = process(self.supervisor()).map(|p| p.cmdline);
         let children: Vec<Process> = children_of(self.supervisor())
             .into_iter()
             .filter(|c| c.cmdline.first().is_none_or(|c0| !c0.ends_with("pasta")))
+            .filter(|c| Some(&c.cmdline) != own.as_ref())
             .collect();
         assert_eq!(
             children.len(),
             1,
-            "contain has one child besides pasta, its init: {children:?}"
+            "contain has one child besides pasta and its watchdog, its init: {children:?}"
         );
         children[0].pid
     }

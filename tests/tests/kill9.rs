@@ -1,0 +1,170 @@
+//! Nothing outlives a SIGKILLed contain or inject: not a container whose init changed its
+//! credentials (which clears the parent-death signal), not inject's command after `su`, and not
+//! an `-o` hook or what it left running.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+use tests::*;
+
+/// Waits up to 10 s for every process running exactly `cmdline` to end; otherwise kills
+/// them (by PID: they are the test's own) and fails.
+#[track_caller]
+fn expect_gone(cmdline: &[&str], after: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_running(cmdline);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            for p in &left {
+                let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGKILL);
+            }
+            panic!("{cmdline:?} still runs after {after}: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `su user -c 'exec sleep SECONDS'`: a command that switches to uid 1000 and then sleeps.
+fn su_sleep(seconds: &str) -> Vec<String> {
+    ["su", "user", "-c", &format!("exec sleep {seconds}")]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Asserts that the sleep `pid` runs as container uid 1000, not as container root: the
+/// credential change that clears the parent-death signal did happen.
+#[track_caller]
+fn expect_switched_user(who: As, pid: u32) {
+    let uid = process(pid).expect("the sleep runs").uid;
+    if who == As::User {
+        assert_eq!(Some(uid), user().host_uid(1000), "su did not switch users");
+    } else {
+        assert_ne!(uid, 0, "su did not switch users");
+    }
+}
+
+fn users() -> Vec<As> {
+    [As::User, As::Root]
+        .into_iter()
+        .filter(|&who| require(who))
+        .collect()
+}
+
+#[test]
+fn sigkill_of_contain_ends_a_container_whose_init_switched_user() {
+    if subordinate_ids(1001).is_none() {
+        return;
+    }
+    for who in users() {
+        for options in [&["-c"][..], &[]] {
+            let root = busybox_rootfs();
+            let seconds = format!("1{}", unique_token());
+            let argv = su_sleep(&seconds);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let contain = spawn(contain_command(who, options, &root, &argv));
+            let sleep = wait_for_process("su's sleep", &["sleep", &seconds]);
+            expect_switched_user(who, sleep);
+            contain.signal(Signal::SIGKILL);
+            expect_gone(&["sleep", &seconds], "contain was killed with SIGKILL");
+            drop(contain.finish());
+        }
+    }
+}
+
+#[test]
+fn sigkill_of_inject_ends_a_command_that_switched_user() {
+    if subordinate_ids(1001).is_none() {
+        return;
+    }
+    for who in users() {
+        let target = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
+        let seconds = format!("1{}", unique_token());
+        let argv = su_sleep(&seconds);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let injected = spawn(inject_command(who, &[], target.supervisor(), &argv));
+        let sleep = wait_for_process("su's sleep", &["sleep", &seconds]);
+        expect_switched_user(who, sleep);
+        injected.signal(Signal::SIGKILL);
+        expect_gone(&["sleep", &seconds], "inject was killed with SIGKILL");
+        drop(injected.finish());
+        // The container itself lives on, untouched.
+        assert!(process_alive(target.sleeper()), "the container ended");
+        target.stop();
+    }
+}
+
+#[test]
+fn sigkill_of_inject_ends_what_its_command_started_as_another_user() {
+    if subordinate_ids(1001).is_none() {
+        return;
+    }
+    for who in users() {
+        let target = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
+        let seconds = format!("1{}", unique_token());
+        // The shell stays root (and dies with inject by its parent-death signal); its child
+        // switches to uid 1000, as util-linux su's child does.
+        let script = format!("su user -c 'exec sleep {seconds}'; true");
+        let argv = ["sh", "-c", &script];
+        let injected = spawn(inject_command(who, &[], target.supervisor(), &argv));
+        let sleep = wait_for_process("su's sleep", &["sleep", &seconds]);
+        expect_switched_user(who, sleep);
+        injected.signal(Signal::SIGKILL);
+        expect_gone(&["sleep", &seconds], "inject was killed with SIGKILL");
+        drop(injected.finish());
+        assert!(process_alive(target.sleeper()), "the container ended");
+        target.stop();
+    }
+}
+
+#[test]
+fn sigkill_of_contain_ends_what_its_outside_hook_left_running() {
+    for who in users() {
+        let root = busybox_rootfs();
+        let (left, init) = (
+            format!("1{}", unique_token()),
+            format!("2{}", unique_token()),
+        );
+        let hook = format!("sleep {left} >/dev/null 2>&1 &");
+        let options = ["-c", "-o", &hook];
+        let contain = spawn(contain_command(who, &options, &root, &["sleep", &init]));
+        wait_for_process("the hook's sleep", &["sleep", &left]);
+        wait_for_process("init's sleep", &["sleep", &init]);
+        contain.signal(Signal::SIGKILL);
+        expect_gone(&["sleep", &left], "contain was killed with SIGKILL");
+        expect_gone(&["sleep", &init], "contain was killed with SIGKILL");
+        drop(contain.finish());
+    }
+}
+
+#[test]
+fn sigkill_of_contain_during_its_outside_hook_ends_the_hook() {
+    for who in users() {
+        let root = busybox_rootfs();
+        let (slow, init) = (
+            format!("1{}", unique_token()),
+            format!("2{}", unique_token()),
+        );
+        // `; true` keeps the shell from replacing itself with sleep.
+        let hook = format!("sleep {slow}; true");
+        let options = ["-c", "-o", &hook];
+        let contain = spawn(contain_command(who, &options, &root, &["sleep", &init]));
+        wait_for_process("the hook's sleep", &["sleep", &slow]);
+        contain.signal(Signal::SIGKILL);
+        expect_gone(&["sleep", &slow], "contain was killed with SIGKILL");
+        drop(contain.finish());
+        assert!(processes_running(&["sleep", &init]).is_empty());
+    }
+}
+
+#[test]
+fn what_an_outside_hook_left_running_ends_with_the_container() {
+    let root = busybox_rootfs();
+    let left = format!("1{}", unique_token());
+    let hook = format!("sleep {left} >/dev/null 2>&1 &");
+    let out = contain(As::User, &["-c", "-o", &hook], &root, &["true"]);
+    expect_success(&out);
+    expect_gone(&["sleep", &left], "the container ended");
+}

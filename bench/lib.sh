@@ -189,7 +189,14 @@ boot_container() {
         sleep 0.01
     done
     [ -e "$root/tmp/ready" ] || { echo "bench: the container did not start" >&2; exit 1; }
-    init=$(cat "/proc/$supervisor/task/$supervisor/children")
+    # contain's other child is its watchdog, a copy of contain itself (same command line).
+    local child own
+    own=$(tr '\0' ' ' <"/proc/$supervisor/cmdline")
+    init=
+    for child in $(cat "/proc/$supervisor/task/$supervisor/children"); do
+        [ "$(tr '\0' ' ' <"/proc/$child/cmdline")" = "$own" ] || init=$child
+    done
+    [ -n "$init" ] || { echo "bench: no init among contain's children" >&2; exit 1; }
 }
 
 # end_containers: ends the containers boot_container started (for the EXIT trap).

@@ -74,15 +74,17 @@ fn sigkill_of_contain_ends_a_container_whose_init_switched_user() {
     }
 }
 
-#[test]
-fn sigkill_of_inject_ends_a_command_that_switched_user() {
+/// Injects the command `argv_for(seconds)`, which ends up running `sleep SECONDS` as another
+/// user, into a container of each user, SIGKILLs inject and expects that sleep gone and the
+/// container untouched.
+fn expect_sigkill_of_inject_to_end(argv_for: impl Fn(&str) -> Vec<String>) {
     if subordinate_ids(1001).is_none() {
         return;
     }
     for who in users() {
         let target = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
         let seconds = format!("1{}", unique_token());
-        let argv = su_sleep(&seconds);
+        let argv = argv_for(&seconds);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let injected = spawn(inject_command(who, &[], target.supervisor(), &argv));
         let sleep = wait_for_process("su's sleep", &["sleep", &seconds]);
@@ -97,26 +99,17 @@ fn sigkill_of_inject_ends_a_command_that_switched_user() {
 }
 
 #[test]
+fn sigkill_of_inject_ends_a_command_that_switched_user() {
+    expect_sigkill_of_inject_to_end(su_sleep);
+}
+
+#[test]
 fn sigkill_of_inject_ends_what_its_command_started_as_another_user() {
-    if subordinate_ids(1001).is_none() {
-        return;
-    }
-    for who in users() {
-        let target = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
-        let seconds = format!("1{}", unique_token());
-        // The shell stays root (and dies with inject by its parent-death signal); its child
-        // switches to uid 1000, as util-linux su's child does.
+    // The shell stays root; its child switches to uid 1000, as util-linux su's child does.
+    expect_sigkill_of_inject_to_end(|seconds| {
         let script = format!("su user -c 'exec sleep {seconds}'; true");
-        let argv = ["sh", "-c", &script];
-        let injected = spawn(inject_command(who, &[], target.supervisor(), &argv));
-        let sleep = wait_for_process("su's sleep", &["sleep", &seconds]);
-        expect_switched_user(who, sleep);
-        injected.signal(Signal::SIGKILL);
-        expect_gone(&["sleep", &seconds], "inject was killed with SIGKILL");
-        drop(injected.finish());
-        assert!(process_alive(target.sleeper()), "the container ended");
-        target.stop();
-    }
+        vec!["sh".into(), "-c".into(), script]
+    });
 }
 
 #[test]

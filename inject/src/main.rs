@@ -8,7 +8,8 @@ use std::ffi::OsString;
 
 /// Run a command inside a running container, as its root, without privilege.
 ///
-/// PID is the contain supervisor (what `pgrep contain` finds) or the container's init (its PID
+/// PID is the contain supervisor (`pgrep -o contain` finds the first one; the younger contain
+/// process beside each supervisor is its watchdog) or the container's init (its PID
 /// as the host's ps shows it). inject joins the container's user namespace, then its cgroup,
 /// IPC, network, PID, time, UTS and mount namespaces, becomes container root (uid and gid 0),
 /// and runs CMD (default: $SHELL if the container has it, else /bin/sh) in the container's
@@ -45,7 +46,7 @@ struct Args {
 }
 
 const EXAMPLES: &str = "Examples:
-  inject $(pgrep contain) bash       a shell in the only running container
+  inject $(pgrep -o contain) bash    a shell in the only running container
   inject 4242 ps                     the container's processes, as it sees them
   inject 4242 cat /etc/os-release    read a file inside
   inject --user 1000 4242 id         run as uid and gid 1000 inside";

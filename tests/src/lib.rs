@@ -1143,7 +1143,7 @@ impl BackgroundContainer {
         }
     }
 
-    /// The PID of the contain supervisor, as `pgrep contain` finds it.
+    /// The PID of the contain supervisor, as `pgrep -o contain` finds it (not its watchdog).
     pub fn supervisor(&self) -> u32 {
         self.contain.pid()
     }

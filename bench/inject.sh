@@ -14,7 +14,7 @@
 # each group runs ROUNDS times (hyperfine runs the commands one after the other, not
 # interleaved): every round's means and ratio are printed, then the median ratio.
 #
-# Both give inject the supervisor's PID, as `inject $(pgrep -o contain)` does: finding the init
+# Both give inject the supervisor's PID, as `inject $(pgrep -n contain)` does: finding the init
 # through /proc is part of what is timed. The container is a static busybox (Debian package
 # busybox-static) running `sleep`, booted with `contain -c` for the run and ended after it.
 #

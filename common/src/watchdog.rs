@@ -24,6 +24,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 const GUARD: u8 = b'G';
 /// Also kill the guarded process's descendants (`GUARD_WITH_DESCENDANTS`, then the PID).
 const GUARD_WITH_DESCENDANTS: u8 = b'g';
+/// The watchdog's process name (what pgrep and `ps -o comm` show).
+const WATCHDOG_NAME: &std::ffi::CStr = c"watchdog";
 
 /// A running watchdog, the tool's child. Dropping it ends the guarded process, if it still
 /// runs, and the watchdog's process group.
@@ -182,13 +184,17 @@ fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
 
 /// The watchdog's life, in the forked child: never returns.
 fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
-    // SAFETY: plain system calls on integers and on a sigset on this stack; this process is a
-    // single-threaded copy of the tool that only ever reads, signals and exits.
+    // SAFETY: plain system calls on integers, on a sigset on this stack and on a static
+    // NUL-terminated name; this process is a single-threaded copy of the tool that only ever
+    // reads, signals and exits.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
         libc::setpgid(0, 0);
+        // A name of its own, so that `pgrep contain` (as in `inject $(pgrep -n contain)`)
+        // finds the supervisors, never their watchdogs.
+        libc::prctl(libc::PR_SET_NAME, WATCHDOG_NAME.as_ptr());
     }
     let keep: Vec<RawFd> = [Some(orders), answers, guarded.pidfd]
         .into_iter()

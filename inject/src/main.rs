@@ -8,12 +8,11 @@ use std::ffi::OsString;
 
 /// Run a command inside a running container, as its root, without privilege.
 ///
-/// PID is the contain supervisor (`pgrep -o contain` finds the first one; the younger contain
-/// process beside each supervisor is its watchdog) or the container's init (its PID
-/// as the host's ps shows it). inject joins the container's user namespace, then its cgroup,
-/// IPC, network, PID, time, UTS and mount namespaces, becomes container root (uid and gid 0),
-/// and runs CMD (default: $SHELL if the container has it, else /bin/sh) in the container's
-/// root directory, in /. CMD is a process of the container: it sees the container's /proc and
+/// PID is the contain supervisor (`pgrep -n contain` finds the newest one) or the container's
+/// init (its PID as the host's ps shows it). inject joins the container's user namespace, then
+/// its cgroup, IPC, network, PID, time, UTS and mount namespaces, becomes container root (uid
+/// and gid 0), and runs CMD (default: $SHELL if the container has it, else /bin/sh) in the
+/// container's root directory, in /. CMD is a process of the container: it sees the container's /proc and
 /// hostname, and dies with the container, or with inject if inject is killed.
 ///
 /// CMD gets inject's stdin, stdout, stderr and environment, with container=contain and the
@@ -46,7 +45,7 @@ struct Args {
 }
 
 const EXAMPLES: &str = "Examples:
-  inject $(pgrep -o contain) bash    a shell in the only running container
+  inject $(pgrep -n contain) bash    a shell in the newest container
   inject 4242 ps                     the container's processes, as it sees them
   inject 4242 cat /etc/os-release    read a file inside
   inject --user 1000 4242 id         run as uid and gid 1000 inside";

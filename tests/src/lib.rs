@@ -801,6 +801,15 @@ pub fn process_alive(pid: u32) -> bool {
     process(pid).is_some_and(|p| !matches!(p.state, 'Z' | 'X'))
 }
 
+/// The command name the kernel shows in /proc/PID/comm (what pgrep matches); empty when the
+/// process is gone.
+pub fn comm(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
+}
+
 /// Every process on the host that /proc lists, zombies included.
 fn all_processes() -> impl Iterator<Item = Process> {
     fs::read_dir("/proc")
@@ -1143,7 +1152,7 @@ impl BackgroundContainer {
         }
     }
 
-    /// The PID of the contain supervisor, as `pgrep -o contain` finds it (not its watchdog).
+    /// The PID of the contain supervisor, as `pgrep -n contain` finds it.
     pub fn supervisor(&self) -> u32 {
         self.contain.pid()
     }

@@ -53,6 +53,24 @@ fn expect_refusal(out: &Output, pid: u32, why: &str) {
 }
 
 #[test]
+fn pgrep_contain_finds_the_supervisor_and_not_its_watchdog() {
+    // `inject $(pgrep -n contain)`: the newest process named contain must be a supervisor,
+    // so nothing contain starts after itself may bear its name.
+    in_a_container_of_each_user(&[], |who, target| {
+        let supervisor = target.supervisor();
+        assert_eq!(comm(supervisor), "contain");
+        let children = children_of(supervisor);
+        assert!(children.len() >= 2, "init and the watchdog: {children:?}");
+        for child in children {
+            assert_ne!(comm(child.pid), "contain", "{child:?}");
+        }
+        let out = inject(who, supervisor, &["true"]);
+        expect_success(&out);
+        target.stop();
+    });
+}
+
+#[test]
 fn the_command_runs_in_the_containers_pid_namespace() {
     in_a_container_of_each_user(&[], |who, target| {
         let sleeper = target.sleeper();

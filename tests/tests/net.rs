@@ -73,14 +73,6 @@ fn port_is_free(port: u16) -> bool {
         || UdpSocket::bind(v6).err().is_some_and(taken))
 }
 
-/// The command name the kernel shows in /proc/PID/comm.
-fn comm(pid: u32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim_end()
-        .to_string()
-}
-
 /// Whether `p` is a pasta: `pasta` in its command line, `passt` or `passt.avx2` as its command
 /// name once it has re-executed itself.
 fn is_pasta(p: &Process) -> bool {

@@ -27,16 +27,6 @@ pub const FORWARDED: [Signal; 7] = [
     Signal::SIGPWR,
 ];
 
-/// What a supervisor that shares its terminal with the child passes on: ^C and ^\ reach the
-/// child from the terminal itself, so passing SIGINT and SIGQUIT on would deliver them twice.
-/// (Those the terminal did not send, but a process did, are passed on too: see `passes_on`.)
-pub const FORWARDED_SHARING_TERMINAL: [Signal; 4] = [
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
-
 /// The signals that ask a container to end (kill and timeout send TERM, ^C is INT, a terminal
 /// that hangs up sends HUP, ^\ is QUIT, lxc-stop sends PWR): passed on like the others, they
 /// also start the grace period after which a supervisor with a stop timeout kills the child.
@@ -87,8 +77,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Blocks the forwarded signals, SIGCHLD and SIGWINCH. Create it before spawning the child:
     /// a signal that arrives in between is then held rather than lost. `forward` are the ones
-    /// passed on to the child; the rest of [`FORWARDED`] are held and ignored (for a child that
-    /// shares our terminal and gets ^C from it directly).
+    /// passed on to the child; the rest of [`FORWARDED`] are held and ignored.
     pub fn with_forwarded(forward: &[Signal]) -> Result<Supervisor> {
         let mut blocked = SigSet::empty();
         for sig in FORWARDED.iter().chain(&[Signal::SIGCHLD, Signal::SIGWINCH]) {

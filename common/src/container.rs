@@ -116,7 +116,8 @@ impl Container {
         }
         // Last of the checks, as it takes STATE for this process.
         if let Some(layers) = &mut self.layers {
-            layers.prepare(&self.root)?;
+            let container_root = self.maps.uid.to_host(0).zip(self.maps.gid.to_host(0));
+            layers.prepare(&self.root, container_root)?;
         }
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console {

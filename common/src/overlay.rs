@@ -66,7 +66,11 @@ impl Layers {
     /// another, none with file systems mounted below it (the kernel would refuse it), STATE
     /// neither inside DIR nor around it, and no other container on STATE. Runs before anything
     /// starts; the paths become absolute.
-    pub fn prepare(&mut self, root: &Path) -> Result<()> {
+    ///
+    /// `container_root` is container root's host uid and gid, when mapped: as root, the
+    /// caller is not container root (see the default maps), and STATE's `upper` and `work`,
+    /// which the overlay writes as container root, are given to it.
+    pub fn prepare(&mut self, root: &Path, container_root: Option<(u32, u32)>) -> Result<()> {
         let host = root == Path::new("/");
         let mut named: Vec<(String, PathBuf)> = vec![("DIR".into(), root.to_path_buf())];
         for layer in &mut self.lower {
@@ -110,7 +114,9 @@ impl Layers {
         if let Upper::Kept(state) = &self.upper {
             self.lock = Some(lock_state(state)?);
             for part in ["upper", "work"] {
-                make_dir(&state.join(part), 0o755)?;
+                let dir = state.join(part);
+                make_dir(&dir, 0o755)?;
+                give_to_container_root(&dir, container_root)?;
             }
         }
         Ok(())
@@ -149,6 +155,24 @@ impl Layers {
         overlay(root, &lowers, &upper, &work)?;
         Rootfs::open(root)
     }
+}
+
+/// As root, gives `dir` to container root (host `owner`) if it is still host root's: only
+/// then could the overlay, mounted by container root, write to it. An ordinary user is
+/// container root already (or could not give it away).
+fn give_to_container_root(dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let meta = fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
+    if meta.uid() == 0 && uid != 0 {
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+            .with_context(|| format!("chown {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// `path`, absolute, checked to be a directory; `option` names it in errors.

@@ -221,6 +221,73 @@ fn bind_working_directory_onto_itself() -> nix::Result<OwnedFd> {
     }
     // SAFETY: open_tree returned this descriptor to us alone.
     let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    attach_on_working_directory(&tree)?;
+    Ok(tree)
+}
+
+/// fsopen(2), fsconfig(2) and fsmount(2) constants (linux/mount.h).
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+
+/// A new file system of type `fstype`, mounted nowhere yet, with `options` (a name and a
+/// value, or a name alone for a flag): the root of the new mount, to fill through the
+/// descriptor and then attach with [`attach_on_working_directory`].
+pub fn new_detached(fstype: &str, options: &[(&str, Option<&str>)]) -> nix::Result<OwnedFd> {
+    let cstring = |s: &str| std::ffi::CString::new(s).map_err(|_| Errno::EINVAL);
+    let fstype = cstring(fstype)?;
+    // SAFETY: fsopen reads the NUL-terminated name and returns a new descriptor or -1.
+    let context = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    if context < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fsopen returned this descriptor to us alone.
+    let context = unsafe { OwnedFd::from_raw_fd(context as RawFd) };
+    let configure =
+        |command: libc::c_uint, key: *const libc::c_char, value: *const libc::c_char| {
+            // SAFETY: fsconfig reads the NUL-terminated key and value (or takes null for none).
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_fsconfig,
+                    context.as_raw_fd(),
+                    command,
+                    key,
+                    value,
+                    0,
+                )
+            };
+            if ret < 0 {
+                Err(Errno::last())
+            } else {
+                Ok(())
+            }
+        };
+    for (key, value) in options {
+        let key = cstring(key)?;
+        match value {
+            Some(value) => {
+                let value = cstring(value)?;
+                configure(FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr())?;
+            }
+            None => configure(FSCONFIG_SET_FLAG, key.as_ptr(), std::ptr::null())?,
+        }
+    }
+    configure(FSCONFIG_CMD_CREATE, std::ptr::null(), std::ptr::null())?;
+    // SAFETY: fsmount takes the created context and returns a new descriptor or -1.
+    let mounted =
+        unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if mounted < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fsmount returned this descriptor to us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(mounted as RawFd) })
+}
+
+/// Attaches the detached mount `tree` on the working directory, above whatever is mounted
+/// there already.
+pub fn attach_on_working_directory(tree: &OwnedFd) -> nix::Result<()> {
     // SAFETY: move_mount reads two NUL-terminated paths; `tree` is an open descriptor.
     let moved = unsafe {
         libc::syscall(
@@ -228,14 +295,14 @@ fn bind_working_directory_onto_itself() -> nix::Result<OwnedFd> {
             tree.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_FDCWD,
-            here.as_ptr(),
+            c".".as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH,
         )
     };
     if moved < 0 {
         return Err(Errno::last());
     }
-    Ok(tree)
+    Ok(())
 }
 
 /// The caller's working directory, moved to a directory until dropped. A child cloned
@@ -290,6 +357,15 @@ impl Rootfs {
                 Rootfs::open(dir)
             }
             Err(e) => Err(anyhow!("binding {} to itself: {}", dir.display(), e.desc())),
+        }
+    }
+
+    /// Takes `root`, the root of a mount on `dir` attached by descriptor (which the path to
+    /// `dir` may not reach), as the new root.
+    pub fn from_mount(dir: &Path, root: OwnedFd) -> Rootfs {
+        Rootfs {
+            dir: dir.to_path_buf(),
+            root,
         }
     }
 

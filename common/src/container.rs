@@ -5,7 +5,7 @@ use crate::console::Console;
 use crate::display::{self, Display, Gui, Handoff};
 use crate::hooks;
 use crate::idmap::IdMaps;
-use crate::mount::Rootfs;
+use crate::mount::{Rootfs, WorkingDirectory};
 use crate::net::{self, NetMode, Pasta, Publish};
 use crate::ns::Namespace;
 use crate::overlay::Layers;
@@ -116,7 +116,8 @@ impl Container {
         }
         // Last of the checks, as it takes STATE for this process.
         if let Some(layers) = &mut self.layers {
-            layers.prepare(&self.root)?;
+            let container_root = self.maps.uid.to_host(0).zip(self.maps.gid.to_host(0));
+            layers.prepare(&self.root, container_root)?;
         }
         let exec = Exec::new(&self.command, self.environment())?;
         let console = if self.console {
@@ -159,9 +160,13 @@ impl Container {
         // Lives until init has ended: dropping it ends the display server.
         let display = self.start_display()?;
         let handoff = display.as_ref().map(|(_, handoff)| handoff);
-        let child = NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-            self.init(console, lifeline, exec, handoff)
-        })?;
+        let child = {
+            // Init starts in DIR, which it reaches so even where its root may not walk to it.
+            let _in_root = WorkingDirectory::enter(&self.root)?;
+            NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
+                self.init(console, lifeline, exec, handoff)
+            })?
+        };
         // Ends the container, and the -o hook with what it started, when contain ends, even of
         // SIGKILL: init's parent-death signal does not survive its changes of credentials.
         let watchdog = match Watchdog::guarding(child.pid, false) {
@@ -250,7 +255,7 @@ impl Container {
     ) -> Result<i32> {
         let rootfs = match &self.layers {
             Some(layers) => layers.mount(&self.root)?,
-            None => Rootfs::bind(&self.root)?,
+            None => Rootfs::bind_working_directory(&self.root)?,
         };
         rootfs.mount_proc()?;
         rootfs.mount_sys(self.network.new_namespace())?;
@@ -262,7 +267,8 @@ impl Container {
             display.install(&rootfs)?;
         }
         if let Some(script) = &self.inside_hook {
-            hooks::run("-i hook", script, &rootfs.path(""), &[])?;
+            rootfs.enter()?;
+            hooks::run("-i hook", script, Path::new("."), &[])?;
         }
         rootfs.pivot()?;
         // Find the command while stderr is still ours, so "not found" is reported there.

@@ -124,12 +124,29 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// Prints `tool: message` on stderr.
 pub fn report(message: &str) {
-    eprintln!("{}: {}", tool(), printable(message));
+    eprint!("{}: {}{}", tool(), printable(message), line_end());
 }
 
 /// Prints `tool: warning: message` on stderr.
 pub fn warn(message: &str) {
-    eprintln!("{}: warning: {}", tool(), printable(message));
+    eprint!("{}: warning: {}{}", tool(), printable(message), line_end());
+}
+
+/// The end of a message line on stderr: "\r\n" on a terminal in raw mode, which does not
+/// return to the first column at "\n" (contain's terminal while it relays the console: the
+/// container's init reports a command it cannot run there), else "\n".
+fn line_end() -> &'static str {
+    use nix::sys::termios::{tcgetattr, OutputFlags};
+    match tcgetattr(std::io::stderr()) {
+        Ok(t)
+            if !t
+                .output_flags
+                .contains(OutputFlags::OPOST | OutputFlags::ONLCR) =>
+        {
+            "\r\n"
+        }
+        _ => "\n",
+    }
 }
 
 /// The body of every `main`: names the tool, runs it and turns its result into the exit status.

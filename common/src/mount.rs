@@ -16,7 +16,7 @@ use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::sys::statvfs::{fstatvfs, statvfs, FsFlags, Statvfs};
 use std::collections::VecDeque;
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 /// Host device nodes bound into the container's /dev: mknod is refused in a user namespace.
@@ -203,6 +203,134 @@ fn mount_fs(
     )
 }
 
+/// open_tree(2) and move_mount(2) flags (linux/mount.h).
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// Copies the mount tree at the working directory (a recursive bind) and mounts the copy on
+/// top of it, returning the copy's root: the working directory bound onto itself, reached
+/// without a walk from `/`.
+fn bind_working_directory_onto_itself() -> nix::Result<OwnedFd> {
+    let here = c".";
+    let flags = OPEN_TREE_CLONE | AT_RECURSIVE | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: open_tree reads the NUL-terminated path and returns a new descriptor or -1.
+    let tree = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, here.as_ptr(), flags) };
+    if tree < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: open_tree returned this descriptor to us alone.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    attach_on_working_directory(&tree)?;
+    Ok(tree)
+}
+
+/// fsopen(2), fsconfig(2) and fsmount(2) constants (linux/mount.h).
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+
+/// A new file system of type `fstype`, mounted nowhere yet, with `options` (a name and a
+/// value, or a name alone for a flag): the root of the new mount, to fill through the
+/// descriptor and then attach with [`attach_on_working_directory`].
+pub fn new_detached(fstype: &str, options: &[(&str, Option<&str>)]) -> nix::Result<OwnedFd> {
+    let cstring = |s: &str| std::ffi::CString::new(s).map_err(|_| Errno::EINVAL);
+    let fstype = cstring(fstype)?;
+    // SAFETY: fsopen reads the NUL-terminated name and returns a new descriptor or -1.
+    let context = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    if context < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fsopen returned this descriptor to us alone.
+    let context = unsafe { OwnedFd::from_raw_fd(context as RawFd) };
+    let configure =
+        |command: libc::c_uint, key: *const libc::c_char, value: *const libc::c_char| {
+            // SAFETY: fsconfig reads the NUL-terminated key and value (or takes null for none).
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_fsconfig,
+                    context.as_raw_fd(),
+                    command,
+                    key,
+                    value,
+                    0,
+                )
+            };
+            if ret < 0 {
+                Err(Errno::last())
+            } else {
+                Ok(())
+            }
+        };
+    for (key, value) in options {
+        let key = cstring(key)?;
+        match value {
+            Some(value) => {
+                let value = cstring(value)?;
+                configure(FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr())?;
+            }
+            None => configure(FSCONFIG_SET_FLAG, key.as_ptr(), std::ptr::null())?,
+        }
+    }
+    configure(FSCONFIG_CMD_CREATE, std::ptr::null(), std::ptr::null())?;
+    // SAFETY: fsmount takes the created context and returns a new descriptor or -1.
+    let mounted =
+        unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if mounted < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fsmount returned this descriptor to us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(mounted as RawFd) })
+}
+
+/// Attaches the detached mount `tree` on the working directory, above whatever is mounted
+/// there already.
+pub fn attach_on_working_directory(tree: &OwnedFd) -> nix::Result<()> {
+    // SAFETY: move_mount reads two NUL-terminated paths; `tree` is an open descriptor.
+    let moved = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c".".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if moved < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// The caller's working directory, moved to a directory until dropped. A child cloned
+/// meanwhile into a new mount namespace starts in that namespace's copy of the directory, and
+/// so reaches it even where its credentials could not walk the path to it.
+pub struct WorkingDirectory {
+    previous: OwnedFd,
+}
+
+impl WorkingDirectory {
+    pub fn enter(dir: &Path) -> Result<WorkingDirectory> {
+        let previous = nix::fcntl::open(
+            ".",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .context("opening the working directory")?;
+        nix::unistd::chdir(dir).with_context(|| format!("entering {}", dir.display()))?;
+        Ok(WorkingDirectory { previous })
+    }
+}
+
+impl Drop for WorkingDirectory {
+    fn drop(&mut self) {
+        let _ = nix::unistd::fchdir(&self.previous);
+    }
+}
+
 /// The new root: a directory that becomes `/` of the container, held open so that every path
 /// below it is resolved inside it.
 pub struct Rootfs {
@@ -212,11 +340,33 @@ pub struct Rootfs {
 
 impl Rootfs {
     /// Makes the mount tree private and binds `dir` onto itself, since pivot_root needs the
-    /// new root to be a mount point. Runs in the container's new mount namespace.
-    pub fn bind(dir: &Path) -> Result<Rootfs> {
+    /// new root to be a mount point. Runs in the container's new mount namespace, started in
+    /// `dir` (see [`WorkingDirectory`]): the bind is made from the working directory, without
+    /// walking the path to it, which the container's root may not be allowed to (as root, it
+    /// is host 4294967294, and `dir` may be below a 0700 directory of host root's).
+    pub fn bind_working_directory(dir: &Path) -> Result<Rootfs> {
         make_private()?;
-        bind(dir, dir)?;
-        Rootfs::open(dir)
+        match bind_working_directory_onto_itself() {
+            Ok(root) => Ok(Rootfs {
+                dir: dir.to_path_buf(),
+                root,
+            }),
+            // Kernels before 5.2 lack open_tree: bind the path (reachable or not).
+            Err(Errno::ENOSYS) => {
+                bind(dir, dir)?;
+                Rootfs::open(dir)
+            }
+            Err(e) => Err(anyhow!("binding {} to itself: {}", dir.display(), e.desc())),
+        }
+    }
+
+    /// Takes `root`, the root of a mount on `dir` attached by descriptor (which the path to
+    /// `dir` may not reach), as the new root.
+    pub fn from_mount(dir: &Path, root: OwnedFd) -> Rootfs {
+        Rootfs {
+            dir: dir.to_path_buf(),
+            root,
+        }
     }
 
     /// Takes `dir`, already a mount point of the container's mount namespace (DIR bound onto
@@ -235,8 +385,13 @@ impl Rootfs {
         })
     }
 
+    /// Makes the root the working directory, for the -i hook: its path may not be walkable.
+    pub fn enter(&self) -> Result<()> {
+        nix::unistd::fchdir(&self.root).with_context(|| format!("entering {}", self.dir.display()))
+    }
+
     /// The host's path of `inside`, for messages and for code that runs before the pivot with
-    /// the user's own rules (the -i hook). Do not mount on it: see [`Rootfs::mount_point`].
+    /// the user's own rules. Do not mount on it: see [`Rootfs::mount_point`].
     pub fn path(&self, inside: &str) -> PathBuf {
         self.dir.join(inside.trim_start_matches('/'))
     }

@@ -66,7 +66,11 @@ impl Layers {
     /// another, none with file systems mounted below it (the kernel would refuse it), STATE
     /// neither inside DIR nor around it, and no other container on STATE. Runs before anything
     /// starts; the paths become absolute.
-    pub fn prepare(&mut self, root: &Path) -> Result<()> {
+    ///
+    /// `container_root` is container root's host uid and gid, when mapped: as root, the
+    /// caller is not container root (see the default maps), and STATE's `upper` and `work`,
+    /// which the overlay writes as container root, are given to it.
+    pub fn prepare(&mut self, root: &Path, container_root: Option<(u32, u32)>) -> Result<()> {
         let host = root == Path::new("/");
         let mut named: Vec<(String, PathBuf)> = vec![("DIR".into(), root.to_path_buf())];
         for layer in &mut self.lower {
@@ -110,7 +114,9 @@ impl Layers {
         if let Upper::Kept(state) = &self.upper {
             self.lock = Some(lock_state(state)?);
             for part in ["upper", "work"] {
-                make_dir(&state.join(part), 0o755)?;
+                let dir = state.join(part);
+                make_dir(&dir, 0o755)?;
+                give_to_container_root(&dir, container_root)?;
             }
         }
         Ok(())
@@ -123,8 +129,9 @@ impl Layers {
         if root == Path::new("/") {
             return host_sandbox();
         }
-        // Opened before anything covers DIR.
-        let mut lowers = vec![open_dir(root)?];
+        // DIR is the working directory (the container starts there), reached so even where
+        // container root may not walk the path to it; opened before anything covers it.
+        let mut lowers = vec![open_dir(Path::new("."))?];
         for layer in self.lower.iter().rev() {
             lowers.push(open_dir(layer)?);
         }
@@ -132,13 +139,14 @@ impl Layers {
             Upper::Temporary => {
                 // The tmpfs goes over DIR itself, out of sight under the overlay mounted on
                 // top of it: no directory outside DIR is needed.
-                tmpfs(root, "mode=0700")?;
-                let upper = root.join("upper");
-                make_dir(&upper, 0o755)?;
-                copy_owner_and_mode(&fd_path(&lowers[0]), &upper)?;
-                let work = root.join("work");
-                make_dir(&work, 0o700)?;
-                (open_dir(&upper)?, open_dir(&work)?)
+                let tmp = mount::new_detached("tmpfs", &[("mode", Some("0700"))])
+                    .map_err(|e| anyhow!("mounting a tmpfs on {}: {}", root.display(), e.desc()))?;
+                let upper = make_dir_at(&tmp, "upper", 0o755)?;
+                copy_owner_and_mode(&fd_path(&lowers[0]), &fd_path(&upper))?;
+                let work = make_dir_at(&tmp, "work", 0o700)?;
+                mount::attach_on_working_directory(&tmp)
+                    .map_err(|e| anyhow!("mounting a tmpfs on {}: {}", root.display(), e.desc()))?;
+                (upper, work)
             }
             Upper::Kept(state) => {
                 let upper = state.join("upper");
@@ -146,9 +154,32 @@ impl Layers {
                 (open_dir(&upper)?, open_dir(&state.join("work"))?)
             }
         };
-        overlay(root, &lowers, &upper, &work)?;
-        Rootfs::open(root)
+        let options = overlay_options(&lowers, &upper, &work);
+        let options: Vec<(&str, Option<&str>)> =
+            options.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+        let merged =
+            mount::new_detached("overlay", &options).map_err(|errno| refused(root, errno))?;
+        mount::attach_on_working_directory(&merged).map_err(|errno| refused(root, errno))?;
+        Ok(Rootfs::from_mount(root, merged))
     }
+}
+
+/// As root, gives `dir` to container root (host `owner`) if it is still host root's: only
+/// then could the overlay, mounted by container root, write to it. An ordinary user is
+/// container root already (or could not give it away).
+fn give_to_container_root(dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let meta = fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
+    if meta.uid() == 0 && uid != 0 {
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+            .with_context(|| format!("chown {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// `path`, absolute, checked to be a directory; `option` names it in errors.
@@ -291,16 +322,14 @@ fn copy_owner_and_mode(original: &Path, copy: &Path) -> Result<()> {
 
 /// Mounts the overlay of `lowers` (top first) under `upper` on `target`.
 fn overlay(target: &Path, lowers: &[OwnedFd], upper: &OwnedFd, work: &OwnedFd) -> Result<()> {
-    let lowerdir: Vec<String> = lowers
+    let options: Vec<String> = overlay_options(lowers, upper, work)
         .iter()
-        .map(|fd| fd_path(fd).display().to_string())
+        .map(|(key, value)| match value {
+            Some(value) => format!("{key}={value}"),
+            None => key.to_string(),
+        })
         .collect();
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
-        lowerdir.join(":"),
-        fd_path(upper).display(),
-        fd_path(work).display()
-    );
+    let options = options.join(",");
     nix::mount::mount(
         Some("overlay"),
         target,
@@ -309,6 +338,37 @@ fn overlay(target: &Path, lowers: &[OwnedFd], upper: &OwnedFd, work: &OwnedFd) -
         Some(options.as_str()),
     )
     .map_err(|errno| refused(target, errno))
+}
+
+/// The overlay's options: `lowers` (top first) under `upper`, through their descriptors.
+fn overlay_options(
+    lowers: &[OwnedFd],
+    upper: &OwnedFd,
+    work: &OwnedFd,
+) -> Vec<(&'static str, Option<String>)> {
+    let lowerdir: Vec<String> = lowers
+        .iter()
+        .map(|fd| fd_path(fd).display().to_string())
+        .collect();
+    vec![
+        ("lowerdir", Some(lowerdir.join(":"))),
+        ("upperdir", Some(fd_path(upper).display().to_string())),
+        ("workdir", Some(fd_path(work).display().to_string())),
+        ("userxattr", None),
+    ]
+}
+
+/// Creates the directory `name` (mode `mode`) in the directory open on `dir`, and opens it.
+fn make_dir_at(dir: &OwnedFd, name: &str, mode: u32) -> Result<OwnedFd> {
+    nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(mode))
+        .with_context(|| format!("creating {name}"))?;
+    nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {name}"))
 }
 
 /// The one line for an overlay the kernel refused: the likely reason, and the kernel it takes.

@@ -1,0 +1,29 @@
+//! As root, container root is host 4294967294, not the caller: `--overlay STATE` gives the
+//! `upper` and `work` directories it makes in STATE to container root, which mounts the overlay
+//! and writes to them; what the container wrote is there on the next run, and DIR is untouched.
+
+use std::os::unix::fs::MetadataExt;
+use tests::*;
+
+#[test]
+fn root_keeps_a_layered_roots_changes_in_state() {
+    if !require(As::Root) {
+        return;
+    }
+    let root = busybox_rootfs();
+    let state = TempDir::new();
+    let before = tree_snapshot(root.path());
+    let overlay = ["--overlay", &state.path_arg()];
+    let out = contain(
+        As::Root,
+        &overlay,
+        &root,
+        &["sh", "-c", "echo kept >/tmp/f"],
+    );
+    expect_success(&out);
+    let out = contain(As::Root, &overlay, &root, &["cat", "/tmp/f"]);
+    assert_eq!(expect_success(&out), "kept\n");
+    assert_eq!(tree_snapshot(root.path()), before, "DIR changed");
+    let upper = std::fs::metadata(state.join("upper/tmp/f")).unwrap();
+    assert_eq!(upper.uid(), 4294967294);
+}

@@ -7,17 +7,24 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use tests::*;
 
-#[test]
-fn root_boots_a_tree_below_a_directory_only_host_root_may_enter() {
-    if !require(As::Root) {
-        return;
-    }
+/// A busybox tree at OUTER/rootfs, OUTER a fresh directory of host root's, mode 0700; OUTER is
+/// returned too, to keep it until the test ends.
+fn tree_below_a_root_only_directory() -> (TempDir, std::path::PathBuf) {
     let outer = TempDir::new();
     std::os::unix::fs::chown(outer.path(), Some(0), Some(0)).unwrap();
     fs::set_permissions(outer.path(), fs::Permissions::from_mode(0o700)).unwrap();
     let rootfs = busybox_rootfs();
     let dir = outer.join("rootfs");
     fs::rename(rootfs.path(), &dir).unwrap();
+    (outer, dir)
+}
+
+#[test]
+fn root_boots_a_tree_below_a_directory_only_host_root_may_enter() {
+    if !require(As::Root) {
+        return;
+    }
+    let (outer, dir) = tree_below_a_root_only_directory();
     let dir = dir.to_str().unwrap();
     for mode in MODES {
         let mut args = mode.to_vec();
@@ -41,12 +48,7 @@ fn root_layers_a_tree_below_a_directory_only_host_root_may_enter() {
     if !require(As::Root) {
         return;
     }
-    let outer = TempDir::new();
-    std::os::unix::fs::chown(outer.path(), Some(0), Some(0)).unwrap();
-    fs::set_permissions(outer.path(), fs::Permissions::from_mode(0o700)).unwrap();
-    let rootfs = busybox_rootfs();
-    let dir = outer.join("rootfs");
-    fs::rename(rootfs.path(), &dir).unwrap();
+    let (_outer, dir) = tree_below_a_root_only_directory();
     let before = tree_snapshot(&dir);
     let args = [
         "--tmp-overlay",

@@ -683,7 +683,6 @@ impl ServerSetup<'_> {
             nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
                 .with_context(|| format!("opening {}", path.display()))
         };
-        let fd_path = |fd: &OwnedFd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
         let sockets_fd = open_path(self.sockets)?;
         let host_socket = match self.host_socket {
             Some((n, path)) => Some((n, open_path(path)?)),
@@ -714,11 +713,11 @@ impl ServerSetup<'_> {
             .mode(0o700)
             .create(sockets)
             .with_context(|| format!("creating {}", sockets.display()))?;
-        mount::bind(&fd_path(&sockets_fd), sockets)?;
+        mount::bind(&mount::fd_path(&sockets_fd), sockets)?;
         if let Some((n, fd)) = host_socket {
             let target = sockets.join(format!("X{n}"));
             fs::File::create(&target).with_context(|| format!("creating {}", target.display()))?;
-            mount::bind(&fd_path(&fd), &target)?;
+            mount::bind(&mount::fd_path(&fd), &target)?;
         }
         if let Some(cookie) = self.host_cookie {
             write_private(Path::new(HOST_COOKIE), cookie)?;
@@ -746,14 +745,7 @@ enum NotReady {
 /// server to end (its pidfd becomes readable), at most `limit`.
 fn wait_ready(ready: &OwnedFd, server: Pid, limit: Duration) -> Result<(), NotReady> {
     let io = |e: Errno| NotReady::Io(anyhow!("waiting for the display: {}", e.desc()));
-    // SAFETY: pidfd_open takes a PID and flags; a non-negative return is a new descriptor
-    // that nothing else owns.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, server.as_raw(), 0) };
-    if raw < 0 {
-        return Err(io(Errno::last()));
-    }
-    // SAFETY: see above: the descriptor was just created and is owned here alone.
-    let pidfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw as i32) };
+    let pidfd = process::pidfd_open(server.as_raw()).map_err(io)?;
     let deadline = Instant::now() + limit;
     let mut got = Vec::new();
     loop {

@@ -95,8 +95,8 @@ pub enum Kind {
 
 /// The path through which the kernel reaches exactly what `fd` holds: a mount through it
 /// lands there, whatever links or renames the path to it has meanwhile.
-fn fd_path(fd: BorrowedFd<'_>) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
+pub(crate) fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 /// Opens `inside` (O_PATH) as if `root` were `/`: absolute links and `..` stop at `root`,
@@ -196,7 +196,7 @@ fn mount_fs(
 ) -> nix::Result<()> {
     mount(
         Some(fstype),
-        fd_path(target).as_str(),
+        fd_path(&target).as_path(),
         Some(fstype),
         flags,
         data,
@@ -528,7 +528,7 @@ impl Rootfs {
             .with_context(|| format!("binding {}", source.display()))?;
         mount(
             Some(source),
-            fd_path(target.as_fd()).as_str(),
+            fd_path(&target).as_path(),
             None::<&str>,
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
@@ -548,9 +548,7 @@ impl Rootfs {
         // Resolved afresh: a descriptor taken before the mount holds what it covers.
         let target = self.resolve(inside)?;
         fstatvfs(&target)
-            .and_then(|flags| {
-                remount_read_only_keeping(Path::new(&fd_path(target.as_fd())), &flags)
-            })
+            .and_then(|flags| remount_read_only_keeping(&fd_path(&target), &flags))
             .map_err(|e| {
                 anyhow!(
                     "making {} read-only: {}",

@@ -15,7 +15,7 @@
 //! mounted below it, which `/` always has, so the root is a fresh tmpfs with one overlay per
 //! top-level directory, fresh /tmp and /run, and proc, sys and dev mounted as for any root.
 
-use crate::mount::{self, Rootfs};
+use crate::mount::{self, fd_path, Rootfs};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{open, Flock, FlockArg, OFlag};
@@ -23,7 +23,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use std::fs;
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -278,11 +278,6 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", path.display()))
-}
-
-/// The path that names the directory open on `fd` to the kernel, whatever covers it.
-fn fd_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 fn make_dir(path: &Path, mode: u32) -> Result<()> {

@@ -252,6 +252,18 @@ fn execve(file: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char
     Errno::last()
 }
 
+/// A pidfd of process `pid` (pidfd_open(2)): a handle that cannot come to name another process
+/// that reuses the PID. The system call itself: neither musl nor older glibc wrap it.
+pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
 /// close_range(2) on descriptors `first` to `last` of this process, with `flags` (0 closes,
 /// CLOSE_RANGE_CLOEXEC marks). The system call itself: musl, which `make` builds against, has
 /// no wrapper. Async-signal-safe. Fails (non-zero) only on kernels without it or its flag.

@@ -48,8 +48,8 @@ impl Watchdog {
     /// process group of its own (see [`Watchdog::process_group`]). Call it while
     /// single-threaded.
     pub fn guarding(target: Pid, with_descendants: bool) -> Result<Watchdog> {
-        let pidfd =
-            pidfd_open(target.as_raw()).context("opening a pidfd of the guarded process")?;
+        let pidfd = process::pidfd_open(target.as_raw())
+            .context("opening a pidfd of the guarded process")?;
         let guarded = Guarded {
             pidfd: Some(pidfd.as_raw_fd()),
             pid: target.as_raw(),
@@ -109,8 +109,10 @@ impl Watchdog {
         let (Some(orders), Some(answers)) = (&self.orders, &self.answers) else {
             bail!("the watchdog guards something already");
         };
-        self.target =
-            Some(pidfd_open(target.as_raw()).context("opening a pidfd of the guarded process")?);
+        self.target = Some(
+            process::pidfd_open(target.as_raw())
+                .context("opening a pidfd of the guarded process")?,
+        );
         let mut message = [0u8; 5];
         message[0] = if with_descendants {
             GUARD_WITH_DESCENDANTS
@@ -213,7 +215,7 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
         }
         guarded.pid = i32::from_ne_bytes(pid);
         guarded.with_descendants = tag[0] == GUARD_WITH_DESCENDANTS;
-        let answer = match pidfd_open(guarded.pid) {
+        let answer = match process::pidfd_open(guarded.pid) {
             Ok(fd) => {
                 guarded.pidfd = Some(fd.as_raw_fd());
                 std::mem::forget(fd);
@@ -258,7 +260,7 @@ fn kill_descendants(pidfd: RawFd, pid: i32) {
             if tree.contains(&child) || !tree.contains(&parent) {
                 continue;
             }
-            let Ok(fd) = pidfd_open(child) else {
+            let Ok(fd) = process::pidfd_open(child) else {
                 continue;
             };
             // Opened after its parent was read: still that parent's child, so the same process.
@@ -320,16 +322,6 @@ fn close_all_but(keep: &[RawFd]) {
         from = fd as u32 + 1;
     }
     process::close_range(from, u32::MAX, 0);
-}
-
-fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor we then own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the descriptor was just created and is owned by nothing else.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
 }
 
 fn pidfd_signal(pidfd: RawFd, signal: i32) -> bool {

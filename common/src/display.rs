@@ -688,14 +688,11 @@ impl ServerSetup<'_> {
             Some((n, path)) => Some((n, open_path(path)?)),
             None => None,
         };
-        nix::mount::mount(
-            Some("tmpfs"),
-            "/tmp",
-            Some("tmpfs"),
+        mount::tmpfs(
+            Path::new("/tmp"),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some("mode=1777"),
-        )
-        .context("mounting a tmpfs on the server's /tmp")?;
+            "mode=1777",
+        )?;
         write_private(Path::new(SERVER_COOKIE), &self.cookie)?;
         if self.xpra {
             let conf = Path::new(XPRA_CONFIG_DIRS).join("xpra");

@@ -43,6 +43,13 @@ pub fn make_private() -> Result<()> {
     .context("making mounts private")
 }
 
+/// Mounts a new tmpfs with `flags` and `options` on `target`, a path of the caller's own
+/// making (never one inside a container's tree: see [`Rootfs::mount_onto`]).
+pub fn tmpfs(target: &Path, flags: MsFlags, options: &str) -> Result<()> {
+    mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some(options))
+        .with_context(|| format!("mounting a tmpfs on {}", target.display()))
+}
+
 /// Binds `source` onto `target`, with everything mounted below it.
 pub fn bind(source: &Path, target: &Path) -> Result<()> {
     mount(

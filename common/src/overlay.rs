@@ -289,17 +289,6 @@ fn make_dir(path: &Path, mode: u32) -> Result<()> {
     }
 }
 
-fn tmpfs(target: &Path, options: &str) -> Result<()> {
-    nix::mount::mount(
-        Some("tmpfs"),
-        target,
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some(options),
-    )
-    .with_context(|| format!("mounting a tmpfs on {}", target.display()))
-}
-
 /// Gives `copy` the owner and mode of `original` (owners that are not mapped here excepted):
 /// the merged root of an overlay shows its upper root's, and should show DIR's.
 fn copy_owner_and_mode(original: &Path, copy: &Path) -> Result<()> {
@@ -412,7 +401,7 @@ fn host_sandbox() -> Result<Rootfs> {
 
     // The staging area: /tmp of the host is not the container's anyway.
     let staging = Path::new("/tmp");
-    tmpfs(staging, "mode=0700")?;
+    mount::tmpfs(staging, MsFlags::empty(), "mode=0700")?;
     let (uppers, works, root) = (
         staging.join("upper"),
         staging.join("work"),
@@ -421,7 +410,7 @@ fn host_sandbox() -> Result<Rootfs> {
     for dir in [&uppers, &works, &root] {
         make_dir(dir, 0o755)?;
     }
-    tmpfs(&root, "mode=0755")?;
+    mount::tmpfs(&root, MsFlags::empty(), "mode=0755")?;
 
     for entry in entries {
         let name = entry.file_name();
@@ -473,14 +462,7 @@ fn host_sandbox() -> Result<Rootfs> {
     for (name, options) in [("tmp", "mode=1777"), ("run", "mode=0755")] {
         let dir = root.join(name);
         make_dir(&dir, 0o755)?;
-        nix::mount::mount(
-            Some("tmpfs"),
-            &dir,
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some(options),
-        )
-        .with_context(|| format!("mounting a tmpfs on {}", dir.display()))?;
+        mount::tmpfs(&dir, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, options)?;
     }
     Rootfs::open(&root)
 }

@@ -79,10 +79,9 @@ impl Supervisor {
     /// a signal that arrives in between is then held rather than lost. `forward` are the ones
     /// passed on to the child; the rest of [`FORWARDED`] are held and ignored.
     pub fn with_forwarded(forward: &[Signal]) -> Result<Supervisor> {
-        let mut blocked = SigSet::empty();
-        for sig in FORWARDED.iter().chain(&[Signal::SIGCHLD, Signal::SIGWINCH]) {
-            blocked.add(*sig);
-        }
+        let mut blocked = forwarded_set();
+        blocked.add(Signal::SIGCHLD);
+        blocked.add(Signal::SIGWINCH);
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
             .context("blocking signals")?;
         let signals =
@@ -297,14 +296,19 @@ impl Supervisor {
                 return Ok(Err(sig));
             }
             // SIGCHLD, which the signalfd receives, wakes us when the helper ends.
-            let mut fds = [nix::poll::PollFd::new(
-                self.fd(),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e).context("waiting for signals"),
-            }
+            self.sleep(PollTimeout::NONE)?;
+        }
+    }
+
+    /// Sleeps until a signal is pending or `timeout` has passed.
+    fn sleep(&self, timeout: PollTimeout) -> Result<()> {
+        let mut fds = [nix::poll::PollFd::new(
+            self.fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => Ok(()),
+            Err(e) => Err(e).context("waiting for signals"),
         }
     }
 
@@ -314,14 +318,7 @@ impl Supervisor {
             if let Event::Exited(code) = self.handle(child)? {
                 return Ok(code);
             }
-            let mut fds = [nix::poll::PollFd::new(
-                self.fd(),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            match nix::poll::poll(&mut fds, self.poll_timeout()) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e).context("waiting for signals"),
-            }
+            self.sleep(self.poll_timeout())?;
         }
     }
 }

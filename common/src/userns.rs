@@ -28,10 +28,9 @@ use std::process::{Command, Stdio};
 /// end: the kernel refuses a line whose IDs span two of them.
 pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
     let given = maps;
+    let own_uids = own_namespace(IdKind::User);
     let maps = IdMaps {
-        uid: maps
-            .uid
-            .within(&own_namespace(IdKind::User), IdKind::User)?,
+        uid: maps.uid.within(&own_uids, IdKind::User)?,
         gid: maps
             .gid
             .within(&own_namespace(IdKind::Group), IdKind::Group)?,
@@ -43,8 +42,7 @@ pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
     let gid_direct = gid_privileged || maps.gid.only_maps(IdKind::Group.current());
     // Root of a nested user namespace has no subordinate ranges of its own: without the
     // capability, only its own ID can be mapped.
-    let nested_root =
-        nix::unistd::geteuid().is_root() && !crate::idmap::is_initial(&own_namespace(IdKind::User));
+    let nested_root = nix::unistd::geteuid().is_root() && !crate::idmap::is_initial(&own_uids);
     for (map, kind, direct) in [
         (&given.uid, IdKind::User, uid_direct),
         (&given.gid, IdKind::Group, gid_direct),

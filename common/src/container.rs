@@ -116,7 +116,7 @@ impl Container {
         }
         // Last of the checks, as it takes STATE for this process.
         if let Some(layers) = &mut self.layers {
-            let container_root = self.maps.uid.to_host(0).zip(self.maps.gid.to_host(0));
+            let container_root = self.maps.root_on_host();
             layers.prepare(&self.root, container_root)?;
         }
         let exec = Exec::new(&self.command, self.environment())?;
@@ -125,9 +125,7 @@ impl Container {
         } else {
             None
         };
-        if let (Some(console), Some(uid), Some(gid)) =
-            (&console, self.maps.uid.to_host(0), self.maps.gid.to_host(0))
-        {
+        if let (Some(console), Some((uid, gid))) = (&console, self.maps.root_on_host()) {
             console.give_to(uid, gid)?;
         }
         let supervisor = match console {
@@ -233,10 +231,7 @@ impl Container {
             NetMode::Pasta => display::host_addresses()?,
             _ => Vec::new(),
         };
-        let root_on_host = (
-            self.maps.uid.to_host(0).unwrap_or(0),
-            self.maps.gid.to_host(0).unwrap_or(0),
-        );
+        let root_on_host = self.maps.root_on_host().unwrap_or((0, 0));
         let title = format!("contain {}", self.root.display());
         let display = Display::start(gui, &title, root_on_host)?;
         let owner = self.lockdown.user().map(|u| (u.uid, u.gid));

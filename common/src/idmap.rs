@@ -444,6 +444,12 @@ pub struct IdMaps {
 }
 
 impl IdMaps {
+    /// The host uid and gid that container root is ([`IdMaps::from_args`] makes sure both
+    /// are mapped).
+    pub fn root_on_host(&self) -> Option<(u32, u32)> {
+        self.uid.to_host(0).zip(self.gid.to_host(0))
+    }
+
     /// The maps given on the command line, or the defaults. Container root must be mapped:
     /// every tool becomes root inside.
     pub fn from_args(uid: Option<IdMap>, gid: Option<IdMap>) -> Result<IdMaps> {

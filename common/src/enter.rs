@@ -218,13 +218,7 @@ impl ContainerInit {
         let opened = Joiner::open(pid).and_then(|joiner| {
             // After joining the mount namespace, the root directory would be that namespace's
             // original root, not the one init pivoted to: take init's own while we can see it.
-            let path = format!("/proc/{pid}/root");
-            let root = nix::fcntl::open(
-                path.as_str(),
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .with_context(|| format!("opening {path}"))?;
+            let root = crate::mount::open_dir(std::path::Path::new(&format!("/proc/{pid}/root")))?;
             Ok(Entry { joiner, root })
         });
         // The files were opened by PID: they are init's only if it is still alive now, when

@@ -43,6 +43,17 @@ pub fn make_private() -> Result<()> {
     .context("making mounts private")
 }
 
+/// Opens the directory `path` (O_PATH): a handle to it that later mounts on top or renames
+/// of its path do not change.
+pub fn open_dir(path: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", path.display()))
+}
+
 /// Mounts a new tmpfs with `flags` and `options` on `target`, a path of the caller's own
 /// making (never one inside a container's tree: see [`Rootfs::mount_onto`]).
 pub fn tmpfs(target: &Path, flags: MsFlags, options: &str) -> Result<()> {
@@ -380,12 +391,7 @@ impl Rootfs {
     /// itself, an overlay), as the new root. Call it after the last mount on `dir` itself: the
     /// root is held open, and a later mount there would cover what it holds.
     pub fn open(dir: &Path) -> Result<Rootfs> {
-        let root = nix::fcntl::open(
-            dir,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .with_context(|| format!("opening {}", dir.display()))?;
+        let root = open_dir(dir)?;
         Ok(Rootfs {
             dir: dir.to_path_buf(),
             root,

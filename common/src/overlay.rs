@@ -15,10 +15,10 @@
 //! mounted below it, which `/` always has, so the root is a fresh tmpfs with one overlay per
 //! top-level directory, fresh /tmp and /run, and proc, sys and dev mounted as for any root.
 
-use crate::mount::{self, fd_path, Rootfs};
+use crate::mount::{self, fd_path, open_dir, Rootfs};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{open, Flock, FlockArg, OFlag};
+use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use std::fs;
@@ -269,15 +269,6 @@ fn unescape_octal(field: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn open_dir(path: &Path) -> Result<OwnedFd> {
-    open(
-        path,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {}", path.display()))
 }
 
 fn make_dir(path: &Path, mode: u32) -> Result<()> {

@@ -21,8 +21,8 @@ const BUFFER: usize = 256 * 1024;
 /// The escape key, ^] (as in telnet and systemd-nspawn): pressed [`ESCAPE_PRESSES`] times within
 /// [`ESCAPE_WINDOW`], it kills the container, whatever runs in it.
 pub const ESCAPE_KEY: u8 = 0x1d;
-const ESCAPE_PRESSES: u32 = 3;
-const ESCAPE_WINDOW: Duration = Duration::from_secs(1);
+pub const ESCAPE_PRESSES: u32 = 3;
+pub const ESCAPE_WINDOW: Duration = Duration::from_secs(1);
 
 /// The pty pair of a container's console.
 pub struct Console {

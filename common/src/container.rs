@@ -228,7 +228,7 @@ impl Container {
             return Ok(None);
         };
         let blocked = match self.network {
-            NetMode::Pasta => display::host_addresses()?,
+            NetMode::Pasta => net::host_addresses()?,
             _ => Vec::new(),
         };
         let root_on_host = self.maps.root_on_host().unwrap_or((0, 0));

@@ -22,8 +22,8 @@
 //!
 //! Nothing inside can reach the host's X server: the socket path is not in the container's
 //! mount namespace, the abstract socket belongs to the host's network namespace (so `--gui`
-//! needs one of its own), and with `--net pasta` the routes to the host ([`host_addresses`],
-//! [`prohibit_destinations`]) are closed.
+//! needs one of its own), and with `--net pasta` the routes to the host
+//! ([`net::host_addresses`], [`net::prohibit_destinations`]) are closed.
 
 use crate::idmap::{IdMap, IdMaps};
 use crate::mount::{self, Rootfs};
@@ -821,7 +821,7 @@ pub struct Handoff {
     cookie: Cookie,
     /// uid and gid inside of the user the command runs as (`--user`); root's otherwise.
     owner: Option<(u32, u32)>,
-    /// Destinations closed in the container's network namespace (see [`host_addresses`]).
+    /// Destinations closed in the container's network namespace (see [`net::host_addresses`]).
     blocked: Vec<IpAddr>,
 }
 
@@ -831,7 +831,7 @@ impl Handoff {
     /// (0600), and the private directory removed from the host. The binding keeps the socket
     /// reachable after its file is gone.
     pub fn install(&self, rootfs: &Rootfs) -> Result<()> {
-        prohibit_destinations(&self.blocked)?;
+        net::prohibit_destinations(&self.blocked)?;
         // Resolved inside the root: a link in the tree (tmp -> /home/...) cannot lead the
         // socket or the cookie out of it.
         let (sockets, _) = SOCKET_INSIDE.rsplit_once('/').expect("an absolute path");
@@ -865,158 +865,6 @@ impl Handoff {
             .with_context(|| format!("removing {}", self.dir.display()))?;
         Ok(())
     }
-}
-
-/// The host's own addresses, on every interface, loopback excepted: through pasta a
-/// connection to any of them reaches the host's services that listen on all addresses.
-pub fn host_addresses() -> Result<Vec<IpAddr>> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a linked list it allocates, freed below.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
-        return Err(Errno::last()).context("listing the host's addresses");
-    }
-    let mut addrs = Vec::new();
-    let mut entry = list;
-    while !entry.is_null() {
-        // SAFETY: `entry` is a node of the list getifaddrs returned, not yet freed.
-        let ifaddr = unsafe { &*entry };
-        entry = ifaddr.ifa_next;
-        let address = ifaddr.ifa_addr;
-        if address.is_null() {
-            continue;
-        }
-        // SAFETY: a non-null ifa_addr points to a sockaddr whose family says its real type,
-        // sockaddr_in for AF_INET and sockaddr_in6 for AF_INET6.
-        let ip = unsafe {
-            match (*address).sa_family as i32 {
-                libc::AF_INET => {
-                    let v4 = &*(address as *const libc::sockaddr_in);
-                    IpAddr::from(v4.sin_addr.s_addr.to_ne_bytes())
-                }
-                libc::AF_INET6 => {
-                    let v6 = &*(address as *const libc::sockaddr_in6);
-                    IpAddr::from(v6.sin6_addr.s6_addr)
-                }
-                _ => continue,
-            }
-        };
-        if !ip.is_loopback() && !addrs.contains(&ip) {
-            addrs.push(ip);
-        }
-    }
-    // SAFETY: the list came from getifaddrs and nothing points into it any more.
-    unsafe { libc::freeifaddrs(list) };
-    Ok(addrs)
-}
-
-/// Adds a routing rule `to ADDRESS prohibit` for each address to the caller's network
-/// namespace (as `ip rule add to ADDRESS prohibit` would), so that connecting to them fails
-/// with EACCES. Rules rather than routes: a prohibit route does not stop a connection to an
-/// IPv6 link-local address, which names its interface; a rule does. The container's own
-/// addresses stay reachable: the local table comes before these rules.
-/// The caller must be root in the user namespace that owns the network namespace.
-pub fn prohibit_destinations(addrs: &[IpAddr]) -> Result<()> {
-    if addrs.is_empty() {
-        return Ok(());
-    }
-    // SAFETY: socket() takes no pointers; a non-negative return is a new descriptor that
-    // nothing else owns.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if raw < 0 {
-        return Err(Errno::last()).context("opening a netlink socket");
-    }
-    // SAFETY: see above: the descriptor was just created and is owned here alone.
-    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-    for (seq, addr) in addrs.iter().enumerate() {
-        let message = rule_message(addr, seq as u32 + 1);
-        // SAFETY: send reads message.len() bytes of the buffer we own.
-        let sent =
-            unsafe { libc::send(sock.as_raw_fd(), message.as_ptr().cast(), message.len(), 0) };
-        if sent < 0 {
-            return Err(Errno::last()).with_context(|| format!("blocking {addr}"));
-        }
-        let mut answer = [0u8; 1024];
-        // SAFETY: recv writes at most answer.len() bytes into the buffer we own.
-        let got = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                answer.as_mut_ptr().cast(),
-                answer.len(),
-                0,
-            )
-        };
-        if got < 0 {
-            return Err(Errno::last()).with_context(|| format!("blocking {addr}"));
-        }
-        match ack_error(&answer[..got as usize]) {
-            0 => {}
-            // Already there, or no IPv6 in this kernel: nothing to block.
-            e if e == -libc::EEXIST || e == -libc::EAFNOSUPPORT => {}
-            e => {
-                return Err(Errno::from_raw(-e)).with_context(|| format!("blocking {addr}"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// An RTM_NEWRULE request: `to ADDR/len prohibit`.
-fn rule_message(addr: &IpAddr, seq: u32) -> Vec<u8> {
-    const RTM_NEWRULE: u16 = 32;
-    const FRA_DST: u16 = 1;
-    const FR_ACT_PROHIBIT: u8 = 8;
-    let (family, bytes) = match addr {
-        IpAddr::V4(a) => (libc::AF_INET as u8, a.octets().to_vec()),
-        IpAddr::V6(a) => (libc::AF_INET6 as u8, a.octets().to_vec()),
-    };
-    let attr_len = 4 + bytes.len();
-    let total = 16 + 12 + attr_len.next_multiple_of(4);
-    let flags =
-        (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
-    let mut m = Vec::with_capacity(total);
-    // struct nlmsghdr
-    m.extend_from_slice(&(total as u32).to_ne_bytes());
-    m.extend_from_slice(&RTM_NEWRULE.to_ne_bytes());
-    m.extend_from_slice(&flags.to_ne_bytes());
-    m.extend_from_slice(&seq.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags
-    m.extend_from_slice(&[
-        family,
-        (bytes.len() * 8) as u8,
-        0,
-        0,
-        0,
-        0,
-        0,
-        FR_ACT_PROHIBIT,
-    ]);
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    // struct rtattr FRA_DST
-    m.extend_from_slice(&(attr_len as u16).to_ne_bytes());
-    m.extend_from_slice(&FRA_DST.to_ne_bytes());
-    m.extend_from_slice(&bytes);
-    m.resize(total, 0);
-    m
-}
-
-/// The error number of a netlink acknowledgement (0 for success; negative errno).
-fn ack_error(answer: &[u8]) -> i32 {
-    const NLMSG_ERROR: u16 = 2;
-    if answer.len() < 20 {
-        return -libc::EPROTO;
-    }
-    let kind = u16::from_ne_bytes([answer[4], answer[5]]);
-    if kind != NLMSG_ERROR {
-        return -libc::EPROTO;
-    }
-    i32::from_ne_bytes([answer[16], answer[17], answer[18], answer[19]])
 }
 
 #[cfg(test)]
@@ -1089,21 +937,5 @@ mod tests {
             Some("last words")
         );
         assert_eq!(server_message(""), None);
-    }
-
-    #[test]
-    fn the_host_has_addresses_but_no_loopback_among_them() {
-        let addrs = host_addresses().unwrap();
-        assert!(addrs.iter().all(|a| !a.is_loopback()), "{addrs:?}");
-    }
-
-    #[test]
-    fn rule_messages_are_aligned() {
-        let m = rule_message(&"192.0.2.1".parse().unwrap(), 1);
-        assert_eq!(m.len(), 16 + 12 + 8);
-        assert_eq!(m[17], 32);
-        let m = rule_message(&"fe80::1".parse().unwrap(), 2);
-        assert_eq!(m.len(), 16 + 12 + 20);
-        assert_eq!(m[17], 128);
     }
 }

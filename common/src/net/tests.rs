@@ -797,3 +797,19 @@ fn refused_tun_is_explained() {
     );
     assert_eq!(pastas_for(target.pid()), vec![]);
 }
+
+#[test]
+fn the_host_has_addresses_but_no_loopback_among_them() {
+    let addrs = host_addresses().unwrap();
+    assert!(addrs.iter().all(|a| !a.is_loopback()), "{addrs:?}");
+}
+
+#[test]
+fn rule_messages_are_aligned() {
+    let m = rule_message(&"192.0.2.1".parse().unwrap(), 1);
+    assert_eq!(m.len(), 16 + 12 + 8);
+    assert_eq!(m[17], 32);
+    let m = rule_message(&"fe80::1".parse().unwrap(), 2);
+    assert_eq!(m.len(), 16 + 12 + 20);
+    assert_eq!(m[17], 128);
+}

@@ -166,6 +166,12 @@ pub fn run_main(name: &'static str, body: impl FnOnce() -> anyhow::Result<i32>) 
 /// For packagers (`make` uses them), `--man` alone prints the tool's manual page (roff) and
 /// `--completions SHELL` its completion script for bash, zsh or fish, instead.
 pub fn parse_args<T: clap::Parser>() -> T {
+    parse_args_failing_with(FAILURE)
+}
+
+/// [`parse_args`] for a tool whose usage errors end with status `failure` (contain-oci: 1,
+/// as runc).
+pub fn parse_args_failing_with<T: clap::Parser>(failure: i32) -> T {
     let args: Vec<_> = std::env::args_os().skip(1).take(3).collect();
     let generated = match args.as_slice() {
         [flag] if flag == "--man" => Some(
@@ -185,7 +191,7 @@ pub fn parse_args<T: clap::Parser>() -> T {
             Err(e) if e.ends_with("Broken pipe") => 0,
             Err(e) => {
                 report(&e);
-                FAILURE
+                failure
             }
         };
         std::process::exit(code);
@@ -205,7 +211,7 @@ pub fn parse_args<T: clap::Parser>() -> T {
                 "{} (see --help)",
                 usage_error_line(&escaped_input(err))
             ));
-            std::process::exit(FAILURE)
+            std::process::exit(failure)
         }
     }
 }

@@ -296,6 +296,47 @@ impl NsChild {
         Ok(child)
     }
 
+    /// A child that outlives its parent, as an OCI runtime's `create` leaves the container's
+    /// process behind: created in the namespaces `flags` names (CLONE_NEW* bits), its maps
+    /// written when `maps` is given (`flags` then holds CLONE_NEWUSER), held until
+    /// [`NsChild::release`]; then it runs `body`, which must become root inside itself
+    /// ([`become_root`]) when it has a new user namespace. No parent-death signal is set.
+    pub fn spawn_detached(
+        flags: u64,
+        maps: Option<&IdMaps>,
+        body: impl FnOnce() -> Result<i32>,
+    ) -> Result<NsChild> {
+        let pipe = LifelinePipe::new()?;
+        let spawned = process::spawn(flags, || {
+            let lifeline = pipe.child();
+            if !lifeline.released() {
+                return Ok(crate::errors::FAILURE);
+            }
+            body()
+        });
+        let pid = match spawned {
+            Ok(pid) => pid,
+            Err(errno) => {
+                let kinds: Vec<Namespace> = Namespace::JOIN_ORDER
+                    .into_iter()
+                    .filter(|ns| flags & ns.flag() != 0 && *ns != Namespace::User)
+                    .collect();
+                return Err(namespace_error(flags, &kinds, errno));
+            }
+        };
+        let child = NsChild {
+            pid,
+            release: pipe.parent(),
+        };
+        if let Some(maps) = maps {
+            if let Err(e) = write_maps(pid, maps) {
+                child.abandon();
+                return Err(e);
+            }
+        }
+        Ok(child)
+    }
+
     /// Lets the child go on. The write end stays open for as long as this process lives: its
     /// closing tells the child that its parent is gone.
     pub fn release(self) -> Result<Pid> {

@@ -476,13 +476,22 @@ pub fn set_rlimits(process: &Process) -> Result<()> {
         };
         // SAFETY: setrlimit reads one rlimit from `value`, a live value.
         let ret = unsafe { libc::setrlimit(resource as _, &value) };
-        Errno::result(ret).with_context(|| {
-            format!(
-                "process.rlimits: setting {name} to soft {} hard {}",
+        if let Err(e) = Errno::result(ret) {
+            let mut current = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes one rlimit into `current`, a live value.
+            unsafe { libc::getrlimit(resource as _, &mut current) };
+            bail!(
+                "process.rlimits: setting {name} to soft {} hard {}: {} (the hard limit is {}; \
+                 raising it needs CAP_SYS_RESOURCE)",
                 limit.soft(),
-                limit.hard()
-            )
-        })?;
+                limit.hard(),
+                e.desc(),
+                current.rlim_max
+            );
+        }
     }
     Ok(())
 }

@@ -23,10 +23,12 @@ pub const START_SOCKET: &str = "start.sock";
 /// The OCI runtime-spec version the state and `features` speak.
 pub const OCI_VERSION: &str = "1.2.0";
 
-/// `--root`'s default: /run/contain-oci for root, $XDG_RUNTIME_DIR/contain-oci for a user
-/// (as runc and crun choose theirs).
+/// `--root`'s default: /run/contain-oci for root, $XDG_RUNTIME_DIR/contain-oci for a user,
+/// root of a user namespace (rootless podman runs its runtime so) included, as crun does.
 pub fn default_root() -> PathBuf {
-    if !nix::unistd::geteuid().is_root() {
+    let real_root = nix::unistd::geteuid().is_root()
+        && crate::idmap::is_initial(&crate::idmap::own_namespace(crate::idmap::IdKind::User));
+    if !real_root {
         if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir).join("contain-oci");
         }

@@ -349,6 +349,13 @@ impl Init<'_> {
             linux.devices().as_deref().unwrap_or(&[]),
             may_mknod,
         )?;
+        // Made before the root may become read-only, inside the root (as runc does).
+        let cwd = process.cwd().to_string_lossy();
+        if rootfs.resolve(&cwd).is_err() {
+            rootfs
+                .mount_point(&cwd, crate::mount::Kind::Directory)
+                .context("process.cwd")?;
+        }
         self.set_names(spec)?;
         if self.options.no_pivot {
             move_root(rootfs)?;

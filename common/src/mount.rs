@@ -361,7 +361,7 @@ impl Rootfs {
     /// new root to be a mount point. Runs in the container's new mount namespace, started in
     /// `dir` (see [`WorkingDirectory`]): the bind is made from the working directory, without
     /// walking the path to it, which the container's root may not be allowed to (as root, it
-    /// is host 4294967294, and `dir` may be below a 0700 directory of host root's).
+    /// is no host account, and `dir` may be below a 0700 directory of host root's).
     pub fn bind_working_directory(dir: &Path) -> Result<Rootfs> {
         make_private()?;
         match bind_working_directory_onto_itself() {

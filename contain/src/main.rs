@@ -66,11 +66,13 @@ struct Args {
     #[arg(long = "cap-drop", value_name = "LIST")]
     cap_drop: Vec<String>,
     /// Keep or give back capabilities after --cap-drop; with --user, the only ones the user
-    /// holds (e.g. --cap-drop all --cap-add chown)
+    /// holds, and the only ones in its bounding set (e.g. --cap-drop all --cap-add chown)
     #[arg(long = "cap-add", value_name = "LIST")]
     cap_add: Vec<String>,
     /// Run CMD as this user and group inside, numeric, GID defaulting to UID (e.g. --user 1000
-    /// --cap-drop all --cap-add net_bind_service: a server binding port 80 as uid 1000)
+    /// --cap-drop all --cap-add net_bind_service: a server binding port 80 as uid 1000). The
+    /// user holds only --cap-add's capabilities, and its bounding set only those too, as
+    /// Docker's: a set-user-ID root program in DIR (su, sudo) gives it no others back
     #[arg(long = "user", value_name = "UID[:GID]")]
     user: Option<String>,
     /// Set no_new_privs: setuid programs and file capabilities grant nothing in the container

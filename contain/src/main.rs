@@ -6,6 +6,7 @@ use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
+use common::mount::{parse_tmpfs_size, TmpfsSize};
 use common::net::{NetMode, Publish};
 use common::overlay::{Layers, Upper};
 use std::ffi::OsString;
@@ -78,10 +79,22 @@ struct Args {
     /// Set no_new_privs: setuid programs and file capabilities grant nothing in the container
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
-    /// Layered root: DIR read-only under a writable layer on a tmpfs, whose changes are gone
-    /// when the container ends. DIR / is a sandbox of the host's own system
+    /// Layered root: DIR read-only under a writable layer on a tmpfs (of --tmp-overlay-size),
+    /// whose changes are gone when the container ends. DIR / is a sandbox of the host's own
+    /// system
     #[arg(long = "tmp-overlay")]
     tmp_overlay: bool,
+    /// Size of --tmp-overlay's writable layer, a tmpfs: N, Nk, Nm, Ng (bytes, KiB, MiB, GiB) or
+    /// N% of the machine's memory; when it is full, writes fail with "No space left on device"
+    /// [default: 25%]. With DIR /, the layer of every top-level directory together; the
+    /// sandbox's fresh /tmp and /run hold 10% of memory each, its / (mount points only) 4 MiB
+    #[arg(
+        long = "tmp-overlay-size",
+        value_name = "SIZE",
+        value_parser = parse_tmpfs_size,
+        requires = "tmp_overlay"
+    )]
+    tmp_overlay_size: Option<TmpfsSize>,
     /// Layered root: DIR read-only under a writable layer kept in STATE (an existing directory;
     /// its upper/ and work/ are made on first use), for the next run to see; one container
     /// per STATE at a time. Remove it with `pseudo rm -rf STATE`
@@ -165,7 +178,9 @@ fn main() {
             outside_hook: args.outside,
             lockdown,
             layers: match (args.tmp_overlay, args.overlay) {
-                (true, _) => Some(Layers::new(Upper::Temporary, args.layer)),
+                (true, _) => Some(
+                    Layers::new(Upper::Temporary, args.layer).with_tmp_size(args.tmp_overlay_size),
+                ),
                 (false, Some(state)) => Some(Layers::new(Upper::Kept(state), args.layer)),
                 (false, None) => None,
             },

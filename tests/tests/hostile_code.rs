@@ -423,7 +423,9 @@ fn a_bad_writable_layer_size_is_refused() {
         ("12x", "not a size"),
         ("0%", "1% to 100%"),
         ("101%", "1% to 100%"),
-        ("-5m", "not a size"),
+        ("1.5g", "not a size"),
+        ("5t", "not a size"),
+        ("99999999999999g", "not a size"),
     ] {
         let out = contain(
             As::User,

@@ -236,6 +236,64 @@ fn nested_under_root_the_defaults_come_from_the_namespace() {
     assert_eq!(owner(&dir.join("n")), (uid + 5, gid + 5));
 }
 
+/// The maps root's containers had by default before: container 0 was host 4294967294, and
+/// every other ID itself.
+const OLD_ROOT_MAP: &str = "0:4294967294:1,1:1:4294967293";
+
+/// A tree made under the old default moves onto the new one as the root guide says: read with
+/// the old maps given explicitly, unpacked by pseudo with the new ones. Owners, set-ID bits,
+/// file capabilities and hard links come along.
+#[test]
+fn a_tree_of_roots_old_default_moves_to_the_new_one() {
+    if !require(As::Root) {
+        return;
+    }
+    let work = TempDir::new();
+    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    let (old, new) = (work.join("old"), work.join("new"));
+    let make = format!(
+        "mkdir {0} && cp /bin/busybox {0}/x && chown 1000:42 {0}/x && chmod 6755 {0}/x && \
+         ln {0}/x {0}/link && mkdir {0}/d && chown 7:8 {0}/d && cp /bin/busybox {0}/caps && \
+         setcap cap_net_raw+ep {0}/caps",
+        old.display()
+    );
+    let old_maps = ["-u", OLD_ROOT_MAP, "-g", OLD_ROOT_MAP];
+    let mut args = old_maps.to_vec();
+    args.extend(["sh", "-c", &make]);
+    let out = run(As::Root, "pseudo", args);
+    if stderr(&out).contains("setcap: not found") {
+        skip("needs setcap (libcap2-bin)");
+        return;
+    }
+    expect_success(&out);
+    assert_eq!(owner(&old.join("x")), (1000, 42), "the old default");
+
+    let xattrs = "--numeric-owner --xattrs --xattrs-include='*'";
+    let moved = format!(
+        "pseudo -u {OLD_ROOT_MAP} -g {OLD_ROOT_MAP} tar -C {old} {xattrs} -cpf - . | \
+         pseudo sh -c \"mkdir {new} && tar -C {new} {xattrs} -xpf -\"",
+        old = old.display(),
+        new = new.display(),
+    );
+    expect_success(&sh(As::Root, &moved));
+    let (uid, gid) = container_root_on_host(As::Root);
+    assert_eq!(owner(&new.join("x")), (uid + 1000, gid + 42));
+    assert_eq!(owner(&new.join("d")), (uid + 7, gid + 8));
+    assert_eq!(owner(&new.join("caps")), (uid, gid));
+    let x = fs::metadata(new.join("x")).unwrap();
+    assert_eq!((x.mode() & 0o7777, x.nlink()), (0o6755, 2));
+    // As the new default's container root sees it.
+    let inside = format!(
+        "cd {} && stat -c '%u:%g %a %h' x d && getcap caps",
+        new.display()
+    );
+    let out = run(As::Root, "pseudo", ["sh", "-c", &inside]);
+    assert_eq!(
+        expect_success(&out),
+        "1000:42 6755 2\n7:8 755 2\ncaps cap_net_raw=ep\n"
+    );
+}
+
 // ---- --user and set-user-ID programs -------------------------------------------------------
 
 /// A static program that prints the Uid and Cap lines of its own /proc/self/status: made

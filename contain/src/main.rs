@@ -15,8 +15,12 @@ use std::path::PathBuf;
 /// Boot CMD (default /bin/sh) as PID 1 of a container rooted at DIR, without privilege.
 ///
 /// The container gets new user, mount, PID, IPC, UTS, cgroup and time namespaces, and a new
-/// network namespace unless -n (--net host); --net pasta connects it to the host's network. Container root is the caller; other IDs map onto the caller's
-/// subordinate ranges (/etc/subuid, /etc/subgid). CMD starts with a clean environment holding
+/// network namespace unless -n (--net host); --net pasta connects it to the host's network.
+/// Run by a user, container root is the caller and other IDs map onto the caller's subordinate
+/// ranges (/etc/subuid, /etc/subgid). Run by root, the container's IDs are root's own ranges
+/// there, or else a block of 65536 host IDs no account, group or subordinate range has
+/// (usually from 1879048192: container ID N is host ID 1879048192 + N), as pseudo's: container
+/// root can then give its files no host user's or group's ID. CMD starts with a clean environment holding
 /// container=contain, PATH and TERM. contain exits with CMD's status (128+N if it died of
 /// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGPWR on to it.
 /// A halt or power-off inside (reboot(2)) ends contain with status 0; a reboot restarts the

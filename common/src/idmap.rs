@@ -180,9 +180,9 @@ impl IdMap {
     /// The map used when none is given.
     ///
     /// As real root: container 0, 1, 2, ... run through root's own ranges in /etc/subuid
-    /// (/etc/subgid), in file order, as for any user but with no ID of root's own first; without
-    /// such ranges, they are the block of [`ROOT_BLOCK_SIZE`] host IDs that [`root_block`]
-    /// picks, which no account, group or subordinate range of the host has. Either way no
+    /// (/etc/subgid), in file order, as a user's 1, 2, ... do (root's own ID is never mapped);
+    /// without such ranges, they are the block of [`ROOT_BLOCK_SIZE`] host IDs that
+    /// [`root_block`] picks, which no account, group or subordinate range of the host has. Either way no
     /// container ID is a host user's or group's: container root may chown and chmod its files
     /// at will (set-user-ID ones included) without handing them to anyone on the host.
     /// As root of a user namespace (inside a container, pseudo or `unshare -Ur`): every ID that

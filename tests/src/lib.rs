@@ -38,8 +38,11 @@
 //!
 //! [`TempDir`] is a fresh directory under /tmp, owned by the test user and removed on drop
 //! (entries owned by subordinate IDs included). [`busybox_rootfs`] is a small static root file
-//! system for containers. [`tree_snapshot`] records a tree, to see later that nothing changed
-//! it. [`owner`] reads the host owner of a file. [`ProcStatus`] reads a /proc/PID/status
+//! system for containers, owned by the test user; [`busybox_rootfs_of`] gives it to container
+//! root of root's default maps for [`As::Root`] (whose containers have no host account's IDs:
+//! [`container_root_on_host`] tells which, [`give_tree`] hands a tree over). [`tree_snapshot`]
+//! records a tree, to see later that nothing changed it. [`owner`] reads the host owner of a
+//! file. [`ProcStatus`] reads a /proc/PID/status
 //! (capabilities, NoNewPrivs, IDs), and [`ps_rows`] the table `ps` prints.
 //!
 //! # Example

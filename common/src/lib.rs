@@ -1,6 +1,7 @@
 //! The shared crate of contain, pseudo and inject. All unsafe code of the project lives here.
 
 pub mod caps;
+pub mod cgroup;
 pub mod chroot;
 pub mod console;
 pub mod container;

@@ -328,7 +328,8 @@ impl Cgroup {
         }
     }
 
-    fn duplicate(&self) -> Result<Cgroup> {
+    /// A second handle to the same cgroup.
+    pub fn duplicate(&self) -> Result<Cgroup> {
         Ok(Cgroup {
             path: self.path.clone(),
             dir: self.dir.try_clone().context("duplicating a descriptor")?,
@@ -608,11 +609,11 @@ impl Cgroup {
 
     /// Removes this cgroup with everything below it, deepest first, waiting up to `patience`
     /// for processes still ending to leave. A cgroup already gone counts as removed.
-    pub fn remove(self, patience: Duration) -> Result<()> {
+    pub fn remove(&self, patience: Duration) -> Result<()> {
         self.remove_waiting(Instant::now() + patience)
     }
 
-    fn remove_waiting(self, deadline: Instant) -> Result<()> {
+    fn remove_waiting(&self, deadline: Instant) -> Result<()> {
         for child in self.children()? {
             child.remove_waiting(deadline)?;
         }

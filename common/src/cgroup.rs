@@ -177,7 +177,7 @@ impl CpuQuota {
     pub fn of_cpus(cpus: f64) -> Option<CpuQuota> {
         let quota = (cpus * CPU_PERIOD as f64).round();
         // The kernel's least quota is 1 ms.
-        (cpus.is_finite() && quota >= 1000.0 && quota < u64::MAX as f64).then(|| CpuQuota {
+        (cpus.is_finite() && quota >= 1000.0 && quota < u64::MAX as f64).then_some(CpuQuota {
             quota: quota as u64,
             period: CPU_PERIOD,
         })

@@ -146,10 +146,9 @@ impl Container {
         let systemd = systemd::is_systemd(&roots, &self.command[0]);
         let mut environment = self.environment();
         if systemd {
-            self.lockdown = self
-                .lockdown
-                .clone()
-                .withholding(systemd::WITHHELD_CAPABILITY);
+            for cap in systemd::WITHHELD_CAPABILITIES {
+                self.lockdown = self.lockdown.clone().withholding(cap);
+            }
             environment.push((systemd::UUID_VARIABLE.into(), systemd::new_uuid()?));
         }
         let needs = Needs {

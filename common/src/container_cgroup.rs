@@ -163,28 +163,30 @@ impl ContainerCgroup {
 
     /// For the watchdog, once it has killed init: removes the container's cgroup; and when
     /// contain is gone (`tool_alive` false: it was killed), also what contain would have
-    /// removed at its end, leaving the supervisor cgroup itself first.
+    /// removed at its end, leaving the supervisor cgroup itself first. Silent: the watchdog has
+    /// no stderr.
     pub fn watchdog_cleanup(&self, tool_alive: bool) {
-        self.remove_container();
+        let _ = self.remove_container();
         if !tool_alive {
-            self.leave_supervisor();
+            let _ = self.leave_supervisor();
         }
     }
 
-    fn remove_container(&self) {
-        if let Some(container) = &self.container {
-            container.kill_all();
-            if let Err(e) = container.remove(PATIENCE) {
-                errors::warn(&errors::one_line(&e));
+    fn remove_container(&self) -> Result<()> {
+        match &self.container {
+            Some(container) => {
+                container.kill_all();
+                container.remove(PATIENCE)
             }
+            None => Ok(()),
         }
     }
 
     /// Kills what is left in the supervisor cgroup but the calling process, moves that back to
     /// the delegated cgroup, and removes the supervisor cgroup.
-    fn leave_supervisor(&self) {
+    fn leave_supervisor(&self) -> Result<()> {
         let Some((parent, supervisor)) = &self.supervised else {
-            return;
+            return Ok(());
         };
         let me = std::process::id() as i32;
         for pid in supervisor.processes().unwrap_or_default() {
@@ -192,19 +194,18 @@ impl ContainerCgroup {
                 let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
             }
         }
-        let left = parent
-            .add_process(me)
-            .and_then(|()| supervisor.remove(PATIENCE));
-        if let Err(e) = left {
-            errors::warn(&errors::one_line(&e));
-        }
+        parent.add_process(me)?;
+        supervisor.remove(PATIENCE)
     }
 }
 
 impl Drop for ContainerCgroup {
     fn drop(&mut self) {
-        self.remove_container();
-        self.leave_supervisor();
+        for result in [self.remove_container(), self.leave_supervisor()] {
+            if let Err(e) = result {
+                errors::warn(&errors::one_line(&e));
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! systemd as the container's init: how contain tells, and what systemd expects of a container
 //! manager besides what every init gets (systemd's CONTAINER_INTERFACE document): a cgroup
 //! subtree of its own (crate::container_cgroup), a tmpfs on /run and /run/lock, `container_uuid`
-//! in its environment, SIGRTMIN+3 to halt, CAP_SYS_RAWIO withheld.
+//! in its environment, SIGRTMIN+3 to halt, CAP_SYS_MODULE and CAP_SYS_RAWIO withheld.
 
 use crate::mount::{resolve_path_in, Rootfs};
 use crate::process::DEFAULT_PATH;
@@ -18,10 +18,11 @@ pub const HALT_SIGNAL: i32 = 37;
 /// The environment variable systemd takes its machine ID from when /etc/machine-id is empty.
 pub const UUID_VARIABLE: &str = "container_uuid";
 
-/// CAP_SYS_RAWIO: withheld from a systemd init, as systemd-nspawn does. Units that need it
-/// (the debugfs and tracefs mounts, which the kernel refuses in a user namespace anyway) are
-/// then skipped rather than failed.
-pub const WITHHELD_CAPABILITY: u8 = 17;
+/// Capabilities withheld from a systemd init, as systemd-nspawn does, for what a user
+/// namespace cannot do anyway: CAP_SYS_MODULE (16; without it systemd does not try to load
+/// modules) and CAP_SYS_RAWIO (17; the units that need it, the debugfs and tracefs mounts the
+/// kernel refuses in a user namespace, are then skipped rather than failed).
+pub const WITHHELD_CAPABILITIES: [u8; 2] = [16, 17];
 
 /// True if `command`, run as init in the tree made of `roots` (the top one first: DIR, then
 /// the --layer directories), is systemd: the file it leads to inside, links followed, is named

@@ -24,6 +24,9 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 const GUARD: u8 = b'G';
 /// Also kill the guarded process's descendants (`GUARD_WITH_DESCENDANTS`, then the PID).
 const GUARD_WITH_DESCENDANTS: u8 = b'g';
+/// The tool gives up on a guarded process while it lives (sent before it closes the pipe):
+/// whatever the tool would clean up at its end, it still will.
+const ENDING: u8 = b'E';
 /// The watchdog's process name (what pgrep and `ps -o comm` show).
 const WATCHDOG_NAME: &std::ffi::CStr = c"watchdog";
 
@@ -161,6 +164,9 @@ impl Drop for Watchdog {
         }
         // Otherwise the tool gives up on a guarded process that still runs (a failure): the
         // watchdog ends it, with its descendants, and its own group.
+        if let Some(orders) = &self.orders {
+            let _ = nix::unistd::write(orders, &[ENDING]);
+        }
         drop(self.orders.take());
         while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
     }
@@ -228,8 +234,12 @@ fn watch(
     close_all_but(&keep);
     let parent = nix::unistd::getppid();
     let mut tag = [0u8; 1];
+    // The pipe's end alone says the tool died: at that moment its children may not have been
+    // handed to another parent yet, so getppid() cannot tell.
+    let mut tool_alive = false;
     while read_full(orders, &mut tag) == 1 {
         let (GUARD | GUARD_WITH_DESCENDANTS, Some(answers)) = (tag[0], answers) else {
+            tool_alive = tag[0] == ENDING;
             break;
         };
         let mut pid = [0u8; 4];
@@ -263,7 +273,7 @@ fn watch(
         pidfd_signal(pidfd, libc::SIGKILL);
     }
     if let Some((cleanup, _)) = cleanup {
-        cleanup(nix::unistd::getppid() == parent);
+        cleanup(tool_alive);
     }
     // Last, since it ends the watchdog too: the hooks and what they left running.
     // SAFETY: kill takes integers; 0 is our own process group.

@@ -1,7 +1,9 @@
 //! A container: what `contain` starts, from the supervisor's side and from init's.
 
 use crate::caps::Lockdown;
+use crate::cgroup::Resources;
 use crate::console::Console;
+use crate::container_cgroup::{ContainerCgroup, Needs};
 use crate::display::{self, Display, Gui, Handoff};
 use crate::hooks;
 use crate::idmap::IdMaps;
@@ -12,6 +14,7 @@ use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
 use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{self, Signal, Supervisor};
+use crate::systemd;
 use crate::userns::{Lifeline, NsChild};
 use crate::watchdog::Watchdog;
 use anyhow::{bail, Context, Result};
@@ -51,6 +54,20 @@ pub struct Container {
     pub gui: Option<Gui>,
     /// How long init may take to end after a stopping signal before it is killed.
     pub stop_timeout: Duration,
+    /// The signal the stopping signals reach init as (`--stop-signal`); by default systemd's
+    /// halt request for a systemd init, the signal itself for any other.
+    pub stop_signal: Option<i32>,
+    /// Limits on the container's cgroup (`--memory`, `--pids-limit`, `--cpus`).
+    pub limits: Resources,
+}
+
+/// What this start of the container found out about its init, and the cgroup made for it.
+struct InitSetup {
+    /// Init is systemd (see crate::systemd).
+    systemd: bool,
+    /// The container's cgroup, if it has one: init is placed in it before it runs and makes
+    /// its cgroup namespace there.
+    cgroup: Option<ContainerCgroup>,
 }
 
 /// How one start of the container went.
@@ -119,7 +136,31 @@ impl Container {
             let container_root = self.maps.root_on_host();
             layers.prepare(&self.root, container_root)?;
         }
-        let exec = Exec::new(&self.command, self.environment())?;
+        let roots: Vec<&Path> = std::iter::once(self.root.as_path())
+            .chain(
+                self.layers
+                    .iter()
+                    .flat_map(|l| l.lower.iter().rev().map(PathBuf::as_path)),
+            )
+            .collect();
+        let systemd = systemd::is_systemd(&roots, &self.command[0]);
+        let mut environment = self.environment();
+        if systemd {
+            for cap in systemd::WITHHELD_CAPABILITIES {
+                self.lockdown = self.lockdown.clone().withholding(cap);
+            }
+            environment.push((systemd::UUID_VARIABLE.into(), systemd::new_uuid()?));
+        }
+        let needs = Needs {
+            systemd,
+            limits: self.limits,
+        };
+        // Refused here, before anything starts, when there is no cgroup to be had.
+        let setup = InitSetup {
+            systemd,
+            cgroup: ContainerCgroup::set_up(needs, self.maps.root_on_host())?,
+        };
+        let exec = Exec::new(&self.command, environment)?;
         let console = if self.console {
             Some(Console::open()?.with_escape())
         } else {
@@ -133,16 +174,22 @@ impl Container {
             // Init leads a session away from the terminal: ^C goes to its group, as it would.
             None => Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS),
         }
-        .with_stop_timeout(self.stop_timeout);
+        .with_stop_timeout(self.stop_timeout)
+        .with_stop_signal(self.stop_signal.or(systemd.then_some(systemd::HALT_SIGNAL)));
         loop {
-            let status = match self.boot(&exec, console.as_ref(), &supervisor)? {
+            let status = match self.boot(&exec, console.as_ref(), &supervisor, &setup)? {
                 Start::Ran(status) => status,
                 Start::Interrupted(sig) => return Ok(128 + sig as i32),
             };
             match supervisor.killed_by() {
                 Some(Signal::SIGINT) => return Ok(0),
                 Some(Signal::SIGHUP) if supervisor.stop_requested() => return Ok(0),
-                Some(Signal::SIGHUP) => continue,
+                Some(Signal::SIGHUP) => {
+                    if let Some(cgroup) = &setup.cgroup {
+                        cgroup.reset()?;
+                    }
+                    continue;
+                }
                 _ => return Ok(status),
             }
         }
@@ -154,6 +201,7 @@ impl Container {
         exec: &Exec,
         console: Option<&Console>,
         supervisor: &Supervisor,
+        setup: &InitSetup,
     ) -> Result<Start> {
         // Lives until init has ended: dropping it ends the display server.
         let display = self.start_display()?;
@@ -161,13 +209,33 @@ impl Container {
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
-            NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-                self.init(console, lifeline, exec, handoff)
+            let mut namespaces = self.namespaces();
+            if setup.cgroup.is_some() {
+                // Made by init itself once it is in its cgroup, which becomes the namespace's
+                // root.
+                namespaces.retain(|&ns| ns != Namespace::Cgroup);
+            }
+            NsChild::spawn(&namespaces, &self.maps, |lifeline| {
+                self.init(console, lifeline, exec, handoff, setup)
             })?
         };
+        if let Some(cgroup) = &setup.cgroup {
+            if let Err(e) = cgroup.place(child.pid) {
+                child.abandon();
+                return Err(e);
+            }
+        }
         // Ends the container, and the -o hook with what it started, when contain ends, even of
-        // SIGKILL: init's parent-death signal does not survive its changes of credentials.
-        let watchdog = match Watchdog::guarding(child.pid, false) {
+        // SIGKILL: init's parent-death signal does not survive its changes of credentials. It
+        // then removes the container's cgroups too.
+        let cleanup = |tool_alive| {
+            if let Some(cgroup) = &setup.cgroup {
+                cgroup.watchdog_cleanup(tool_alive);
+            }
+        };
+        let fds = setup.cgroup.as_ref().map(ContainerCgroup::fds);
+        let cleanup = fds.map(|fds| (&cleanup as &dyn Fn(bool), fds));
+        let watchdog = match Watchdog::guarding_then(child.pid, false, cleanup) {
             Ok(watchdog) => watchdog,
             Err(e) => {
                 child.abandon();
@@ -247,7 +315,11 @@ impl Container {
         lifeline: &Lifeline,
         exec: &Exec,
         display: Option<&Handoff>,
+        setup: &InitSetup,
     ) -> Result<i32> {
+        if setup.cgroup.is_some() {
+            crate::ns::unshare(Namespace::Cgroup)?;
+        }
         let rootfs = match &self.layers {
             Some(layers) => layers.mount(&self.root)?,
             None => Rootfs::bind_working_directory(&self.root)?,
@@ -258,6 +330,9 @@ impl Container {
             net::bring_up_loopback()?;
         }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
+        if setup.systemd {
+            systemd::mount_run(&rootfs)?;
+        }
         if let Some(display) = display {
             display.install(&rootfs)?;
         }

@@ -1,9 +1,11 @@
 //! The shared crate of contain, pseudo and inject. All unsafe code of the project lives here.
 
 pub mod caps;
+pub mod cgroup;
 pub mod chroot;
 pub mod console;
 pub mod container;
+pub mod container_cgroup;
 pub mod display;
 pub mod enter;
 pub mod errors;
@@ -19,5 +21,6 @@ pub mod overlay;
 pub mod process;
 pub mod session;
 pub mod supervise;
+pub mod systemd;
 pub mod userns;
 pub mod watchdog;

@@ -24,6 +24,9 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 const GUARD: u8 = b'G';
 /// Also kill the guarded process's descendants (`GUARD_WITH_DESCENDANTS`, then the PID).
 const GUARD_WITH_DESCENDANTS: u8 = b'g';
+/// The tool gives up on a guarded process while it lives (sent before it closes the pipe):
+/// whatever the tool would clean up at its end, it still will.
+const ENDING: u8 = b'E';
 /// The watchdog's process name (what pgrep and `ps -o comm` show).
 const WATCHDOG_NAME: &std::ffi::CStr = c"watchdog";
 
@@ -48,6 +51,17 @@ impl Watchdog {
     /// process group of its own (see [`Watchdog::process_group`]). Call it while
     /// single-threaded.
     pub fn guarding(target: Pid, with_descendants: bool) -> Result<Watchdog> {
+        Self::guarding_then(target, with_descendants, None)
+    }
+
+    /// [`Watchdog::guarding`], and once the watchdog has killed the guarded process, it runs
+    /// `cleanup` (with the descriptors it needs kept open), told whether the tool still lives:
+    /// e.g. to remove the cgroups the tool made, which the tool does itself when it lives.
+    pub fn guarding_then(
+        target: Pid,
+        with_descendants: bool,
+        cleanup: Option<Cleanup<'_>>,
+    ) -> Result<Watchdog> {
         let pidfd = process::pidfd_open(target.as_raw())
             .context("opening a pidfd of the guarded process")?;
         let guarded = Guarded {
@@ -55,7 +69,7 @@ impl Watchdog {
             pid: target.as_raw(),
             with_descendants,
         };
-        let mut watchdog = Self::fork(guarded, false)?;
+        let mut watchdog = Self::fork(guarded, false, cleanup)?;
         watchdog.target = Some(pidfd);
         Ok(watchdog)
     }
@@ -69,10 +83,10 @@ impl Watchdog {
             pid: 0,
             with_descendants: false,
         };
-        Self::fork(nothing, true)
+        Self::fork(nothing, true, None)
     }
 
-    fn fork(guarded: Guarded, answering: bool) -> Result<Watchdog> {
+    fn fork(guarded: Guarded, answering: bool, cleanup: Option<Cleanup<'_>>) -> Result<Watchdog> {
         let flags = nix::fcntl::OFlag::O_CLOEXEC;
         let (orders_read, orders) = nix::unistd::pipe2(flags).context("creating a pipe")?;
         let (answers, answers_write) = if answering {
@@ -84,7 +98,7 @@ impl Watchdog {
         let orders_fd = orders_read.as_raw_fd();
         let answers_fd = answers_write.as_ref().map(|w| w.as_raw_fd());
         let pid = process::spawn_keeping_signals(0, || {
-            watch(orders_fd, answers_fd, guarded);
+            watch(orders_fd, answers_fd, guarded, cleanup);
         })
         .map_err(|e| anyhow::anyhow!("starting the watchdog: {}", e.desc()))?;
         // Also from here, as shells do, so that the group exists before a hook joins it,
@@ -150,10 +164,17 @@ impl Drop for Watchdog {
         }
         // Otherwise the tool gives up on a guarded process that still runs (a failure): the
         // watchdog ends it, with its descendants, and its own group.
+        if let Some(orders) = &self.orders {
+            let _ = nix::unistd::write(orders, &[ENDING]);
+        }
         drop(self.orders.take());
         while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
     }
 }
+
+/// What a watchdog does after killing: the function, told whether the tool still lives, and
+/// the descriptors it needs (the watchdog closes all others).
+pub type Cleanup<'a> = (&'a dyn Fn(bool), Vec<RawFd>);
 
 /// What a watchdog kills.
 #[derive(Clone, Copy)]
@@ -185,7 +206,12 @@ fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
 }
 
 /// The watchdog's life, in the forked child: never returns.
-fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
+fn watch(
+    orders: RawFd,
+    answers: Option<RawFd>,
+    mut guarded: Guarded,
+    cleanup: Option<Cleanup<'_>>,
+) -> ! {
     // SAFETY: plain system calls on integers, on a sigset on this stack and on a static
     // NUL-terminated name; this process is a single-threaded copy of the tool that only ever
     // reads, signals and exits.
@@ -198,15 +224,22 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
         // finds the supervisors, never their watchdogs.
         libc::prctl(libc::PR_SET_NAME, WATCHDOG_NAME.as_ptr());
     }
-    let keep: Vec<RawFd> = [Some(orders), answers, guarded.pidfd]
+    let mut keep: Vec<RawFd> = [Some(orders), answers, guarded.pidfd]
         .into_iter()
         .flatten()
         .collect();
+    if let Some((_, fds)) = &cleanup {
+        keep.extend(fds);
+    }
     close_all_but(&keep);
     let parent = nix::unistd::getppid();
     let mut tag = [0u8; 1];
+    // The pipe's end alone says the tool died: at that moment its children may not have been
+    // handed to another parent yet, so getppid() cannot tell.
+    let mut tool_alive = false;
     while read_full(orders, &mut tag) == 1 {
         let (GUARD | GUARD_WITH_DESCENDANTS, Some(answers)) = (tag[0], answers) else {
+            tool_alive = tag[0] == ENDING;
             break;
         };
         let mut pid = [0u8; 4];
@@ -238,6 +271,9 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded) -> ! {
             kill_descendants(pidfd, guarded.pid);
         }
         pidfd_signal(pidfd, libc::SIGKILL);
+    }
+    if let Some((cleanup, _)) = cleanup {
+        cleanup(tool_alive);
     }
     // Last, since it ends the watchdog too: the hooks and what they left running.
     // SAFETY: kill takes integers; 0 is our own process group.

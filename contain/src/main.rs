@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use common::caps::Lockdown;
+use common::cgroup::{parse_bytes, CpuQuota, Resources};
 use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
 use common::errors::{self, parse_args};
@@ -9,6 +10,7 @@ use common::idmap::{parse_map, IdMap, IdMaps};
 use common::mount::{parse_tmpfs_size, TmpfsSize};
 use common::net::{NetMode, Publish};
 use common::overlay::{Layers, Upper};
+use common::supervise::parse_signal;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -125,6 +127,22 @@ struct Args {
         value_parser = clap::value_parser!(u32).range(0..=86400)
     )]
     stop_timeout: u32,
+    /// The signal that SIGTERM, SIGINT, SIGHUP, SIGQUIT and SIGPWR reach init as: a name (TERM,
+    /// PWR, RTMIN+3, counted from glibc's SIGRTMIN 34 as systemd does) or a number. Default:
+    /// RTMIN+3 (halt) for a systemd init, the signal itself for others
+    #[arg(long = "stop-signal", value_name = "SIG", value_parser = parse_signal)]
+    stop_signal: Option<i32>,
+    /// Limit the container's memory to BYTES (suffix k, m, g: e.g. 512m), on its cgroup
+    /// (memory.max); needs the memory controller delegated to the caller
+    #[arg(long = "memory", value_name = "BYTES", value_parser = parse_bytes)]
+    memory: Option<u64>,
+    /// Limit the container to N processes and threads (pids.max); needs the pids controller
+    #[arg(long = "pids-limit", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pids_limit: Option<u64>,
+    /// Limit the container to N CPUs' worth of time (e.g. 1.5; cpu.max); needs the cpu
+    /// controller
+    #[arg(long = "cpus", value_name = "N", value_parser = parse_cpus)]
+    cpus: Option<CpuQuota>,
     /// Root directory of the container
     #[arg(value_name = "DIR")]
     root: PathBuf,
@@ -152,6 +170,15 @@ const EXAMPLES: &str = "Examples:
   contain --gui xpra DIR xterm             the container's windows on your desktop
   contain --stop-timeout 60 DIR /sbin/init give init a minute to shut down on SIGTERM
 On the console, ^] ^] ^] (three times within a second) kills the container.";
+
+/// --cpus: a positive number of CPUs, at least a hundredth of one (the kernel's least quota).
+fn parse_cpus(text: &str) -> Result<CpuQuota, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(CpuQuota::of_cpus)
+        .ok_or_else(|| format!("{text:?} is not a number of CPUs (e.g. 0.5, 2)"))
+}
 
 fn main() {
     errors::run_main("contain", || {
@@ -193,6 +220,12 @@ fn main() {
                 size: args.gui_size.unwrap_or_default(),
             }),
             stop_timeout: std::time::Duration::from_secs(args.stop_timeout.into()),
+            stop_signal: args.stop_signal,
+            limits: Resources {
+                memory: args.memory,
+                pids: args.pids_limit,
+                cpu: args.cpus,
+            },
         }
         .run()
     })

@@ -5,7 +5,7 @@ use common::errors::{self, exit_error, one_line, parse_args_failing_with};
 use common::oci::create::{create, CreateOptions};
 use common::oci::exec::{bundle_process, exec, ExecOptions};
 use common::oci::log::{self, LogFormat};
-use common::oci::{documents, lifecycle, signal, state};
+use common::oci::{cgroups, documents, lifecycle, signal, state};
 use std::path::PathBuf;
 
 /// An OCI runtime (runtime-spec 1.x, runc's command line) for podman, containerd and other
@@ -41,7 +41,8 @@ struct Args {
     /// Write debug messages to --log too
     #[arg(long, global = true)]
     debug: bool,
-    /// Accepted for runc's command line; cgroups are not managed (see above)
+    /// cgroupsPath is systemd's slice:prefix:name, for a transient scope systemd makes
+    /// (not supported yet: refused as root, skipped rootless on cgroup v1, as crun)
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// With spec: a config.json for a user without privilege (a user namespace mapping the
@@ -130,6 +131,25 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Freeze every process of the container (its cgroup's freezer, v1 or v2)
+    Pause {
+        /// The container's ID
+        id: String,
+    },
+    /// Thaw a paused container
+    Resume {
+        /// The container's ID
+        id: String,
+    },
+    /// Change the resources (cgroup limits) of a running container
+    Update {
+        /// linux.resources of config.json as JSON (memory, cpu, pids, blockIO,
+        /// hugepageLimits, unified): a file, or - for stdin
+        #[arg(short = 'r', long, value_name = "FILE")]
+        resources: PathBuf,
+        /// The container's ID
+        id: String,
+    },
     /// List the container's processes (--format json: a JSON array of PIDs)
     Ps {
         /// table (ps's own output) or json
@@ -206,7 +226,7 @@ const EXAMPLES: &str = "Examples:
 Files: --root's directory holds one directory per container (state.json, start.sock).";
 
 impl CreateArgs {
-    fn options(self, root: PathBuf) -> CreateOptions {
+    fn options(self, root: PathBuf, systemd_cgroup: bool) -> CreateOptions {
         CreateOptions {
             root,
             id: self.id,
@@ -216,6 +236,7 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            systemd_cgroup,
         }
     }
 }
@@ -240,7 +261,14 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<i32> {
 fn run(args: Args) -> anyhow::Result<i32> {
     let root = args.root.clone().unwrap_or_else(state::default_root);
     match args.command {
-        Command::Create { create: c } => create(&c.options(root)).map(|_| 0),
+        Command::Create { create: c } => {
+            create(&c.options(root, args.systemd_cgroup)).map(|_| 0)
+        }
+        Command::Pause { id } => cgroups::pause(&root, &id).map(|()| 0),
+        Command::Resume { id } => cgroups::resume(&root, &id).map(|()| 0),
+        Command::Update { resources, id } => {
+            cgroups::update(&root, &id, &cgroups::read_resources(&resources)?).map(|()| 0)
+        }
         Command::Start { id } => lifecycle::start(&root, &id).map(|()| 0),
         Command::State { id } => print_json(&lifecycle::state(&root, &id)?),
         Command::Kill {
@@ -324,6 +352,8 @@ fn run(args: Args) -> anyhow::Result<i32> {
             let rootless = args.rootless.is_some_and(|r| r != "false");
             documents::write_spec(&bundle, rootless).map(|()| 0)
         }
-        Command::Run { create: c, detach } => common::oci::lifecycle::run(c.options(root), detach),
+        Command::Run { create: c, detach } => {
+            common::oci::lifecycle::run(c.options(root, args.systemd_cgroup), detach)
+        }
     }
 }

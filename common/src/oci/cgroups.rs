@@ -15,6 +15,7 @@
 //! Every cgroup is reached through [`crate::cgroup`], one name at a time without following
 //! links, which also lets the tests run this on plain directory trees.
 
+use super::state::{ContainerDir, Saved, Status};
 use crate::cgroup::{self, Cgroup, Mount, Version};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
@@ -869,7 +870,14 @@ fn enable_controllers_down_to(mount: &Mount, leaf: &Path, controllers: &[&str]) 
 /// Removes the cgroups of a container's state (after its processes ended), for `delete`.
 pub fn remove(paths: &[PathBuf]) {
     match Placement::open(paths) {
-        Ok(Some(placement)) => placement.remove(),
+        Ok(Some(placement)) => {
+            // Processes left where the container shared a PID namespace outlive its first
+            // one: killed, as runc does, or the cgroups could not go.
+            if !placement.processes().is_empty() {
+                placement.signal_all(libc::SIGKILL);
+            }
+            placement.remove()
+        }
         Ok(None) => {}
         // Gone already (removed by hand, or by a delete that was interrupted after it).
         Err(_) => {}
@@ -882,6 +890,67 @@ pub fn none_error(id: &str, what: &str) -> anyhow::Error {
         "cannot {what} container {id}: it has no cgroup (its cgroupsPath was empty, or the \
          runtime could not write the cgroups: rootless on a cgroup v1 host)"
     )
+}
+
+/// The container's cgroups for a command that needs them: running (or created), with cgroups.
+fn of_live_container(root: &Path, id: &str, what: &str) -> Result<Placement> {
+    let dir = ContainerDir::open(root, id)?;
+    let saved = dir.load()?;
+    if dir.status(&saved) == Status::Stopped {
+        bail!("container not running");
+    }
+    Placement::open(&saved.cgroups)?.ok_or_else(|| none_error(id, what))
+}
+
+/// `pause`: freezes every process of the container.
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let placement = of_live_container(root, id, "pause")?;
+    if placement.is_frozen() {
+        bail!("container {id} is already paused");
+    }
+    placement.freeze(true)
+}
+
+/// `resume`: thaws a paused container.
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let placement = of_live_container(root, id, "resume")?;
+    if !placement.is_frozen() {
+        bail!("container {id} is not paused");
+    }
+    placement.freeze(false)
+}
+
+/// `update`: writes new resources into a live container's cgroups.
+pub fn update(root: &Path, id: &str, resources: &LinuxResources) -> Result<()> {
+    of_live_container(root, id, "update")?.apply(resources)
+}
+
+/// Reads `update --resources`'s JSON (linux.resources of config.json) from FILE, or stdin for
+/// `-`.
+pub fn read_resources(file: &Path) -> Result<LinuxResources> {
+    let text = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the resources from stdin")?;
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow!(
+            "{}: not linux.resources JSON: {e}",
+            if file == Path::new("-") {
+                "stdin".to_string()
+            } else {
+                file.display().to_string()
+            }
+        )
+    })
+}
+
+/// True if a container with cgroups is frozen (its state then says "paused").
+pub fn is_paused(saved: &Saved) -> bool {
+    Placement::open(&saved.cgroups).is_ok_and(|p| p.is_some_and(|p| p.is_frozen()))
 }
 
 #[cfg(test)]

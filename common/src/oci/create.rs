@@ -42,6 +42,8 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// `--systemd-cgroup`: cgroupsPath is systemd's `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 /// A created container: its process waits for `start`.
@@ -241,15 +243,66 @@ fn create_in(
     )?;
     let creds = credentials(process)?;
 
+    // Made while this process may still write the host's cgroups (before it joins any
+    // namespace); removed again if create fails.
+    let cgroups = super::cgroups::Placement::create(spec, options.systemd_cgroup, &options.id)?;
+    let result = create_in_cgroups(dir, bundle, plan, options, cgroups.as_ref(), ChildSetup {
+        console,
+        listener,
+        report,
+        exec: &exec,
+        creds: &creds,
+    });
+    if result.is_err() {
+        if let Some(cgroups) = &cgroups {
+            cgroups.remove();
+        }
+    }
+    result
+}
+
+/// What create_in prepared for the container's process.
+struct ChildSetup<'a> {
+    console: Option<OwnedFd>,
+    listener: OwnedFd,
+    report: ReportPipe,
+    exec: &'a Exec,
+    creds: &'a Credentials,
+}
+
+fn create_in_cgroups(
+    dir: &ContainerDir,
+    bundle: &Bundle,
+    plan: &Plan,
+    options: &CreateOptions,
+    cgroups: Option<&super::cgroups::Placement>,
+    setup: ChildSetup<'_>,
+) -> Result<Created> {
+    let spec = &bundle.spec;
+    let ChildSetup {
+        console,
+        listener,
+        report,
+        exec,
+        creds,
+    } = setup;
     join_by_path(&plan.joined)?;
-    let flags = Namespace::flags(&plan.new);
+    // A new cgroup namespace is made by the process itself once it is in its cgroup, so that
+    // its cgroups are the namespace's root.
+    let new_namespaces: Vec<Namespace> = plan
+        .new
+        .iter()
+        .copied()
+        .filter(|ns| *ns != Namespace::Cgroup)
+        .collect();
+    let flags = Namespace::flags(&new_namespaces);
     let lock_fds = dir.descriptors();
     let init = Init {
         bundle,
         plan,
         options,
-        exec: &exec,
-        creds: &creds,
+        exec,
+        creds,
         console: console.as_ref(),
         listener: &listener,
     };
@@ -279,6 +332,13 @@ fn create_in(
     drop(listener);
     drop(console);
     let pid = child.pid;
+    if let Some(cgroups) = cgroups {
+        // Before it runs: its mounts and everything it execs are accounted there.
+        if let Err(e) = cgroups.add(pid.as_raw()) {
+            child.abandon();
+            return Err(e);
+        }
+    }
     child.release()?;
     if let Err(e) = report.wait("the container's process ended before it was ready") {
         crate::process::kill_and_reap(pid);
@@ -288,6 +348,7 @@ fn create_in(
     let result = (|| {
         let annotations = spec.annotations().clone().unwrap_or_default();
         let mut saved = Saved::new(&options.id, pid, &bundle.dir, &bundle.rootfs, annotations)?;
+        saved.cgroups = cgroups.map(|c| c.paths()).unwrap_or_default();
         if let Some(hooks) = spec.hooks() {
             saved.poststart = hooks.poststart().clone().unwrap_or_default();
             saved.poststop = hooks.poststop().clone().unwrap_or_default();
@@ -322,6 +383,10 @@ impl Init<'_> {
         let linux = spec.linux().as_ref().expect("checked by Plan::of");
         if self.plan.maps.is_some() {
             crate::userns::become_root()?;
+        }
+        if self.plan.has_new(Namespace::Cgroup) {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                .context("creating a cgroup namespace")?;
         }
         if let Some((_, path)) = self
             .plan

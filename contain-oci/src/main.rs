@@ -261,9 +261,7 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<i32> {
 fn run(args: Args) -> anyhow::Result<i32> {
     let root = args.root.clone().unwrap_or_else(state::default_root);
     match args.command {
-        Command::Create { create: c } => {
-            create(&c.options(root, args.systemd_cgroup)).map(|_| 0)
-        }
+        Command::Create { create: c } => create(&c.options(root, args.systemd_cgroup)).map(|_| 0),
         Command::Pause { id } => cgroups::pause(&root, &id).map(|()| 0),
         Command::Resume { id } => cgroups::resume(&root, &id).map(|()| 0),
         Command::Update { resources, id } => {

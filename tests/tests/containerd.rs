@@ -383,3 +383,280 @@ fn ctr_task_kill_all_ends_every_process() {
         expect_success(&cd.ctr(&["task", "rm", &id]));
     }
 }
+
+/// A bundle for contain-oci run directly as root, with a cgroupsPath below a parent cgroup of
+/// the test's own (removed, in every hierarchy, on drop).
+struct CgroupBundle {
+    dir: TempDir,
+    _rootfs: TempDir,
+    parent: String,
+}
+
+impl CgroupBundle {
+    fn new(script: &str, tweak: impl FnOnce(&mut serde_json::Value)) -> Option<CgroupBundle> {
+        if !require(As::Root) {
+            return None;
+        }
+        let rootfs = busybox_rootfs_of(As::Root);
+        let dir = TempDir::new();
+        expect_success(&run(As::Root, OCI, ["spec", "-b", &dir.path_arg()]));
+        let config = dir.join("config.json");
+        let mut spec: serde_json::Value = serde_json::from_str(&read(&config)).unwrap();
+        let parent = format!("contain-tests-{}", unique_token());
+        spec["root"]["path"] = rootfs.path_arg().into();
+        spec["process"]["terminal"] = false.into();
+        spec["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+        spec["linux"]["cgroupsPath"] = format!("/{parent}/c").into();
+        tweak(&mut spec);
+        fs::write(&config, spec.to_string()).unwrap();
+        dir.mkdir("state");
+        Some(CgroupBundle {
+            dir,
+            _rootfs: rootfs,
+            parent,
+        })
+    }
+
+    fn oci(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--root".to_string(), self.dir.arg("state")];
+        all.extend(args.iter().map(|a| a.to_string()));
+        run(As::Root, OCI, &all)
+    }
+
+    /// `contain-oci ARGS` with `input` on its stdin.
+    fn oci_with_input(&self, input: &str, args: &[&str]) -> Output {
+        let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+        sh(
+            As::Root,
+            &format!(
+                "printf %s {} | exec {OCI} --root {} {}",
+                shell_quote(input),
+                self.dir.arg("state"),
+                quoted.join(" ")
+            ),
+        )
+    }
+
+    fn create(&self, id: &str) -> u32 {
+        let out = sh(
+            As::Root,
+            &format!(
+                "exec {OCI} --root {} create -b {} --pid-file {} {id} >{} 2>&1",
+                self.dir.arg("state"),
+                self.dir.path_arg(),
+                self.dir.arg("pid"),
+                self.dir.arg("out"),
+            ),
+        );
+        assert_eq!(code(&out), 0, "{}", read(&self.dir.join("out")));
+        read(&self.dir.join("pid")).parse().unwrap()
+    }
+
+    fn status(&self, id: &str) -> String {
+        let state: serde_json::Value =
+            serde_json::from_str(&expect_success(&self.oci(&["state", id]))).unwrap();
+        state["status"].as_str().unwrap().to_string()
+    }
+
+    fn pids(&self, id: &str) -> Vec<u32> {
+        let out = expect_success(&self.oci(&["ps", "--format", "json", id]));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ps --format json: {e}: {out:?}"))
+    }
+
+    /// The container's cgroup path (`/PARENT/c`).
+    fn path(&self) -> String {
+        format!("/{}/c", self.parent)
+    }
+}
+
+impl Drop for CgroupBundle {
+    fn drop(&mut self) {
+        for root in cgroup_roots() {
+            let _ = fs::remove_dir(root.join(&self.parent).join("c"));
+            let _ = fs::remove_dir(root.join(&self.parent));
+        }
+    }
+}
+
+/// The host directory of `pid`'s cgroup that has `controller` (v1), or its v2 cgroup where no
+/// v1 hierarchy has it.
+fn cgroup_of(pid: u32, controller: &str) -> PathBuf {
+    let text = read(Path::new(&format!("/proc/{pid}/cgroup")));
+    let v1 = text.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        controllers.split(',').any(|c| c == controller).then(|| {
+            Path::new("/sys/fs/cgroup")
+                .join(controllers)
+                .join(&path[1..])
+        })
+    });
+    v1.unwrap_or_else(|| {
+        let path = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        Path::new("/sys/fs/cgroup").join(&path[1..])
+    })
+}
+
+/// One cgroup limit file of `pid`'s cgroup: the v1 name where v1 has the controller, else v2's.
+fn limit(pid: u32, controller: &str, v1_file: &str, v2_file: &str) -> String {
+    let dir = cgroup_of(pid, controller);
+    let v1 = dir.join(v1_file);
+    let file = if v1.exists() { v1 } else { dir.join(v2_file) };
+    read(&file).trim().to_string()
+}
+
+#[test]
+fn cgroups_hold_the_process_before_start_with_limits_update_pause_and_delete() {
+    let resources = serde_json::json!({
+        "memory": {"limit": 67108864},
+        "pids": {"limit": 50},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000}
+    });
+    let script = "sleep 1000 & while :; do sleep 0.05; done";
+    let Some(b) = CgroupBundle::new(script, |spec| {
+        spec["linux"]["resources"] = resources;
+    }) else {
+        return;
+    };
+    let pid = b.create("c1");
+    let cgroup = read(Path::new(&format!("/proc/{pid}/cgroup")));
+    for controller in ["memory", "pids", "cpu", "freezer"] {
+        assert!(
+            cgroup
+                .lines()
+                .any(|l| l.contains(controller) && l.ends_with(&b.path())),
+            "after create, {controller} is not {}: {cgroup}",
+            b.path()
+        );
+    }
+    assert_eq!(
+        limit(pid, "memory", "memory.limit_in_bytes", "memory.max"),
+        "67108864"
+    );
+    assert_eq!(limit(pid, "pids", "pids.max", "pids.max"), "50");
+    assert_eq!(
+        limit(pid, "cpu", "cpu.cfs_quota_us", "cpu.max")
+            .split(' ')
+            .next(),
+        Some("20000")
+    );
+
+    expect_success(&b.oci(&["start", "c1"]));
+    let pids = wait_for("the sleeper", || {
+        let pids = b.pids("c1");
+        (pids.len() >= 2).then_some(pids)
+    });
+    assert_eq!(pids[0], pid, "ps lists the container's first process first");
+    for p in &pids {
+        assert_eq!(cgroup_of(*p, "memory"), cgroup_of(pid, "memory"));
+    }
+    // In the container's cgroup namespace, whose root is the container's cgroup: a process
+    // anywhere else would see a path with "..".
+    let exec = b.oci(&["exec", "c1", "cat", "/proc/self/cgroup"]);
+    assert!(
+        expect_success(&exec).lines().any(|l| l.ends_with(":memory:/")),
+        "exec's process is outside the cgroup: {}",
+        describe(&exec)
+    );
+
+    let update = b.oci_with_input(
+        r#"{"memory": {"limit": 33554432}, "pids": {"limit": 40}}"#,
+        &["update", "--resources", "-", "c1"],
+    );
+    expect_success(&update);
+    assert_eq!(
+        limit(pid, "memory", "memory.limit_in_bytes", "memory.max"),
+        "33554432"
+    );
+    assert_eq!(limit(pid, "pids", "pids.max", "pids.max"), "40");
+    let bad = b.oci_with_input("{\"memory\": 5}", &["update", "--resources", "-", "c1"]);
+    let line = expect_error(&bad, OCI, 1);
+    assert!(line.contains("not linux.resources JSON"), "{line}");
+
+    expect_success(&b.oci(&["pause", "c1"]));
+    assert_eq!(b.status("c1"), "paused");
+    let freezer = cgroup_of(pid, "freezer");
+    let frozen_state = if freezer.join("freezer.state").exists() {
+        read(&freezer.join("freezer.state"))
+    } else {
+        read(&freezer.join("cgroup.freeze"))
+    };
+    assert!(
+        matches!(frozen_state.trim(), "FROZEN" | "1"),
+        "{frozen_state}"
+    );
+    let again = b.oci(&["pause", "c1"]);
+    assert!(expect_error(&again, OCI, 1).contains("already paused"));
+    expect_success(&b.oci(&["resume", "c1"]));
+    assert_eq!(b.status("c1"), "running");
+    let again = b.oci(&["resume", "c1"]);
+    assert!(expect_error(&again, OCI, 1).contains("not paused"));
+
+    // Paused, then killed: the processes still end (thawed after SIGKILL).
+    let memory_dir = cgroup_of(pid, "memory");
+    expect_success(&b.oci(&["pause", "c1"]));
+    expect_success(&b.oci(&["kill", "c1", "KILL"]));
+    wait_until("the container to stop", || b.status("c1") == "stopped");
+    assert!(memory_dir.exists());
+    expect_success(&b.oci(&["delete", "c1"]));
+    assert!(!memory_dir.exists(), "delete left {}", memory_dir.display());
+    for root in cgroup_roots() {
+        assert!(
+            !root.join(&b.parent).join("c").exists(),
+            "left in {}",
+            root.display()
+        );
+    }
+}
+
+#[test]
+fn kill_all_reaches_what_outlives_the_first_process_of_a_shared_pid_namespace() {
+    let token = unique_token();
+    let script = format!("sleep 1000{token} & echo started");
+    let Some(b) = CgroupBundle::new(&script, |spec| {
+        let namespaces = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "pid");
+    }) else {
+        return;
+    };
+    b.create("c2");
+    expect_success(&b.oci(&["start", "c2"]));
+    wait_until("the first process to end", || b.status("c2") == "stopped");
+    let sleeper = wait_for_process("the sleeper", &["sleep", &format!("1000{token}")]);
+    assert_eq!(
+        b.pids("c2"),
+        [sleeper],
+        "ps lists what is left in the cgroup"
+    );
+    let single = b.oci(&["kill", "c2", "KILL"]);
+    assert!(expect_error(&single, OCI, 1).contains("container not running"));
+    assert!(process_alive(sleeper));
+    expect_success(&b.oci(&["kill", "--all", "c2", "KILL"]));
+    wait_until("the sleeper to end", || !process_alive(sleeper));
+    let none = b.oci(&["kill", "--all", "c2", "KILL"]);
+    assert!(expect_error(&none, OCI, 1).contains("container not running"));
+    expect_success(&b.oci(&["delete", "c2"]));
+}
+
+#[test]
+fn a_container_without_a_cgroup_cannot_be_paused_or_updated() {
+    if !require(As::Root) {
+        return;
+    }
+    let Some(b) = CgroupBundle::new("while :; do sleep 0.05; done", |spec| {
+        spec["linux"]["cgroupsPath"] = "".into();
+    }) else {
+        return;
+    };
+    b.create("c3");
+    expect_success(&b.oci(&["start", "c3"]));
+    for args in [&["pause", "c3"][..], &["resume", "c3"]] {
+        let line = expect_error(&b.oci(args), OCI, 1);
+        assert!(line.contains("has no cgroup"), "{line}");
+    }
+    let update = b.oci_with_input("{}", &["update", "-r", "-", "c3"]);
+    assert!(expect_error(&update, OCI, 1).contains("has no cgroup"));
+    let missing = expect_error(&b.oci(&["pause", "nothing"]), OCI, 1);
+    assert!(missing.ends_with("does not exist"), "{missing}");
+    expect_success(&b.oci(&["delete", "--force", "c3"]));
+}

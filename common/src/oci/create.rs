@@ -246,13 +246,20 @@ fn create_in(
     // Made while this process may still write the host's cgroups (before it joins any
     // namespace); removed again if create fails.
     let cgroups = super::cgroups::Placement::create(spec, options.systemd_cgroup, &options.id)?;
-    let result = create_in_cgroups(dir, bundle, plan, options, cgroups.as_ref(), ChildSetup {
-        console,
-        listener,
-        report,
-        exec: &exec,
-        creds: &creds,
-    });
+    let result = create_in_cgroups(
+        dir,
+        bundle,
+        plan,
+        options,
+        cgroups.as_ref(),
+        ChildSetup {
+            console,
+            listener,
+            report,
+            exec: &exec,
+            creds: &creds,
+        },
+    );
     if result.is_err() {
         if let Some(cgroups) = &cgroups {
             cgroups.remove();

@@ -243,6 +243,9 @@ impl CreateArgs {
 
 fn main() {
     errors::run_main("contain-oci", || {
+        if let Err(e) = Args::try_parse() {
+            log_usage_error(&e);
+        }
         let args: Args = parse_args_failing_with(1);
         log::init(args.log.clone(), args.log_format, args.debug);
         run(args).map_err(|e| {
@@ -251,6 +254,39 @@ fn main() {
             exit_error(1, line)
         })
     })
+}
+
+/// A command line clap refuses still reaches `--log`, where engines (containerd's shim) look
+/// for the reason: the options are found by hand, since parsing failed.
+fn log_usage_error(e: &clap::Error) {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return;
+    }
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let value_of = |name: &str| {
+        words.iter().enumerate().find_map(|(i, w)| {
+            w.strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+                .or_else(|| (w == name).then(|| words.get(i + 1).cloned()).flatten())
+        })
+    };
+    let Some(file) = value_of("--log") else {
+        return;
+    };
+    let format = match value_of("--log-format").as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    log::init(Some(PathBuf::from(file)), format, false);
+    let text = e.kind().as_str().unwrap_or("invalid command line");
+    let detail = e.to_string();
+    let first = detail
+        .lines()
+        .next()
+        .unwrap_or(text)
+        .trim_start_matches("error: ");
+    log::error(&common::errors::printable(first));
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<i32> {

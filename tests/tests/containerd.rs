@@ -470,7 +470,13 @@ impl CgroupBundle {
 }
 
 impl Drop for CgroupBundle {
+    /// A test that failed half-way leaves its container running: it goes first (by the
+    /// runtime, which ends its processes), then the test's cgroups.
     fn drop(&mut self) {
+        let ids = stdout(&self.oci(&["list", "-q"]));
+        for id in ids.lines() {
+            let _ = self.oci(&["delete", "--force", id]);
+        }
         for root in cgroup_roots() {
             let _ = fs::remove_dir(root.join(&self.parent).join("c"));
             let _ = fs::remove_dir(root.join(&self.parent));
@@ -554,7 +560,9 @@ fn cgroups_hold_the_process_before_start_with_limits_update_pause_and_delete() {
     // anywhere else would see a path with "..".
     let exec = b.oci(&["exec", "c1", "cat", "/proc/self/cgroup"]);
     assert!(
-        expect_success(&exec).lines().any(|l| l.ends_with(":memory:/")),
+        expect_success(&exec)
+            .lines()
+            .any(|l| l.ends_with(":memory:/")),
         "exec's process is outside the cgroup: {}",
         describe(&exec)
     );

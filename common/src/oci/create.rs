@@ -63,6 +63,7 @@ pub fn create(options: &CreateOptions) -> Result<Created> {
         bail!("process.terminal is true: a terminal needs --console-socket");
     }
     let plan = Plan::of(&bundle.spec)?;
+    super::labels::warn_mount_label(&bundle.spec);
     let dir = ContainerDir::create(&options.root, &options.id)?;
     match create_in(&dir, &bundle, &plan, options) {
         Ok(created) => Ok(created),
@@ -312,6 +313,7 @@ fn create_in_cgroups(
         creds,
         console: console.as_ref(),
         listener: &listener,
+        labels: super::labels::of(spec.process().as_ref().expect("checked by Bundle::load")),
     };
     let child = {
         // The process starts in the root directory, which it reaches so even where its
@@ -381,6 +383,7 @@ struct Init<'a> {
     creds: &'a Credentials,
     console: Option<&'a OwnedFd>,
     listener: &'a OwnedFd,
+    labels: super::labels::Labels,
 }
 
 impl Init<'_> {
@@ -478,6 +481,7 @@ impl Init<'_> {
         self.exec.resolve()?;
         report.ready()?;
         wait_for_start(self.listener)?;
+        self.labels.apply()?;
         self.creds.apply()?;
         Err(self.exec.exec_preserving(self.options.preserve_fds))
     }

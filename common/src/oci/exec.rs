@@ -69,6 +69,7 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
         environment(process),
     )?;
     let creds = credentials(process)?;
+    let labels = super::labels::of(process);
     let report = ReportPipe::new()?;
     let (pid_read, pid_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
@@ -98,6 +99,7 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
                 creds: &creds,
                 console: console.as_ref(),
                 preserve_fds: options.preserve_fds,
+                labels: labels.clone(),
             };
             let err = match run.run(&mut reporter) {
                 Ok(never) => return Ok(never),
@@ -154,6 +156,7 @@ struct Run<'a> {
     creds: &'a crate::caps::Credentials,
     console: Option<&'a std::os::fd::OwnedFd>,
     preserve_fds: u32,
+    labels: super::labels::Labels,
 }
 
 impl Run<'_> {
@@ -176,6 +179,7 @@ impl Run<'_> {
         enter_cwd(process.cwd())?;
         set_rlimits(process)?;
         self.exec.resolve()?;
+        self.labels.apply()?;
         self.creds.apply()?;
         report.ready()?;
         Err(self.exec.exec_preserving(self.preserve_fds))

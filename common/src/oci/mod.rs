@@ -13,6 +13,7 @@ pub mod documents;
 pub mod exec;
 pub mod hooks;
 pub mod inspect;
+pub mod labels;
 pub mod lifecycle;
 pub mod log;
 pub mod mounts;

@@ -199,11 +199,13 @@ enum Format {
 }
 
 const EXAMPLES: &str = "Examples:
-  contain-oci spec --rootless -b BUNDLE       a config.json for BUNDLE/rootfs
-  contain-oci create -b BUNDLE --pid-file P ID && contain-oci start ID
-  contain-oci state ID; contain-oci kill ID KILL; contain-oci delete ID
-  podman --runtime contain-oci run --rm IMAGE CMD
-Files: --root's directory holds one directory per container (state.json, start.sock).";
+  contain-oci spec --rootless -b BUNDLE         a config.json for the root file system BUNDLE/rootfs
+  contain-oci create -b BUNDLE --pid-file PIDFILE ID   set up container ID, its process waiting
+  contain-oci start ID                          let it run its command
+  contain-oci state ID                          its state: created, running or stopped
+  contain-oci kill ID KILL                      send it SIGKILL
+  contain-oci delete ID                         remove the stopped container
+  podman --runtime contain-oci run --rm IMAGE CMD   podman with contain-oci as its runtime";
 
 impl CreateArgs {
     fn options(self, root: PathBuf) -> CreateOptions {

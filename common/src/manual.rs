@@ -161,16 +161,19 @@ fn write_commands(cmd: &Command, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, ".SH COMMANDS")?;
     for sub in commands {
         let mut synopsis = vec![bold(sub.get_name())];
-        for arg in sub.get_arguments().filter(|a| !a.is_hide_set() && !a.is_global_set()) {
+        for arg in sub
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && !a.is_global_set())
+        {
             if !arg.is_positional() && arg.get_id() != "help" {
                 synopsis.push(option_item(arg));
             }
         }
         for arg in sub.get_positionals() {
-            let value = arg
-                .get_value_names()
-                .and_then(|n| n.first())
-                .map_or_else(|| arg.get_id().to_string().to_uppercase(), |n| n.to_string());
+            let value = arg.get_value_names().and_then(|n| n.first()).map_or_else(
+                || arg.get_id().to_string().to_uppercase(),
+                |n| n.to_string(),
+            );
             synopsis.push(if arg.is_required_set() {
                 italic(&value)
             } else {
@@ -194,10 +197,10 @@ fn write_commands(cmd: &Command, out: &mut dyn Write) -> io::Result<()> {
                 (Some(short), Some(long)) => format!("-{short}, --{long}"),
                 (Some(short), None) => format!("-{short}"),
                 (None, Some(long)) => format!("--{long}"),
-                (None, None) => arg
-                    .get_value_names()
-                    .and_then(|n| n.first())
-                    .map_or_else(|| arg.get_id().to_string().to_uppercase(), |n| n.to_string()),
+                (None, None) => arg.get_value_names().and_then(|n| n.first()).map_or_else(
+                    || arg.get_id().to_string().to_uppercase(),
+                    |n| n.to_string(),
+                ),
             };
             writeln!(out, ".TP\n{}", bold(&name))?;
             if let Some(help) = arg.get_help() {

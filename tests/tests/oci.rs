@@ -559,3 +559,85 @@ fn podman_run_it_gives_a_terminal() {
         );
     }
 }
+
+#[test]
+fn podman_kill_exec_it_and_rootfs() {
+    for who in whos() {
+        let p = Podman::new(who);
+        let script = "trap 'echo got USR1' USR1; while :; do sleep 0.05; done";
+        expect_success(&podman_run(
+            &p,
+            &["-d", "--name", "k1"],
+            &["sh", "-c", script],
+        ));
+        let mut args = vec!["exec", "-it", "k1", "sh", "-c", "tty; echo exec-it"];
+        let out = on_terminal(who, &p.script(&args));
+        assert!(
+            stdout(&out).contains("/dev/pts/0\r\nexec-it\r\n"),
+            "{who:?}: {}",
+            describe(&out)
+        );
+        expect_success(&p.run(&["kill", "-s", "USR1", "k1"]));
+        wait_until("the trap's output", || {
+            stdout(&p.run(&["logs", "k1"])) == "got USR1\n"
+        });
+        expect_success(&p.run(&["kill", "k1"]));
+        let status = expect_success(&p.run(&["inspect", "-f", "{{.State.ExitCode}}", "k1"]));
+        assert_eq!(status, "137\n", "{who:?}: SIGKILL by default");
+        expect_success(&p.run(&["rm", "k1"]));
+
+        // --rootfs: a directory of the user's, not an image.
+        let rootfs = busybox_rootfs();
+        args = vec!["run", "--rm"];
+        args.extend(UNCONFINED);
+        let rootfs_arg = rootfs.path_arg();
+        args.extend([
+            "--rootfs",
+            &rootfs_arg,
+            "sh",
+            "-c",
+            "echo from the directory",
+        ]);
+        let out = p.run(&args);
+        assert_eq!(
+            stdout(&out),
+            "from the directory\n",
+            "{who:?}: {}",
+            describe(&out)
+        );
+    }
+}
+
+#[test]
+fn podman_publishes_a_port_rootless() {
+    let p = Podman::new(As::User);
+    let port = 20000 + std::process::id() % 20000;
+    let publish = format!("127.0.0.1:{port}:80");
+    let server = "mkdir /www && echo hello-web >/www/index.html && exec httpd -f -p 80 -h /www";
+    let out = p.run(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &publish,
+        "--security-opt",
+        "seccomp=unconfined",
+        "localhost/bb",
+        "sh",
+        "-c",
+        server,
+    ]);
+    expect_success(&out);
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut page = String::new();
+    wait_until("the published port", || {
+        page = stdout(&sh(
+            As::User,
+            &format!("timeout 5 busybox wget -q -O - {url}"),
+        ));
+        !page.is_empty()
+    });
+    assert_eq!(page, "hello-web\n");
+    expect_success(&p.run(&["rm", "-f", "-t", "0", "web"]));
+}

@@ -16,10 +16,9 @@ use std::path::PathBuf;
 /// mount point is resolved inside the root), new user namespaces mapped through
 /// newuidmap/newgidmap where the caller needs them, capabilities set one by one. It runs
 /// rootless (as a user, with a user namespace in config.json, or as root of an engine's user
-/// namespace, as under rootless podman) and as root. Seccomp profiles, cgroups and the
-/// prestart, createRuntime, createContainer and startContainer hooks are not supported yet:
-/// a config.json asking for seccomp or those hooks is refused; cgroupsPath and resources are
-/// left unapplied, as crun does where it may not write a cgroup.
+/// namespace, as under rootless podman) and as root. Seccomp profiles and cgroups are not
+/// supported yet: a config.json asking for seccomp is refused; cgroupsPath and resources
+/// are left unapplied, as crun does where it may not write a cgroup.
 ///
 /// Errors: one line on stderr (`contain-oci: what failed: why`) and exit status 1, as runc;
 /// with --log FILE the line is also written there, as a JSON object

@@ -641,3 +641,73 @@ fn podman_publishes_a_port_rootless() {
     assert_eq!(page, "hello-web\n");
     expect_success(&p.run(&["rm", "-f", "-t", "0", "web"]));
 }
+
+#[test]
+fn hooks_run_in_order_with_the_state_and_their_timeout() {
+    for who in whos() {
+        let rootfs_dir = std::cell::RefCell::new(String::new());
+        let b = Bundle::new(who, "echo ran", |spec| {
+            spec["root"]["readonly"] = Value::from(false);
+            *rootfs_dir.borrow_mut() = spec["root"]["path"].as_str().unwrap().to_string();
+        });
+        let hook = |file: String| {
+            serde_json::json!([{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!("cat >{file}; echo >>{file}")]
+            }])
+        };
+        let config = b.dir.join("config.json");
+        let mut spec: Value = serde_json::from_str(&read(&config)).unwrap();
+        let out = |stage: &str| b.dir.arg(format!("hook.{stage}"));
+        spec["hooks"] = serde_json::json!({
+            "prestart": hook(out("prestart")),
+            "createRuntime": hook(out("createRuntime")),
+            "createContainer": hook(out("createContainer")),
+            // After the pivot: a path of the container's.
+            "startContainer": hook("/tmp/hook.startContainer".into()),
+            "poststart": hook(out("poststart")),
+            "poststop": hook(out("poststop")),
+        });
+        fs::write(&config, spec.to_string()).unwrap();
+        assert_eq!(code(&b.create("h1")), 0, "{who:?}: {}", b.errors());
+        let pid: i64 = read(&b.dir.join("pid")).parse().unwrap();
+        expect_success(&b.oci(&["start", "h1"]));
+        wait_until("the container to stop", || b.status("h1") == "stopped");
+        expect_success(&b.oci(&["delete", "h1"]));
+        let rootfs = PathBuf::from(rootfs_dir.borrow().clone());
+        for (stage, status) in [
+            ("prestart", "creating"),
+            ("createRuntime", "creating"),
+            ("createContainer", "creating"),
+            ("startContainer", "created"),
+            ("poststart", "running"),
+            ("poststop", "stopped"),
+        ] {
+            let file = match stage {
+                "startContainer" => rootfs.join("tmp/hook.startContainer"),
+                _ => b.dir.join(format!("hook.{stage}")),
+            };
+            let state: Value = serde_json::from_str(&read(&file))
+                .unwrap_or_else(|e| panic!("{who:?}: {stage}: {e}"));
+            assert_eq!(state["id"], "h1", "{who:?}: {stage}: {state}");
+            assert_eq!(state["status"], status, "{who:?}: {stage}: {state}");
+            assert_eq!(state["pid"], pid, "{who:?}: {stage}: {state}");
+            assert_eq!(state["bundle"], b.dir.path().to_str().unwrap());
+        }
+        assert_eq!(b.output(), "ran\n");
+
+        // A hook that outlives its timeout fails create, which leaves nothing behind.
+        spec["hooks"] = serde_json::json!({
+            "createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+        });
+        fs::write(&config, spec.to_string()).unwrap();
+        assert_eq!(code(&b.create("h2")), 1);
+        assert!(
+            b.errors()
+                .contains("hooks.createRuntime[0] (/bin/sleep): timed out after 1 seconds"),
+            "{who:?}: {}",
+            b.errors()
+        );
+        assert!(!b.state_dir().join("h2").exists());
+    }
+}

@@ -78,20 +78,6 @@ fn check(spec: &Spec) -> Result<()> {
             );
         }
     }
-    if let Some(hooks) = spec.hooks() {
-        #[allow(deprecated)]
-        let unsupported = [
-            ("prestart", hooks.prestart()),
-            ("createRuntime", hooks.create_runtime()),
-            ("createContainer", hooks.create_container()),
-            ("startContainer", hooks.start_container()),
-        ];
-        for (name, list) in unsupported {
-            if list.as_ref().is_some_and(|l| !l.is_empty()) {
-                bail!("hooks.{name}: not supported by this runtime (poststart and poststop are)");
-            }
-        }
-    }
     let Some(linux) = spec.linux() else {
         return Ok(());
     };

@@ -28,6 +28,7 @@ use nix::sys::socket::{
 };
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -241,9 +242,32 @@ fn create_in(
     )?;
     let creds = credentials(process)?;
 
+    #[allow(deprecated)]
+    let (runtime_hooks, container_hooks) = match spec.hooks() {
+        Some(h) => {
+            let list = |l: &Option<Vec<oci_spec::runtime::Hook>>| l.clone().unwrap_or_default();
+            let mut runtime = list(h.prestart());
+            runtime.extend(list(h.create_runtime()));
+            let container =
+                !list(h.create_container()).is_empty() || !list(h.start_container()).is_empty();
+            (runtime, container)
+        }
+        None => (Vec::new(), false),
+    };
+    // The state the container's own hooks get, written by the runtime once the process's
+    // PID is known, read by the process before it goes on.
+    let (hook_state_read, hook_state_write) = if container_hooks {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        (Some(read), Some(write))
+    } else {
+        (None, None)
+    };
     join_by_path(&plan.joined)?;
     let flags = Namespace::flags(&plan.new);
-    let lock_fds = dir.descriptors();
+    let mut inherited = dir.descriptors();
+    // The state pipe's write end is the runtime's: a copy left open in the process would keep
+    // its read from ever ending.
+    inherited.extend(hook_state_write.as_ref().map(|fd| fd.as_raw_fd()));
     let init = Init {
         bundle,
         plan,
@@ -252,15 +276,17 @@ fn create_in(
         creds: &creds,
         console: console.as_ref(),
         listener: &listener,
+        hook_state: hook_state_read.as_ref(),
     };
     let child = {
         // The process starts in the root directory, which it reaches so even where its
         // credentials could not walk the path to it.
         let _in_root = WorkingDirectory::enter(&bundle.rootfs)?;
         NsChild::spawn_detached(flags, plan.maps.as_ref(), || {
-            for fd in &lock_fds {
-                // SAFETY: the child's copies of the lock's descriptors: closing them releases
-                // nothing the parent holds, and nothing in the child uses them.
+            for fd in &inherited {
+                // SAFETY: the child's copies of the lock's descriptors and of the state pipe's
+                // write end: closing them releases nothing the parent holds, and nothing in
+                // the child uses them.
                 unsafe { libc::close(*fd) };
             }
             let mut reporter = report.child();
@@ -278,7 +304,29 @@ fn create_in(
     };
     drop(listener);
     drop(console);
+    drop(hook_state_read);
     let pid = child.pid;
+    if !runtime_hooks.is_empty() || hook_state_write.is_some() {
+        let state = serde_json::json!({
+            "ociVersion": state::OCI_VERSION,
+            "id": options.id,
+            "status": "creating",
+            "pid": pid.as_raw(),
+            "bundle": bundle.dir,
+            "annotations": spec.annotations().clone().unwrap_or_default(),
+        });
+        // prestart and createRuntime: in the runtime's namespaces, once the container's exist.
+        let run = super::hooks::run("createRuntime", &runtime_hooks, &state).and_then(|()| {
+            if let Some(write) = hook_state_write {
+                File::from(write).write_all(state.to_string().as_bytes())?;
+            }
+            Ok(())
+        });
+        if let Err(e) = run {
+            child.abandon();
+            return Err(e);
+        }
+    }
     child.release()?;
     if let Err(e) = report.wait("the container's process ended before it was ready") {
         crate::process::kill_and_reap(pid);
@@ -313,6 +361,8 @@ struct Init<'a> {
     creds: &'a Credentials,
     console: Option<&'a OwnedFd>,
     listener: &'a OwnedFd,
+    /// Where the state for createContainer and startContainer hooks comes from.
+    hook_state: Option<&'a OwnedFd>,
 }
 
 impl Init<'_> {
@@ -323,6 +373,18 @@ impl Init<'_> {
         if self.plan.maps.is_some() {
             crate::userns::become_root()?;
         }
+        let hook_state = match self.hook_state {
+            Some(fd) => {
+                let mut text = String::new();
+                File::from(fd.try_clone()?)
+                    .read_to_string(&mut text)
+                    .context("reading the state for hooks")?;
+                serde_json::from_str(&text).context("reading the state for hooks")?
+            }
+            None => serde_json::Value::Null,
+        };
+        #[allow(deprecated)]
+        let hooks = spec.hooks().clone().unwrap_or_default();
         if let Some((_, path)) = self
             .plan
             .joined
@@ -357,6 +419,10 @@ impl Init<'_> {
                 .context("process.cwd")?;
         }
         self.set_names(spec)?;
+        // In the container's namespaces, before the pivot: the hooks' paths are the host's.
+        if let Some(list) = hooks.create_container() {
+            super::hooks::run("createContainer", list, &hook_state)?;
+        }
         if self.options.no_pivot {
             move_root(rootfs)?;
         } else {
@@ -406,6 +472,11 @@ impl Init<'_> {
         self.exec.resolve()?;
         report.ready()?;
         wait_for_start(self.listener)?;
+        if let Some(list) = hooks.start_container() {
+            let mut state = hook_state;
+            state["status"] = serde_json::Value::from("created");
+            super::hooks::run("startContainer", list, &state)?;
+        }
         self.creds.apply()?;
         Err(self.exec.exec_preserving(self.options.preserve_fds))
     }

@@ -16,9 +16,11 @@ use std::path::PathBuf;
 /// mount point is resolved inside the root), new user namespaces mapped through
 /// newuidmap/newgidmap where the caller needs them, capabilities set one by one. It runs
 /// rootless (as a user, with a user namespace in config.json, or as root of an engine's user
-/// namespace, as under rootless podman) and as root. Seccomp profiles and cgroups are not
-/// supported yet: a config.json asking for seccomp is refused; cgroupsPath and resources
-/// are left unapplied, as crun does where it may not write a cgroup.
+/// namespace, as under rootless podman) and as root. The process joins linux.cgroupsPath in
+/// every cgroup hierarchy, with the memory, pids, cpu and (cgroup v1) device limits of
+/// linux.resources, where the caller may write cgroups; elsewhere (rootless on a cgroup v1
+/// host) they are skipped, as crun does. Seccomp profiles are not supported yet: a
+/// config.json asking for one is refused.
 ///
 /// Errors: one line on stderr (`contain-oci: what failed: why`) and exit status 1, as runc;
 /// with --log FILE the line is also written there, as a JSON object
@@ -40,7 +42,8 @@ struct Args {
     /// Write debug messages to --log too
     #[arg(long, global = true)]
     debug: bool,
-    /// Accepted for runc's command line; cgroups are not managed (see above)
+    /// Accepted for runc's command line; cgroupsPath in systemd's form (slice:prefix:name) is
+    /// left to the caller
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// With spec: a config.json for a user without privilege (a user namespace mapping the

@@ -711,3 +711,60 @@ fn hooks_run_in_order_with_the_state_and_their_timeout() {
         assert!(!b.state_dir().join("h2").exists());
     }
 }
+
+/// The file of a cgroup controller setting for process `pid`: cgroup v1's per-controller
+/// hierarchy, or the v2 tree.
+fn cgroup_file(pid: &str, v1: (&str, &str), v2: &str) -> PathBuf {
+    let text = read(Path::new(&format!("/proc/{pid}/cgroup")));
+    for line in text.lines() {
+        let fields: Vec<&str> = line.splitn(3, ':').collect();
+        if fields[1].split(',').any(|c| c == v1.0) {
+            return PathBuf::from(format!("/sys/fs/cgroup/{}{}/{}", v1.0, fields[2], v1.1));
+        }
+        if fields[1].is_empty() && fields[0] == "0" && !Path::new("/sys/fs/cgroup/memory").exists()
+        {
+            return PathBuf::from(format!("/sys/fs/cgroup{}/{v2}", fields[2]));
+        }
+    }
+    panic!("no cgroup of {pid} for {}: {text}", v1.0);
+}
+
+#[test]
+fn podman_as_root_limits_memory_and_pids_in_the_containers_cgroup() {
+    if !require(As::Root) {
+        return;
+    }
+    let p = Podman::new(As::Root);
+    let out = podman_run(
+        &p,
+        &[
+            "-d",
+            "--name",
+            "lim",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+        ],
+        &[
+            "sh",
+            "-c",
+            "echo x >/dev/null && echo devices-ok; exec sleep 1000",
+        ],
+    );
+    expect_success(&out);
+    let pid = expect_success(&p.run(&["inspect", "-f", "{{.State.Pid}}", "lim"]));
+    let pid = pid.trim().to_string();
+    let memory = cgroup_file(&pid, ("memory", "memory.limit_in_bytes"), "memory.max");
+    let pids = cgroup_file(&pid, ("pids", "pids.max"), "pids.max");
+    assert_eq!(read(&memory).trim(), "67108864", "{}", memory.display());
+    assert_eq!(read(&pids).trim(), "50", "{}", pids.display());
+    wait_until("the container's output", || {
+        stdout(&p.run(&["logs", "lim"])) == "devices-ok\n"
+    });
+    expect_success(&p.run(&["rm", "-f", "-t", "0", "lim"]));
+    assert!(
+        !memory.parent().unwrap().exists(),
+        "the cgroup outlived the container"
+    );
+}

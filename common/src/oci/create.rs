@@ -306,6 +306,19 @@ fn create_in(
     drop(console);
     drop(hook_state_read);
     let pid = child.pid;
+    let linux = spec.linux().as_ref().expect("checked by Plan::of");
+    let cgroups = match super::cgroups::join(
+        pid.as_raw(),
+        linux.cgroups_path().as_deref(),
+        linux.resources().as_ref(),
+        linux.devices().as_deref().unwrap_or(&[]),
+    ) {
+        Ok(cgroups) => cgroups,
+        Err(e) => {
+            child.abandon();
+            return Err(e);
+        }
+    };
     if !runtime_hooks.is_empty() || hook_state_write.is_some() {
         let state = serde_json::json!({
             "ociVersion": state::OCI_VERSION,
@@ -324,18 +337,21 @@ fn create_in(
         });
         if let Err(e) = run {
             child.abandon();
+            let _ = super::cgroups::remove(&cgroups);
             return Err(e);
         }
     }
     child.release()?;
     if let Err(e) = report.wait("the container's process ended before it was ready") {
         crate::process::kill_and_reap(pid);
+        let _ = super::cgroups::remove(&cgroups);
         return Err(e);
     }
     let pid = pid.as_raw();
     let result = (|| {
         let annotations = spec.annotations().clone().unwrap_or_default();
         let mut saved = Saved::new(&options.id, pid, &bundle.dir, &bundle.rootfs, annotations)?;
+        saved.cgroups = cgroups.clone();
         if let Some(hooks) = spec.hooks() {
             saved.poststart = hooks.poststart().clone().unwrap_or_default();
             saved.poststop = hooks.poststop().clone().unwrap_or_default();
@@ -348,6 +364,7 @@ fn create_in(
     })();
     if result.is_err() {
         crate::process::kill_and_reap(nix::unistd::Pid::from_raw(pid));
+        let _ = super::cgroups::remove(&cgroups);
     }
     result
 }

@@ -62,7 +62,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities,
-            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false,
+            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false,
                         "rdma": false },
             "seccomp": { "enabled": false },
             "apparmor": { "enabled": false },

@@ -91,6 +91,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     } else {
         hooks::run("poststop", &saved.poststop, &hook_state(&saved, "stopped"))
     };
+    // The processes are gone: their cgroups are empty and can go too.
+    super::cgroups::remove(&saved.cgroups)?;
     dir.remove()?;
     // Poststop failures are warnings: the container is gone all the same.
     if let Err(e) = hooks_result {

@@ -7,6 +7,7 @@
 //! [`crate::caps`], its namespaces joined through [`crate::ns`].
 
 pub mod bundle;
+pub mod cgroups;
 pub mod create;
 pub mod documents;
 pub mod exec;

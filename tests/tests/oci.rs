@@ -411,7 +411,11 @@ impl Podman {
         let tarball = dir.join("busybox.tar");
         let tar = sh(
             As::User,
-            &format!("tar -C {} -cf {} .", rootfs.path_arg(), tarball.display()),
+            &format!(
+                "tar --owner=0 --group=0 -C {} -cf {} .",
+                rootfs.path_arg(),
+                tarball.display()
+            ),
         );
         expect_success(&tar);
         let podman = Podman { dir, who };
@@ -499,6 +503,25 @@ fn podman_run_rm_gives_the_output_and_exit_status() {
         assert_eq!(
             stdout(&out),
             "CapEff:\t0000000000000000\n",
+            "{who:?}: {}",
+            describe(&out)
+        );
+        // A user namespace config.json asks for: made and mapped by the runtime (rootless:
+        // inside podman's own, whose IDs 1-1000 are the user's subordinate ones).
+        let map = match who {
+            As::User => "0:1:1000",
+            As::Root => "0:200000:65536",
+        };
+        let out = podman_run(
+            &p,
+            &["--rm", "--uidmap", map, "--gidmap", map],
+            &["sh", "-c", "id -u; cat /proc/self/uid_map"],
+        );
+        let fields: Vec<String> = map.split(':').map(String::from).collect();
+        let shown: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
+        assert_eq!(
+            shown,
+            ["0", &fields[0], &fields[1], &fields[2]],
             "{who:?}: {}",
             describe(&out)
         );
@@ -767,4 +790,27 @@ fn podman_as_root_limits_memory_and_pids_in_the_containers_cgroup() {
         !memory.parent().unwrap().exists(),
         "the cgroup outlived the container"
     );
+}
+
+#[test]
+fn kill_all_signals_every_process_of_the_container() {
+    for who in whos() {
+        // Each process reports the signal; PID 1 waits for its child, then ends.
+        let script =
+            "sh -c 'trap \"echo child got USR1; exit 0\" USR1; while :; do sleep 0.05; done' & \
+                      trap 'echo init got USR1' USR1; wait; wait; echo init done";
+        let b = Bundle::new(who, script, |_| {});
+        assert_eq!(code(&b.create("k")), 0, "{}", b.errors());
+        expect_success(&b.oci(&["start", "k"]));
+        wait_until("the child shell", || {
+            let ps = stdout(&b.oci(&["ps", "--format", "json", "k"]));
+            serde_json::from_str::<Vec<u32>>(&ps).is_ok_and(|p| p.len() >= 2)
+        });
+        expect_success(&b.oci(&["kill", "--all", "k", "USR1"]));
+        wait_until("the container to stop", || b.status("k") == "stopped");
+        let out = b.output();
+        assert!(out.contains("child got USR1\n"), "{who:?}: {out}");
+        assert!(out.contains("init got USR1\n"), "{who:?}: {out}");
+        expect_success(&b.oci(&["delete", "k"]));
+    }
 }

@@ -19,8 +19,8 @@ use std::path::PathBuf;
 /// namespace, as under rootless podman) and as root. The process joins linux.cgroupsPath in
 /// every cgroup hierarchy, with the memory, pids, cpu and (cgroup v1) device limits of
 /// linux.resources, where the caller may write cgroups; elsewhere (rootless on a cgroup v1
-/// host) they are skipped, as crun does. Seccomp profiles are not supported yet: a
-/// config.json asking for one is refused.
+/// host) they are skipped, as crun does. linux.seccomp is compiled to a BPF filter
+/// (common::seccomp) and loaded in every process of the container, exec's included.
 ///
 /// Errors: one line on stderr (`contain-oci: what failed: why`) and exit status 1, as runc;
 /// with --log FILE the line is also written there, as a JSON object

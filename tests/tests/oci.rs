@@ -814,3 +814,54 @@ fn kill_all_signals_every_process_of_the_container() {
         expect_success(&b.oci(&["delete", "k"]));
     }
 }
+
+#[test]
+fn seccomp_profile_binds_the_process_and_exec() {
+    for who in whos() {
+        let script = "grep Seccomp: /proc/self/status; mkdir /tmp/d 2>&1 || echo mkdir refused; \
+                      touch /tmp/f && echo touch ok; exec sleep 1000";
+        let b = Bundle::new(who, script, |spec| {
+            spec["root"]["readonly"] = Value::from(false);
+            spec["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                              "errnoRet": 1}]
+            });
+        });
+        assert_eq!(code(&b.create("s")), 0, "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["start", "s"]));
+        wait_until("the container's output", || b.output().contains("touch ok"));
+        assert_eq!(
+            b.output(),
+            "Seccomp:\t2\nmkdir: can't create directory '/tmp/d': Operation not permitted\n\
+             mkdir refused\ntouch ok\n",
+            "{who:?}"
+        );
+        let exec = b.oci(&["exec", "s", "mkdir", "/tmp/e"]);
+        assert_eq!(
+            code(&exec),
+            1,
+            "{who:?}: exec is bound too: {}",
+            describe(&exec)
+        );
+        expect_success(&b.oci(&["delete", "--force", "s"]));
+    }
+}
+
+#[test]
+fn podman_applies_its_default_seccomp_profile_unless_unconfined() {
+    for who in whos() {
+        let p = Podman::new(who);
+        let cmd = ["grep", "Seccomp:", "/proc/self/status"];
+        let out = p.run(
+            &[
+                &["run", "--rm", "--network", "none", "localhost/bb"][..],
+                &cmd,
+            ]
+            .concat(),
+        );
+        assert_eq!(stdout(&out), "Seccomp:\t2\n", "{who:?}: {}", describe(&out));
+        let out = podman_run(&p, &["--rm"], &cmd);
+        assert_eq!(stdout(&out), "Seccomp:\t0\n", "{who:?}: {}", describe(&out));
+    }
+}

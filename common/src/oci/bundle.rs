@@ -126,13 +126,6 @@ fn check(spec: &Spec) -> Result<()> {
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
         bail!("linux.timeOffsets: not supported by this runtime");
     }
-    if linux.seccomp().is_some() {
-        // Until the seccomp module lands: a profile asked for is never silently dropped.
-        bail!(
-            "linux.seccomp: seccomp profiles are not supported yet by this runtime \
-             (podman: --security-opt seccomp=unconfined)"
-        );
-    }
     if let Some(personality) = linux.personality() {
         use oci_spec::runtime::LinuxPersonalityDomain;
         if !matches!(

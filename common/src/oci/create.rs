@@ -241,6 +241,8 @@ fn create_in(
         environment(process),
     )?;
     let creds = credentials(process)?;
+    let linux = spec.linux().as_ref().expect("checked by Plan::of");
+    let filter = super::filter::compile(linux.seccomp().as_ref())?;
 
     #[allow(deprecated)]
     let (runtime_hooks, container_hooks) = match spec.hooks() {
@@ -274,6 +276,7 @@ fn create_in(
         options,
         exec: &exec,
         creds: &creds,
+        filter: filter.as_ref(),
         console: console.as_ref(),
         listener: &listener,
         hook_state: hook_state_read.as_ref(),
@@ -306,7 +309,6 @@ fn create_in(
     drop(console);
     drop(hook_state_read);
     let pid = child.pid;
-    let linux = spec.linux().as_ref().expect("checked by Plan::of");
     let cgroups = match super::cgroups::join(
         pid.as_raw(),
         linux.cgroups_path().as_deref(),
@@ -376,6 +378,7 @@ struct Init<'a> {
     options: &'a CreateOptions,
     exec: &'a Exec,
     creds: &'a Credentials,
+    filter: Option<&'a crate::seccomp::Filter>,
     console: Option<&'a OwnedFd>,
     listener: &'a OwnedFd,
     /// Where the state for createContainer and startContainer hooks comes from.
@@ -494,7 +497,7 @@ impl Init<'_> {
             state["status"] = serde_json::Value::from("created");
             super::hooks::run("startContainer", list, &state)?;
         }
-        self.creds.apply()?;
+        super::filter::lock_down(self.creds, self.filter)?;
         Err(self.exec.exec_preserving(self.options.preserve_fds))
     }
 

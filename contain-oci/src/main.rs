@@ -16,10 +16,13 @@ use std::path::PathBuf;
 /// mount point is resolved inside the root), new user namespaces mapped through
 /// newuidmap/newgidmap where the caller needs them, capabilities set one by one. It runs
 /// rootless (as a user, with a user namespace in config.json, or as root of an engine's user
-/// namespace, as under rootless podman) and as root. Seccomp profiles, cgroups and the
-/// prestart, createRuntime, createContainer and startContainer hooks are not supported yet:
-/// a config.json asking for seccomp or those hooks is refused; cgroupsPath and resources are
-/// left unapplied, as crun does where it may not write a cgroup.
+/// namespace, as under rootless podman) and as root. The process is moved into
+/// linux.cgroupsPath before it runs (every v1 hierarchy on a v1 or hybrid host, else the v2
+/// tree), with linux.resources written there (memory, cpu, cpuset, pids, blockIO, hugepages,
+/// unified; device rules on v1); pause, resume, update, ps and kill --all work through it.
+/// Where the caller may not write cgroups (rootless on a cgroup v1 host) they are skipped, as
+/// crun does. linux.seccomp is compiled to a BPF filter
+/// (common::seccomp) and loaded in every process of the container, exec's included.
 ///
 /// Errors: one line on stderr (`contain-oci: what failed: why`) and exit status 1, as runc;
 /// with --log FILE the line is also written there, as a JSON object
@@ -41,8 +44,8 @@ struct Args {
     /// Write debug messages to --log too
     #[arg(long, global = true)]
     debug: bool,
-    /// cgroupsPath is systemd's slice:prefix:name, for a transient scope systemd makes
-    /// (not supported yet: refused as root, skipped rootless on cgroup v1, as crun)
+    /// cgroupsPath is systemd's slice:prefix:name, for a transient scope made by systemd (not
+    /// supported yet: refused as root, skipped rootless on cgroup v1, as crun)
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// With spec: a config.json for a user without privilege (a user namespace mapping the
@@ -219,11 +222,13 @@ enum Format {
 }
 
 const EXAMPLES: &str = "Examples:
-  contain-oci spec --rootless -b BUNDLE       a config.json for BUNDLE/rootfs
-  contain-oci create -b BUNDLE --pid-file P ID && contain-oci start ID
-  contain-oci state ID; contain-oci kill ID KILL; contain-oci delete ID
-  podman --runtime contain-oci run --rm IMAGE CMD
-Files: --root's directory holds one directory per container (state.json, start.sock).";
+  contain-oci spec --rootless -b BUNDLE         a config.json for the root file system BUNDLE/rootfs
+  contain-oci create -b BUNDLE --pid-file PIDFILE ID   set up container ID, its process waiting
+  contain-oci start ID                          let it run its command
+  contain-oci state ID                          its state: created, running or stopped
+  contain-oci kill ID KILL                      send it SIGKILL
+  contain-oci delete ID                         remove the stopped container
+  podman --runtime contain-oci run --rm IMAGE CMD   podman with contain-oci as its runtime";
 
 impl CreateArgs {
     fn options(self, root: PathBuf, systemd_cgroup: bool) -> CreateOptions {

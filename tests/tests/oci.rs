@@ -411,7 +411,11 @@ impl Podman {
         let tarball = dir.join("busybox.tar");
         let tar = sh(
             As::User,
-            &format!("tar -C {} -cf {} .", rootfs.path_arg(), tarball.display()),
+            &format!(
+                "tar --owner=0 --group=0 -C {} -cf {} .",
+                rootfs.path_arg(),
+                tarball.display()
+            ),
         );
         expect_success(&tar);
         let podman = Podman { dir, who };
@@ -502,6 +506,25 @@ fn podman_run_rm_gives_the_output_and_exit_status() {
             "{who:?}: {}",
             describe(&out)
         );
+        // A user namespace config.json asks for: made and mapped by the runtime (rootless:
+        // inside podman's own, whose IDs 1-1000 are the user's subordinate ones).
+        let map = match who {
+            As::User => "0:1:1000",
+            As::Root => "0:200000:65536",
+        };
+        let out = podman_run(
+            &p,
+            &["--rm", "--uidmap", map, "--gidmap", map],
+            &["sh", "-c", "id -u; cat /proc/self/uid_map"],
+        );
+        let fields: Vec<String> = map.split(':').map(String::from).collect();
+        let shown: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
+        assert_eq!(
+            shown,
+            ["0", &fields[0], &fields[1], &fields[2]],
+            "{who:?}: {}",
+            describe(&out)
+        );
         let left = expect_success(&p.run(&["ps", "-a", "-q"]));
         assert_eq!(left, "", "{who:?}: --rm left containers");
     }
@@ -557,5 +580,288 @@ fn podman_run_it_gives_a_terminal() {
             "{who:?}: {}",
             describe(&out)
         );
+    }
+}
+
+#[test]
+fn podman_kill_exec_it_and_rootfs() {
+    for who in whos() {
+        let p = Podman::new(who);
+        let script = "trap 'echo got USR1' USR1; while :; do sleep 0.05; done";
+        expect_success(&podman_run(
+            &p,
+            &["-d", "--name", "k1"],
+            &["sh", "-c", script],
+        ));
+        let mut args = vec!["exec", "-it", "k1", "sh", "-c", "tty; echo exec-it"];
+        let out = on_terminal(who, &p.script(&args));
+        assert!(
+            stdout(&out).contains("/dev/pts/0\r\nexec-it\r\n"),
+            "{who:?}: {}",
+            describe(&out)
+        );
+        expect_success(&p.run(&["kill", "-s", "USR1", "k1"]));
+        wait_until("the trap's output", || {
+            stdout(&p.run(&["logs", "k1"])) == "got USR1\n"
+        });
+        expect_success(&p.run(&["kill", "k1"]));
+        let status = expect_success(&p.run(&["inspect", "-f", "{{.State.ExitCode}}", "k1"]));
+        assert_eq!(status, "137\n", "{who:?}: SIGKILL by default");
+        expect_success(&p.run(&["rm", "k1"]));
+
+        // --rootfs: a directory of the user's, not an image.
+        let rootfs = busybox_rootfs();
+        args = vec!["run", "--rm"];
+        args.extend(UNCONFINED);
+        let rootfs_arg = rootfs.path_arg();
+        args.extend([
+            "--rootfs",
+            &rootfs_arg,
+            "sh",
+            "-c",
+            "echo from the directory",
+        ]);
+        let out = p.run(&args);
+        assert_eq!(
+            stdout(&out),
+            "from the directory\n",
+            "{who:?}: {}",
+            describe(&out)
+        );
+    }
+}
+
+#[test]
+fn podman_publishes_a_port_rootless() {
+    let p = Podman::new(As::User);
+    let port = 20000 + std::process::id() % 20000;
+    let publish = format!("127.0.0.1:{port}:80");
+    let server = "mkdir /www && echo hello-web >/www/index.html && exec httpd -f -p 80 -h /www";
+    let out = p.run(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &publish,
+        "--security-opt",
+        "seccomp=unconfined",
+        "localhost/bb",
+        "sh",
+        "-c",
+        server,
+    ]);
+    expect_success(&out);
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut page = String::new();
+    wait_until("the published port", || {
+        page = stdout(&sh(
+            As::User,
+            &format!("timeout 5 busybox wget -q -O - {url}"),
+        ));
+        !page.is_empty()
+    });
+    assert_eq!(page, "hello-web\n");
+    expect_success(&p.run(&["rm", "-f", "-t", "0", "web"]));
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_and_their_timeout() {
+    for who in whos() {
+        let rootfs_dir = std::cell::RefCell::new(String::new());
+        let b = Bundle::new(who, "echo ran", |spec| {
+            spec["root"]["readonly"] = Value::from(false);
+            *rootfs_dir.borrow_mut() = spec["root"]["path"].as_str().unwrap().to_string();
+        });
+        let hook = |file: String| {
+            serde_json::json!([{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!("cat >{file}; echo >>{file}")]
+            }])
+        };
+        let config = b.dir.join("config.json");
+        let mut spec: Value = serde_json::from_str(&read(&config)).unwrap();
+        let out = |stage: &str| b.dir.arg(format!("hook.{stage}"));
+        spec["hooks"] = serde_json::json!({
+            "prestart": hook(out("prestart")),
+            "createRuntime": hook(out("createRuntime")),
+            "createContainer": hook(out("createContainer")),
+            // After the pivot: a path of the container's.
+            "startContainer": hook("/tmp/hook.startContainer".into()),
+            "poststart": hook(out("poststart")),
+            "poststop": hook(out("poststop")),
+        });
+        fs::write(&config, spec.to_string()).unwrap();
+        assert_eq!(code(&b.create("h1")), 0, "{who:?}: {}", b.errors());
+        let pid: i64 = read(&b.dir.join("pid")).parse().unwrap();
+        expect_success(&b.oci(&["start", "h1"]));
+        wait_until("the container to stop", || b.status("h1") == "stopped");
+        expect_success(&b.oci(&["delete", "h1"]));
+        let rootfs = PathBuf::from(rootfs_dir.borrow().clone());
+        for (stage, status) in [
+            ("prestart", "creating"),
+            ("createRuntime", "creating"),
+            ("createContainer", "creating"),
+            ("startContainer", "created"),
+            ("poststart", "running"),
+            ("poststop", "stopped"),
+        ] {
+            let file = match stage {
+                "startContainer" => rootfs.join("tmp/hook.startContainer"),
+                _ => b.dir.join(format!("hook.{stage}")),
+            };
+            let state: Value = serde_json::from_str(&read(&file))
+                .unwrap_or_else(|e| panic!("{who:?}: {stage}: {e}"));
+            assert_eq!(state["id"], "h1", "{who:?}: {stage}: {state}");
+            assert_eq!(state["status"], status, "{who:?}: {stage}: {state}");
+            assert_eq!(state["pid"], pid, "{who:?}: {stage}: {state}");
+            assert_eq!(state["bundle"], b.dir.path().to_str().unwrap());
+        }
+        assert_eq!(b.output(), "ran\n");
+
+        // A hook that outlives its timeout fails create, which leaves nothing behind.
+        spec["hooks"] = serde_json::json!({
+            "createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+        });
+        fs::write(&config, spec.to_string()).unwrap();
+        assert_eq!(code(&b.create("h2")), 1);
+        assert!(
+            b.errors()
+                .contains("hooks.createRuntime[0] (/bin/sleep): timed out after 1 seconds"),
+            "{who:?}: {}",
+            b.errors()
+        );
+        assert!(!b.state_dir().join("h2").exists());
+    }
+}
+
+/// The file of a cgroup controller setting for process `pid`: cgroup v1's per-controller
+/// hierarchy, or the v2 tree.
+fn cgroup_file(pid: &str, v1: (&str, &str), v2: &str) -> PathBuf {
+    let text = read(Path::new(&format!("/proc/{pid}/cgroup")));
+    for line in text.lines() {
+        let fields: Vec<&str> = line.splitn(3, ':').collect();
+        if fields[1].split(',').any(|c| c == v1.0) {
+            return PathBuf::from(format!("/sys/fs/cgroup/{}{}/{}", v1.0, fields[2], v1.1));
+        }
+        if fields[1].is_empty() && fields[0] == "0" && !Path::new("/sys/fs/cgroup/memory").exists()
+        {
+            return PathBuf::from(format!("/sys/fs/cgroup{}/{v2}", fields[2]));
+        }
+    }
+    panic!("no cgroup of {pid} for {}: {text}", v1.0);
+}
+
+#[test]
+fn podman_as_root_limits_memory_and_pids_in_the_containers_cgroup() {
+    if !require(As::Root) {
+        return;
+    }
+    let p = Podman::new(As::Root);
+    let out = podman_run(
+        &p,
+        &[
+            "-d",
+            "--name",
+            "lim",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+        ],
+        &[
+            "sh",
+            "-c",
+            "echo x >/dev/null && echo devices-ok; exec sleep 1000",
+        ],
+    );
+    expect_success(&out);
+    let pid = expect_success(&p.run(&["inspect", "-f", "{{.State.Pid}}", "lim"]));
+    let pid = pid.trim().to_string();
+    let memory = cgroup_file(&pid, ("memory", "memory.limit_in_bytes"), "memory.max");
+    let pids = cgroup_file(&pid, ("pids", "pids.max"), "pids.max");
+    assert_eq!(read(&memory).trim(), "67108864", "{}", memory.display());
+    assert_eq!(read(&pids).trim(), "50", "{}", pids.display());
+    wait_until("the container's output", || {
+        stdout(&p.run(&["logs", "lim"])) == "devices-ok\n"
+    });
+    expect_success(&p.run(&["rm", "-f", "-t", "0", "lim"]));
+    assert!(
+        !memory.parent().unwrap().exists(),
+        "the cgroup outlived the container"
+    );
+}
+
+#[test]
+fn kill_all_signals_every_process_of_the_container() {
+    for who in whos() {
+        // Each process reports the signal; PID 1 waits for its child, then ends.
+        let script =
+            "sh -c 'trap \"echo child got USR1; exit 0\" USR1; while :; do sleep 0.05; done' & \
+                      trap 'echo init got USR1' USR1; wait; wait; echo init done";
+        let b = Bundle::new(who, script, |_| {});
+        assert_eq!(code(&b.create("k")), 0, "{}", b.errors());
+        expect_success(&b.oci(&["start", "k"]));
+        wait_until("the child shell", || {
+            let ps = stdout(&b.oci(&["ps", "--format", "json", "k"]));
+            serde_json::from_str::<Vec<u32>>(&ps).is_ok_and(|p| p.len() >= 2)
+        });
+        expect_success(&b.oci(&["kill", "--all", "k", "USR1"]));
+        wait_until("the container to stop", || b.status("k") == "stopped");
+        let out = b.output();
+        assert!(out.contains("child got USR1\n"), "{who:?}: {out}");
+        assert!(out.contains("init got USR1\n"), "{who:?}: {out}");
+        expect_success(&b.oci(&["delete", "k"]));
+    }
+}
+
+#[test]
+fn seccomp_profile_binds_the_process_and_exec() {
+    for who in whos() {
+        let script = "grep Seccomp: /proc/self/status; mkdir /tmp/d 2>&1 || echo mkdir refused; \
+                      touch /tmp/f && echo touch ok; exec sleep 1000";
+        let b = Bundle::new(who, script, |spec| {
+            spec["root"]["readonly"] = Value::from(false);
+            spec["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                              "errnoRet": 1}]
+            });
+        });
+        assert_eq!(code(&b.create("s")), 0, "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["start", "s"]));
+        wait_until("the container's output", || b.output().contains("touch ok"));
+        assert_eq!(
+            b.output(),
+            "Seccomp:\t2\nmkdir: can't create directory '/tmp/d': Operation not permitted\n\
+             mkdir refused\ntouch ok\n",
+            "{who:?}"
+        );
+        let exec = b.oci(&["exec", "s", "mkdir", "/tmp/e"]);
+        assert_eq!(
+            code(&exec),
+            1,
+            "{who:?}: exec is bound too: {}",
+            describe(&exec)
+        );
+        expect_success(&b.oci(&["delete", "--force", "s"]));
+    }
+}
+
+#[test]
+fn podman_applies_its_default_seccomp_profile_unless_unconfined() {
+    for who in whos() {
+        let p = Podman::new(who);
+        let cmd = ["grep", "Seccomp:", "/proc/self/status"];
+        let out = p.run(
+            &[
+                &["run", "--rm", "--network", "none", "localhost/bb"][..],
+                &cmd,
+            ]
+            .concat(),
+        );
+        assert_eq!(stdout(&out), "Seccomp:\t2\n", "{who:?}: {}", describe(&out));
+        let out = podman_run(&p, &["--rm"], &cmd);
+        assert_eq!(stdout(&out), "Seccomp:\t0\n", "{who:?}: {}", describe(&out));
     }
 }

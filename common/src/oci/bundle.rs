@@ -78,20 +78,6 @@ fn check(spec: &Spec) -> Result<()> {
             );
         }
     }
-    if let Some(hooks) = spec.hooks() {
-        #[allow(deprecated)]
-        let unsupported = [
-            ("prestart", hooks.prestart()),
-            ("createRuntime", hooks.create_runtime()),
-            ("createContainer", hooks.create_container()),
-            ("startContainer", hooks.start_container()),
-        ];
-        for (name, list) in unsupported {
-            if list.as_ref().is_some_and(|l| !l.is_empty()) {
-                bail!("hooks.{name}: not supported by this runtime (poststart and poststop are)");
-            }
-        }
-    }
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
@@ -139,13 +125,6 @@ fn check(spec: &Spec) -> Result<()> {
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
         bail!("linux.timeOffsets: not supported by this runtime");
-    }
-    if linux.seccomp().is_some() {
-        // Until the seccomp module lands: a profile asked for is never silently dropped.
-        bail!(
-            "linux.seccomp: seccomp profiles are not supported yet by this runtime \
-             (podman: --security-opt seccomp=unconfined)"
-        );
     }
     if let Some(personality) = linux.personality() {
         use oci_spec::runtime::LinuxPersonalityDomain;

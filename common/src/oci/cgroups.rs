@@ -18,7 +18,7 @@
 use super::state::{ContainerDir, Saved, Status};
 use crate::cgroup::{self, Cgroup, Mount, Version};
 use anyhow::{anyhow, bail, Context, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,11 @@ pub fn io_weight_of_blkio(weight: u16) -> u64 {
 
 /// The value lines of linux.resources, for the hierarchy kind `version`. Fails on what that
 /// kind cannot take (unified on v1).
-pub fn settings(resources: &LinuxResources, version: Version) -> Result<Vec<Setting>> {
+pub fn settings(
+    resources: &LinuxResources,
+    nodes: &[LinuxDevice],
+    version: Version,
+) -> Result<Vec<Setting>> {
     let mut out = Vec::new();
     let v1 = version == Version::V1;
     if let Some(memory) = resources.memory() {
@@ -273,6 +277,7 @@ pub fn settings(resources: &LinuxResources, version: Version) -> Result<Vec<Sett
     if v1 {
         out.extend(device_settings(
             resources.devices().as_deref().unwrap_or(&[]),
+            nodes,
         ));
     }
     Ok(out)
@@ -314,9 +319,9 @@ fn device_rule(rule: &LinuxDeviceCgroup) -> String {
 }
 
 /// linux.resources.devices for v1's devices controller: the rules in order, then
-/// [`ALWAYS_ALLOWED`]. Nothing when the config lists no rule (everything stays allowed, as
-/// the parent has it).
-fn device_settings(rules: &[LinuxDeviceCgroup]) -> Vec<Setting> {
+/// [`ALWAYS_ALLOWED`] and the nodes linux.devices makes. Nothing when the config lists no
+/// rule (everything stays allowed, as the parent has it).
+fn device_settings(rules: &[LinuxDeviceCgroup], nodes: &[LinuxDevice]) -> Vec<Setting> {
     if rules.is_empty() {
         return Vec::new();
     }
@@ -336,6 +341,15 @@ fn device_settings(rules: &[LinuxDeviceCgroup]) -> Vec<Setting> {
             .iter()
             .map(|rule| setting("devices", "devices.allow", rule)),
     );
+    out.extend(nodes.iter().map(|node| {
+        let kind = match node.typ() {
+            LinuxDeviceType::B => 'b',
+            LinuxDeviceType::P => 'p',
+            _ => 'c',
+        };
+        let rule = format!("{kind} {}:{} rwm", node.major(), node.minor());
+        setting("devices", "devices.allow", rule)
+    }));
     out
 }
 
@@ -570,7 +584,7 @@ impl Placement {
                 };
                 placement.cgroups.push(make(mount, &relative)?);
             }
-            placement.apply(&resources)
+            placement.apply(&resources, linux.devices().as_deref().unwrap_or(&[]))
         })();
         match made {
             Ok(()) => Ok(Some(placement)),
@@ -634,8 +648,8 @@ impl Placement {
 
     /// Writes `resources`; on v2 first enables the controllers they need in every cgroup
     /// above, from the hierarchy's root down.
-    pub fn apply(&self, resources: &LinuxResources) -> Result<()> {
-        let settings = settings(resources, self.version)?;
+    pub fn apply(&self, resources: &LinuxResources, nodes: &[LinuxDevice]) -> Result<()> {
+        let settings = settings(resources, nodes, self.version)?;
         if self.version == Version::V2 {
             let mut needed: Vec<&str> = settings
                 .iter()
@@ -922,7 +936,7 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
 
 /// `update`: writes new resources into a live container's cgroups.
 pub fn update(root: &Path, id: &str, resources: &LinuxResources) -> Result<()> {
-    of_live_container(root, id, "update")?.apply(resources)
+    of_live_container(root, id, "update")?.apply(resources, &[])
 }
 
 /// Reads `update --resources`'s JSON (linux.resources of config.json) from FILE, or stdin for
@@ -982,7 +996,7 @@ mod tests {
 
     #[test]
     fn cri_resources_on_cgroup_v1() {
-        let s = settings(&resources(CRI_RESOURCES), Version::V1).unwrap();
+        let s = settings(&resources(CRI_RESOURCES), &[], Version::V1).unwrap();
         assert_eq!(find(&s, "memory.limit_in_bytes"), ["134217728"]);
         assert_eq!(find(&s, "memory.memsw.limit_in_bytes"), ["134217728"]);
         assert_eq!(find(&s, "cpu.shares"), ["256"]);
@@ -1009,7 +1023,7 @@ mod tests {
 
     #[test]
     fn cri_resources_on_cgroup_v2() {
-        let s = settings(&resources(CRI_RESOURCES), Version::V2).unwrap();
+        let s = settings(&resources(CRI_RESOURCES), &[], Version::V2).unwrap();
         assert_eq!(find(&s, "memory.max"), ["134217728"]);
         assert_eq!(
             find(&s, "memory.swap.max"),
@@ -1034,17 +1048,17 @@ mod tests {
             r#"{"memory": {"limit": -1}, "pids": {"limit": 0}, "cpu": {"quota": -1},
                 "unified": {"memory.high": "1G", "cgroup.max.depth": "3"}}"#,
         );
-        let s = settings(&r, Version::V2).unwrap();
+        let s = settings(&r, &[], Version::V2).unwrap();
         assert_eq!(find(&s, "memory.max"), ["max"]);
         assert_eq!(find(&s, "pids.max"), ["max"]);
         assert_eq!(find(&s, "cpu.max"), ["max 100000"]);
         assert_eq!(find(&s, "memory.high"), ["1G"]);
         let depth = s.iter().find(|s| s.file == "cgroup.max.depth").unwrap();
         assert_eq!(depth.controller, "", "a core file needs no controller");
-        let e = settings(&r, Version::V1).unwrap_err().to_string();
+        let e = settings(&r, &[], Version::V1).unwrap_err().to_string();
         assert!(e.contains("unified needs cgroup v2"), "{e}");
         let bad = resources(r#"{"unified": {"../memory.max": "1"}}"#);
-        assert!(settings(&bad, Version::V2).is_err());
+        assert!(settings(&bad, &[], Version::V2).is_err());
     }
 
     #[test]
@@ -1197,7 +1211,7 @@ mod tests {
         let r = resources(r#"{"memory": {"limit": 1048576}, "pids": {"limit": 10}}"#);
         let needed = ["memory", "pids"];
         enable_controllers_down_to(&mount, placement.cgroups[0].path(), &needed).unwrap();
-        for s in settings(&r, Version::V2).unwrap() {
+        for s in settings(&r, &[], Version::V2).unwrap() {
             placement.cgroups[0].write(&s.file, &s.value).unwrap();
         }
         assert_eq!(tree.read("cgroup.subtree_control"), "+memory +pids");
@@ -1255,11 +1269,11 @@ mod tests {
             ],
         };
         let r = resources(r#"{"memory": {"limit": 4096}, "cpu": {"cpus": "1"}}"#);
-        placement.apply(&r).unwrap();
+        placement.apply(&r, &[]).unwrap();
         assert_eq!(tree.read("memory/ns/c/memory.limit_in_bytes"), "4096");
         assert_eq!(tree.read("cpuset/ns/cpuset.cpus"), "1");
         let no_pids = placement
-            .apply(&resources(r#"{"pids": {"limit": 5}}"#))
+            .apply(&resources(r#"{"pids": {"limit": 5}}"#), &[])
             .unwrap_err()
             .to_string();
         assert!(

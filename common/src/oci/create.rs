@@ -28,6 +28,7 @@ use nix::sys::socket::{
 };
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -65,9 +66,25 @@ pub fn create(options: &CreateOptions) -> Result<Created> {
     let plan = Plan::of(&bundle.spec)?;
     super::labels::warn_mount_label(&bundle.spec);
     let dir = ContainerDir::create(&options.root, &options.id)?;
-    match create_in(&dir, &bundle, &plan, options) {
+    // Made while this process may still write the host's cgroups (before it joins any
+    // namespace), and with the resources written before any process is in them.
+    let cgroups = match super::cgroups::Placement::create(
+        &bundle.spec,
+        options.systemd_cgroup,
+        &options.id,
+    ) {
+        Ok(cgroups) => cgroups,
+        Err(e) => {
+            let _ = dir.remove();
+            return Err(e);
+        }
+    };
+    match create_in(&dir, &bundle, &plan, options, cgroups.as_ref()) {
         Ok(created) => Ok(created),
         Err(e) => {
+            if let Some(cgroups) = &cgroups {
+                cgroups.remove();
+            }
             let _ = dir.remove();
             Err(e)
         }
@@ -217,6 +234,7 @@ fn create_in(
     bundle: &Bundle,
     plan: &Plan,
     options: &CreateOptions,
+    cgroups: Option<&super::cgroups::Placement>,
 ) -> Result<Created> {
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("checked by Bundle::load");
@@ -243,57 +261,29 @@ fn create_in(
         environment(process),
     )?;
     let creds = credentials(process)?;
+    let linux = spec.linux().as_ref().expect("checked by Plan::of");
+    let filter = super::filter::compile(linux.seccomp().as_ref())?;
 
-    // Made while this process may still write the host's cgroups (before it joins any
-    // namespace); removed again if create fails.
-    let cgroups = super::cgroups::Placement::create(spec, options.systemd_cgroup, &options.id)?;
-    let result = create_in_cgroups(
-        dir,
-        bundle,
-        plan,
-        options,
-        cgroups.as_ref(),
-        ChildSetup {
-            console,
-            listener,
-            report,
-            exec: &exec,
-            creds: &creds,
-        },
-    );
-    if result.is_err() {
-        if let Some(cgroups) = &cgroups {
-            cgroups.remove();
+    #[allow(deprecated)]
+    let (runtime_hooks, container_hooks) = match spec.hooks() {
+        Some(h) => {
+            let list = |l: &Option<Vec<oci_spec::runtime::Hook>>| l.clone().unwrap_or_default();
+            let mut runtime = list(h.prestart());
+            runtime.extend(list(h.create_runtime()));
+            let container =
+                !list(h.create_container()).is_empty() || !list(h.start_container()).is_empty();
+            (runtime, container)
         }
-    }
-    result
-}
-
-/// What create_in prepared for the container's process.
-struct ChildSetup<'a> {
-    console: Option<OwnedFd>,
-    listener: OwnedFd,
-    report: ReportPipe,
-    exec: &'a Exec,
-    creds: &'a Credentials,
-}
-
-fn create_in_cgroups(
-    dir: &ContainerDir,
-    bundle: &Bundle,
-    plan: &Plan,
-    options: &CreateOptions,
-    cgroups: Option<&super::cgroups::Placement>,
-    setup: ChildSetup<'_>,
-) -> Result<Created> {
-    let spec = &bundle.spec;
-    let ChildSetup {
-        console,
-        listener,
-        report,
-        exec,
-        creds,
-    } = setup;
+        None => (Vec::new(), false),
+    };
+    // The state the container's own hooks get, written by the runtime once the process's
+    // PID is known, read by the process before it goes on.
+    let (hook_state_read, hook_state_write) = if container_hooks {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        (Some(read), Some(write))
+    } else {
+        (None, None)
+    };
     join_by_path(&plan.joined)?;
     // A new cgroup namespace is made by the process itself once it is in its cgroup, so that
     // its cgroups are the namespace's root.
@@ -304,15 +294,20 @@ fn create_in_cgroups(
         .filter(|ns| *ns != Namespace::Cgroup)
         .collect();
     let flags = Namespace::flags(&new_namespaces);
-    let lock_fds = dir.descriptors();
+    let mut inherited = dir.descriptors();
+    // The state pipe's write end is the runtime's: a copy left open in the process would keep
+    // its read from ever ending.
+    inherited.extend(hook_state_write.as_ref().map(|fd| fd.as_raw_fd()));
     let init = Init {
         bundle,
         plan,
         options,
-        exec,
-        creds,
+        exec: &exec,
+        creds: &creds,
+        filter: filter.as_ref(),
         console: console.as_ref(),
         listener: &listener,
+        hook_state: hook_state_read.as_ref(),
         labels: super::labels::of(spec.process().as_ref().expect("checked by Bundle::load")),
     };
     let child = {
@@ -320,9 +315,10 @@ fn create_in_cgroups(
         // credentials could not walk the path to it.
         let _in_root = WorkingDirectory::enter(&bundle.rootfs)?;
         NsChild::spawn_detached(flags, plan.maps.as_ref(), || {
-            for fd in &lock_fds {
-                // SAFETY: the child's copies of the lock's descriptors: closing them releases
-                // nothing the parent holds, and nothing in the child uses them.
+            for fd in &inherited {
+                // SAFETY: the child's copies of the lock's descriptors and of the state pipe's
+                // write end: closing them releases nothing the parent holds, and nothing in
+                // the child uses them.
                 unsafe { libc::close(*fd) };
             }
             let mut reporter = report.child();
@@ -340,10 +336,32 @@ fn create_in_cgroups(
     };
     drop(listener);
     drop(console);
+    drop(hook_state_read);
     let pid = child.pid;
     if let Some(cgroups) = cgroups {
         // Before it runs: its mounts and everything it execs are accounted there.
         if let Err(e) = cgroups.add(pid.as_raw()) {
+            child.abandon();
+            return Err(e);
+        }
+    }
+    if !runtime_hooks.is_empty() || hook_state_write.is_some() {
+        let state = serde_json::json!({
+            "ociVersion": state::OCI_VERSION,
+            "id": options.id,
+            "status": "creating",
+            "pid": pid.as_raw(),
+            "bundle": bundle.dir,
+            "annotations": spec.annotations().clone().unwrap_or_default(),
+        });
+        // prestart and createRuntime: in the runtime's namespaces, once the container's exist.
+        let run = super::hooks::run("createRuntime", &runtime_hooks, &state).and_then(|()| {
+            if let Some(write) = hook_state_write {
+                File::from(write).write_all(state.to_string().as_bytes())?;
+            }
+            Ok(())
+        });
+        if let Err(e) = run {
             child.abandon();
             return Err(e);
         }
@@ -381,8 +399,11 @@ struct Init<'a> {
     options: &'a CreateOptions,
     exec: &'a Exec,
     creds: &'a Credentials,
+    filter: Option<&'a crate::seccomp::Filter>,
     console: Option<&'a OwnedFd>,
     listener: &'a OwnedFd,
+    /// Where the state for createContainer and startContainer hooks comes from.
+    hook_state: Option<&'a OwnedFd>,
     labels: super::labels::Labels,
 }
 
@@ -398,6 +419,18 @@ impl Init<'_> {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
                 .context("creating a cgroup namespace")?;
         }
+        let hook_state = match self.hook_state {
+            Some(fd) => {
+                let mut text = String::new();
+                File::from(fd.try_clone()?)
+                    .read_to_string(&mut text)
+                    .context("reading the state for hooks")?;
+                serde_json::from_str(&text).context("reading the state for hooks")?
+            }
+            None => serde_json::Value::Null,
+        };
+        #[allow(deprecated)]
+        let hooks = spec.hooks().clone().unwrap_or_default();
         if let Some((_, path)) = self
             .plan
             .joined
@@ -432,6 +465,10 @@ impl Init<'_> {
                 .context("process.cwd")?;
         }
         self.set_names(spec)?;
+        // In the container's namespaces, before the pivot: the hooks' paths are the host's.
+        if let Some(list) = hooks.create_container() {
+            super::hooks::run("createContainer", list, &hook_state)?;
+        }
         if self.options.no_pivot {
             move_root(rootfs)?;
         } else {
@@ -481,8 +518,13 @@ impl Init<'_> {
         self.exec.resolve()?;
         report.ready()?;
         wait_for_start(self.listener)?;
+        if let Some(list) = hooks.start_container() {
+            let mut state = hook_state;
+            state["status"] = serde_json::Value::from("created");
+            super::hooks::run("startContainer", list, &state)?;
+        }
         self.labels.apply()?;
-        self.creds.apply()?;
+        super::filter::lock_down(self.creds, self.filter)?;
         Err(self.exec.exec_preserving(self.options.preserve_fds))
     }
 

@@ -56,14 +56,27 @@ pub fn features() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": ["poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
+                  "poststart", "poststop"],
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities,
             "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false,
                         "rdma": false },
-            "seccomp": { "enabled": false },
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+                            "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",
+                            "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
+                              "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": match std::env::consts::ARCH {
+                    "x86_64" => vec!["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                    "aarch64" => vec!["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+                    _ => vec![],
+                }
+            },
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
             "intelRdt": { "enabled": false },

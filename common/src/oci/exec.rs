@@ -54,6 +54,11 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
         }
     };
     let pid = saved.pid;
+    // The container's seccomp profile binds every process run in it.
+    let config = saved.bundle.join("config.json");
+    let text = std::fs::read(&config).with_context(|| format!("reading {}", config.display()))?;
+    let spec = super::bundle::parse(&text).with_context(|| config.display().to_string())?;
+    let filter = super::filter::compile(spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))?;
     let joiner = Joiner::open(pid)?;
     let cgroups = super::cgroups::Placement::open(&saved.cgroups)?;
     let root = crate::mount::open_dir(Path::new(&format!("/proc/{pid}/root")))?;
@@ -97,6 +102,7 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
                 process,
                 exec: &exec,
                 creds: &creds,
+                filter: filter.as_ref(),
                 console: console.as_ref(),
                 preserve_fds: options.preserve_fds,
                 labels: labels.clone(),
@@ -154,6 +160,7 @@ struct Run<'a> {
     process: &'a Process,
     exec: &'a Exec,
     creds: &'a crate::caps::Credentials,
+    filter: Option<&'a crate::seccomp::Filter>,
     console: Option<&'a std::os::fd::OwnedFd>,
     preserve_fds: u32,
     labels: super::labels::Labels,
@@ -180,7 +187,7 @@ impl Run<'_> {
         set_rlimits(process)?;
         self.exec.resolve()?;
         self.labels.apply()?;
-        self.creds.apply()?;
+        super::filter::lock_down(self.creds, self.filter)?;
         report.ready()?;
         Err(self.exec.exec_preserving(self.preserve_fds))
     }

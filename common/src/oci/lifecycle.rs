@@ -112,6 +112,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     } else {
         hooks::run("poststop", &saved.poststop, &hook_state(&saved, "stopped"))
     };
+    // The first process is gone; what is left in the cgroups (a shared PID namespace) is
+    // killed, and the cgroups go too.
     super::cgroups::remove(&saved.cgroups);
     dir.remove()?;
     // Poststop failures are warnings: the container is gone all the same.

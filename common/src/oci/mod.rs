@@ -11,6 +11,7 @@ pub mod cgroups;
 pub mod create;
 pub mod documents;
 pub mod exec;
+pub mod filter;
 pub mod hooks;
 pub mod inspect;
 pub mod labels;

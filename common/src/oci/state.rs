@@ -21,7 +21,7 @@ const STATE_FILE: &str = "state.json";
 pub const START_SOCKET: &str = "start.sock";
 
 /// The OCI runtime-spec version the state and `features` speak.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.0.2";
 
 /// `--root`'s default: /run/contain-oci for root, $XDG_RUNTIME_DIR/contain-oci for a user,
 /// root of a user namespace (rootless podman runs its runtime so) included, as crun does.

@@ -901,3 +901,25 @@ fn concurrent_creates_of_one_id_make_one_container_and_preserve_fds_passes_descr
     assert_eq!(read(&b.dir.join("fd3")), "through fd 3\n");
     expect_success(&b.oci(&["delete", "same"]));
 }
+
+#[test]
+fn create_killed_midway_leaves_no_process() {
+    for who in whos() {
+        let b = Bundle::new(who, "echo must not run", |spec| {
+            // The hook's parent is create itself: it dies with the container's process held.
+            spec["hooks"] = serde_json::json!({
+                "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]
+            });
+        });
+        let out = b.create("gone");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "{who:?}: {}", b.errors());
+        let marker = b.dir.path_arg();
+        wait_until("no process of the killed create", || {
+            !live_processes()
+                .iter()
+                .any(|p| p.state != 'Z' && p.cmdline.iter().any(|a| a.contains(&marker)))
+        });
+        assert_eq!(b.output(), "");
+    }
+}

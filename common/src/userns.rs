@@ -299,12 +299,14 @@ impl NsChild {
     /// A child that outlives its parent, as an OCI runtime's `create` leaves the container's
     /// process behind: created in the namespaces `flags` names (CLONE_NEW* bits), its maps
     /// written when `maps` is given (`flags` then holds CLONE_NEWUSER), held until
-    /// [`NsChild::release`]; then it runs `body`, which must become root inside itself
-    /// ([`become_root`]) when it has a new user namespace. No parent-death signal is set.
+    /// [`NsChild::release_keeping`]; then it runs `body`, which must become root inside itself
+    /// ([`become_root`]) when it has a new user namespace, and may wait on its lifeline for the
+    /// parent's last word ([`Lifeline::released`] once more: false if the parent ended without
+    /// it). No parent-death signal is set.
     pub fn spawn_detached(
         flags: u64,
         maps: Option<&IdMaps>,
-        body: impl FnOnce() -> Result<i32>,
+        body: impl FnOnce(&Lifeline) -> Result<i32>,
     ) -> Result<NsChild> {
         let pipe = LifelinePipe::new()?;
         let spawned = process::spawn(flags, || {
@@ -312,7 +314,7 @@ impl NsChild {
             if !lifeline.released() {
                 return Ok(crate::errors::FAILURE);
             }
-            body()
+            body(&lifeline)
         });
         let pid = match spawned {
             Ok(pid) => pid,
@@ -343,6 +345,14 @@ impl NsChild {
         nix::unistd::write(&self.release, &[1]).context("releasing the child")?;
         std::mem::forget(self.release);
         Ok(self.pid)
+    }
+
+    /// Lets the child go on, and returns the write end of its lifeline: one more byte written
+    /// there is the parent's last word; closing it without that byte (the parent's end, of
+    /// SIGKILL too) tells the child the parent gave up.
+    pub fn release_keeping(self) -> Result<(Pid, OwnedFd)> {
+        nix::unistd::write(&self.release, &[1]).context("releasing the child")?;
+        Ok((self.pid, self.release))
     }
 
     /// Kills the held child, for a start that failed after it was created.

@@ -868,3 +868,61 @@ fn podman_applies_its_default_seccomp_profile_unless_unconfined() {
         assert_eq!(stdout(&out), "Seccomp:\t0\n", "{who:?}: {}", describe(&out));
     }
 }
+
+#[test]
+fn concurrent_creates_of_one_id_make_one_container_and_preserve_fds_passes_descriptors() {
+    let b = Bundle::new(As::User, "echo through fd 3 >&3", |_| {});
+    // Eight creates of the same ID at once: one wins, the others are refused whole.
+    let script = format!(
+        "for i in 1 2 3 4 5 6 7 8; do \
+           ({OCI} --root {state} create -b {bundle} --preserve-fds 1 same 3>{fd3} \
+              >/dev/null 2>{dir}/err.$i; echo $? >{dir}/status.$i) & \
+         done; wait",
+        state = b.dir.arg("state"),
+        bundle = b.dir.path_arg(),
+        fd3 = b.dir.arg("fd3"),
+        dir = b.dir.path_arg(),
+    );
+    expect_success(&sh(As::User, &script));
+    let statuses: Vec<String> = (1..=8)
+        .map(|i| read(&b.dir.join(format!("status.{i}"))).trim().to_string())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "0").count(),
+        1,
+        "{statuses:?}"
+    );
+    for i in 1..=8 {
+        let err = read(&b.dir.join(format!("err.{i}")));
+        assert!(
+            err.is_empty() || err == "contain-oci: container \"same\" already exists\n",
+            "{err}"
+        );
+    }
+    expect_success(&b.oci(&["start", "same"]));
+    wait_until("the container to stop", || b.status("same") == "stopped");
+    assert_eq!(read(&b.dir.join("fd3")), "through fd 3\n");
+    expect_success(&b.oci(&["delete", "same"]));
+}
+
+#[test]
+fn create_killed_midway_leaves_no_process() {
+    for who in whos() {
+        let b = Bundle::new(who, "echo must not run", |spec| {
+            // The hook's parent is create itself: it dies with the container's process held.
+            spec["hooks"] = serde_json::json!({
+                "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]
+            });
+        });
+        let out = b.create("gone");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "{who:?}: {}", b.errors());
+        let marker = b.dir.path_arg();
+        wait_until("no process of the killed create", || {
+            !live_processes()
+                .iter()
+                .any(|p| p.state != 'Z' && p.cmdline.iter().any(|a| a.contains(&marker)))
+        });
+        assert_eq!(b.output(), "");
+    }
+}

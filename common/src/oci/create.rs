@@ -20,7 +20,7 @@ use crate::idmap::{IdMap, IdMaps, IdRange};
 use crate::mount::{Rootfs, WorkingDirectory};
 use crate::ns::Namespace;
 use crate::process::Exec;
-use crate::userns::NsChild;
+use crate::userns::{Lifeline, NsChild};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -314,7 +314,7 @@ fn create_in(
         // The process starts in the root directory, which it reaches so even where its
         // credentials could not walk the path to it.
         let _in_root = WorkingDirectory::enter(&bundle.rootfs)?;
-        NsChild::spawn_detached(flags, plan.maps.as_ref(), || {
+        NsChild::spawn_detached(flags, plan.maps.as_ref(), |lifeline| {
             for fd in &inherited {
                 // SAFETY: the child's copies of the lock's descriptors and of the state pipe's
                 // write end: closing them releases nothing the parent holds, and nothing in
@@ -322,7 +322,7 @@ fn create_in(
                 unsafe { libc::close(*fd) };
             }
             let mut reporter = report.child();
-            let err = match init.run(&mut reporter) {
+            let err = match init.run(&mut reporter, lifeline) {
                 Ok(code) => return Ok(code),
                 Err(e) => e,
             };
@@ -366,7 +366,7 @@ fn create_in(
             return Err(e);
         }
     }
-    child.release()?;
+    let (_, lifeline) = child.release_keeping()?;
     if let Err(e) = report.wait("the container's process ended before it was ready") {
         crate::process::kill_and_reap(pid);
         return Err(e);
@@ -384,6 +384,9 @@ fn create_in(
         if let Some(pid_file) = &options.pid_file {
             state::write_atomically(pid_file, pid.to_string().as_bytes())?;
         }
+        // The last word: the state is saved, the process may wait for start. Without it (create
+        // killed before this point) the process ends instead of waiting for ever.
+        nix::unistd::write(&lifeline, &[1]).context("confirming the container")?;
         Ok(Created { pid })
     })();
     if result.is_err() {
@@ -408,7 +411,7 @@ struct Init<'a> {
 }
 
 impl Init<'_> {
-    fn run(&self, report: &mut Reporter<'_>) -> Result<i32> {
+    fn run(&self, report: &mut Reporter<'_>, lifeline: &Lifeline<'_>) -> Result<i32> {
         let spec = &self.bundle.spec;
         let process = spec.process().as_ref().expect("checked by Bundle::load");
         let linux = spec.linux().as_ref().expect("checked by Plan::of");
@@ -517,6 +520,10 @@ impl Init<'_> {
         // Found now, so that a command that does not exist fails create, as in runc.
         self.exec.resolve()?;
         report.ready()?;
+        if !lifeline.released() {
+            // create failed or was killed after the report: nothing is to wait for start.
+            return Ok(1);
+        }
         wait_for_start(self.listener)?;
         if let Some(list) = hooks.start_container() {
             let mut state = hook_state;

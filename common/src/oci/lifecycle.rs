@@ -92,11 +92,10 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
 /// Removes a stopped container (or, with `force`, kills it first; a created one is killed
 /// as runc does), running its poststop hooks.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let dir = match ContainerDir::open(root, id) {
-        Ok(dir) => dir,
-        Err(e) if force && e.to_string().ends_with("does not exist") => return Ok(()),
-        Err(e) => return Err(e),
-    };
+    if force && state::check_id(id).is_ok() && !state::exists(root, id) {
+        return Ok(());
+    }
+    let dir = ContainerDir::open(root, id)?;
     let saved = dir.load()?;
     match dir.status(&saved) {
         Status::Running if !force => {

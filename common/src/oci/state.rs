@@ -338,6 +338,11 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// True if `root` holds a container `id` (its state is saved).
+pub fn exists(root: &Path, id: &str) -> bool {
+    root.join(id).join(STATE_FILE).exists()
+}
+
 /// The containers under `root`, by ID (a missing root holds none).
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(root) {
@@ -347,7 +352,7 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     };
     let mut ids: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|id| check_id(id).is_ok() && root.join(id).join(STATE_FILE).exists())
+        .filter(|id| check_id(id).is_ok() && exists(root, id))
         .collect();
     ids.sort();
     Ok(ids)

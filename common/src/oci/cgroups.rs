@@ -99,6 +99,12 @@ pub fn settings(
                 out.push(setting("memory", "memory.swap.max", swap_alone));
             }
         }
+        if let Some(tcp) = memory.kernel_tcp() {
+            // v1 only: v2 accounts socket memory with the rest, under memory.max.
+            if v1 {
+                out.push(setting("memory", "memory.kmem.tcp.limit_in_bytes", tcp));
+            }
+        }
         if let Some(swappiness) = memory.swappiness() {
             if v1 && swappiness <= 100 {
                 out.push(setting("memory", "memory.swappiness", swappiness));
@@ -987,7 +993,7 @@ mod tests {
     /// What CRI sends for a burstable pod container (kubelet through containerd).
     const CRI_RESOURCES: &str = r#"{
         "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}],
-        "memory": {"limit": 134217728, "swap": 134217728},
+        "memory": {"limit": 134217728, "swap": 134217728, "kernelTCP": 1048576},
         "cpu": {"shares": 256, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"},
         "pids": {"limit": 1024},
         "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}]},
@@ -999,6 +1005,7 @@ mod tests {
         let s = settings(&resources(CRI_RESOURCES), &[], Version::V1).unwrap();
         assert_eq!(find(&s, "memory.limit_in_bytes"), ["134217728"]);
         assert_eq!(find(&s, "memory.memsw.limit_in_bytes"), ["134217728"]);
+        assert_eq!(find(&s, "memory.kmem.tcp.limit_in_bytes"), ["1048576"]);
         assert_eq!(find(&s, "cpu.shares"), ["256"]);
         let cpu_files: Vec<&str> = s
             .iter()

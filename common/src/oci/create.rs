@@ -144,6 +144,15 @@ impl Plan {
                 None => plan.new.push(kind),
             }
         }
+        // The root is built with mounts and a pivot_root that would otherwise act on the
+        // runtime's own mount namespace, the host's: one of the container's own is required.
+        if !plan.new.contains(&Namespace::Mount)
+            && !plan.joined.iter().any(|(ns, _)| *ns == Namespace::Mount)
+        {
+            bail!(
+                "linux.namespaces: no mount namespace listed: the container's root is built in                  a mount namespace of its own (list {{\"type\": \"mount\"}})"
+            );
+        }
         if plan.new.contains(&Namespace::User) {
             let uid = id_map("uidMappings", linux.uid_mappings())?;
             let gid = id_map("gidMappings", linux.gid_mappings())?;

@@ -8,10 +8,12 @@
 #   Shutdown: from SIGTERM to the tool's end (contain passes it on as SIGRTMIN+3, nspawn sends
 #   that itself; systemd halts).
 #
-# Rounds alternate: odd rounds start with contain, even ones with nspawn. Both run as root:
-# nspawn needs it, and on a host without systemd as PID 1 it needs a cgroup of its own (made
-# here, below the cgroup v2 hierarchy, and removed) and --register=no --keep-unit. contain
-# makes its own cgroup.
+# Rounds alternate: odd rounds start with contain, even ones with nspawn. Both run as root,
+# and both map container root to the tree's owner (root's default maps for contain,
+# --private-users=OWNER for nspawn): nspawn without a user namespace would chown files to host
+# root and so change the tree under the next contain. On a host without systemd as PID 1,
+# nspawn needs a cgroup of its own (made here, below the cgroup v2 hierarchy, and removed) and
+# --register=no --keep-unit; contain makes its own cgroup.
 #
 # Usage: bench/systemd.sh DIR
 #   DIR: a Debian tree with systemd, made as root with
@@ -30,6 +32,8 @@ case $(readlink "$dir/sbin/init" || true) in
 *) echo "bench: $dir/sbin/init is not systemd (INIT=systemd examples/debian.sh)" >&2; exit 1 ;;
 esac
 need "systemd-container util-linux" systemd-nspawn nsenter
+owner=$(stat -c %u "$dir")
+[ "$owner" != 0 ] || { echo "bench: $dir belongs to root: make it with examples/debian.sh" >&2; exit 1; }
 rounds=${ROUNDS:-6}
 if [ -z "${CONTAIN:-}" ] || [ -z "${INJECT:-}" ]; then
     release=$(release_dir -p contain -p inject)
@@ -82,7 +86,7 @@ one() {
         (
             echo "$BASHPID" >"$cgroup/cgroup.procs"
             exec systemd-nspawn -q -D "$dir" -b --register=no --keep-unit \
-                --console=read-only </dev/null >"$log" 2>&1
+                --private-users="$owner" --console=read-only </dev/null >"$log" 2>&1
         ) &
         pid=$!
         ;;

@@ -433,8 +433,22 @@ fn examples_debian_sh_as_root_boots_systemd_in_a_cgroup_of_its_own() {
     let Some(cgroup) = TestCgroup::new(None) else {
         return;
     };
-    debian_sh_bootstraps_and_boots(As::Root, &SYSTEMD, Some(&cgroup));
+    if let Some(work) = debian_sh_bootstraps_and_boots(As::Root, &SYSTEMD, Some(&cgroup)) {
+        assert_console_shows_boot_and_login(&work);
+    }
     cgroup.assert_left_clean();
+}
+
+/// Each console log shows systemd's boot and a login prompt on the console.
+#[track_caller]
+fn assert_console_shows_boot_and_login(work: &TempDir) {
+    for log in ["host-network.log", "own-network.log"] {
+        let console = read(&work.join("logs").join(log));
+        assert!(
+            console.contains("Reached target") && console.contains(" login: "),
+            "{log}: {console}"
+        );
+    }
 }
 
 /// The same as the test user, from a cgroup delegated to them the way systemd delegates one
@@ -453,6 +467,7 @@ fn examples_debian_sh_boots_systemd_in_a_delegated_cgroup() {
         return;
     };
     cgroup.assert_left_clean();
+    assert_console_shows_boot_and_login(&work);
     let root = work.join("root");
     let root_arg = root.to_str().unwrap();
 
@@ -491,6 +506,21 @@ fn examples_debian_sh_boots_systemd_in_a_delegated_cgroup() {
         String::from_utf8_lossy(&out.stdout).trim() == "running"
     });
     assert!(cgroup.path.join("container/init.scope").is_dir());
+    // What a user looks at inside, without machinectl.
+    let status = output(inject_command(
+        As::User,
+        &[],
+        pid,
+        &["systemctl", "status", "--no-pager"],
+    ));
+    assert!(expect_success(&status).contains("State: running"));
+    let journal = output(inject_command(
+        As::User,
+        &[],
+        pid,
+        &["journalctl", "-b", "--no-pager"],
+    ));
+    assert!(expect_success(&journal).contains("Startup finished"));
     running.signal(Signal::SIGKILL);
     let out = running.finish();
     assert_eq!(

@@ -65,6 +65,8 @@ pub struct Container {
 struct InitSetup {
     /// Init is systemd (see crate::systemd).
     systemd: bool,
+    /// systemd's `container_uuid`.
+    uuid: Option<String>,
     /// The container's cgroup, if it has one: init is placed in it before it runs and makes
     /// its cgroup namespace there.
     cgroup: Option<ContainerCgroup>,
@@ -101,8 +103,36 @@ impl Container {
         kinds
     }
 
+    /// Finds out whether init is systemd (in DIR or, with layers, below it) and prepares what
+    /// that and the limits need: CAP_SYS_MODULE and CAP_SYS_RAWIO withheld from systemd, its
+    /// UUID, and the container's cgroup, or the refusal when there is none to be had.
+    fn prepare_init(&mut self) -> Result<InitSetup> {
+        let roots: Vec<&Path> = std::iter::once(self.root.as_path())
+            .chain(
+                self.layers
+                    .iter()
+                    .flat_map(|l| l.lower.iter().rev().map(PathBuf::as_path)),
+            )
+            .collect();
+        let systemd = systemd::is_systemd(&roots, &self.command[0]);
+        if systemd {
+            for cap in systemd::WITHHELD_CAPABILITIES {
+                self.lockdown = self.lockdown.clone().withholding(cap);
+            }
+        }
+        let needs = Needs {
+            systemd,
+            limits: self.limits,
+        };
+        Ok(InitSetup {
+            systemd,
+            uuid: systemd.then(systemd::new_uuid).transpose()?,
+            cgroup: ContainerCgroup::set_up(needs, self.maps.root_on_host())?,
+        })
+    }
+
     /// The clean environment init starts with.
-    fn environment(&self) -> Vec<(String, String)> {
+    fn environment(&self, setup: &InitSetup) -> Vec<(String, String)> {
         let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
         let mut env = vec![
             (MARKER.0.into(), MARKER.1.into()),
@@ -112,6 +142,9 @@ impl Container {
         if self.gui.is_some() {
             env.push(("DISPLAY".into(), display::DISPLAY_INSIDE.into()));
             env.push(("XAUTHORITY".into(), display::XAUTHORITY_INSIDE.into()));
+        }
+        if let Some(uuid) = &setup.uuid {
+            env.push((systemd::UUID_VARIABLE.into(), uuid.clone()));
         }
         env
     }
@@ -136,31 +169,9 @@ impl Container {
             let container_root = self.maps.root_on_host();
             layers.prepare(&self.root, container_root)?;
         }
-        let roots: Vec<&Path> = std::iter::once(self.root.as_path())
-            .chain(
-                self.layers
-                    .iter()
-                    .flat_map(|l| l.lower.iter().rev().map(PathBuf::as_path)),
-            )
-            .collect();
-        let systemd = systemd::is_systemd(&roots, &self.command[0]);
-        let mut environment = self.environment();
-        if systemd {
-            for cap in systemd::WITHHELD_CAPABILITIES {
-                self.lockdown = self.lockdown.clone().withholding(cap);
-            }
-            environment.push((systemd::UUID_VARIABLE.into(), systemd::new_uuid()?));
-        }
-        let needs = Needs {
-            systemd,
-            limits: self.limits,
-        };
-        // Refused here, before anything starts, when there is no cgroup to be had.
-        let setup = InitSetup {
-            systemd,
-            cgroup: ContainerCgroup::set_up(needs, self.maps.root_on_host())?,
-        };
-        let exec = Exec::new(&self.command, environment)?;
+        // Refused here, before anything starts, when init needs a cgroup there is none of.
+        let setup = self.prepare_init()?;
+        let exec = Exec::new(&self.command, self.environment(&setup))?;
         let console = if self.console {
             Some(Console::open()?.with_escape())
         } else {
@@ -175,7 +186,10 @@ impl Container {
             None => Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS),
         }
         .with_stop_timeout(self.stop_timeout)
-        .with_stop_signal(self.stop_signal.or(systemd.then_some(systemd::HALT_SIGNAL)));
+        .with_stop_signal(
+            self.stop_signal
+                .or(setup.systemd.then_some(systemd::HALT_SIGNAL)),
+        );
         loop {
             let status = match self.boot(&exec, console.as_ref(), &supervisor, &setup)? {
                 Start::Ran(status) => status,

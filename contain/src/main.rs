@@ -33,6 +33,12 @@ use std::path::PathBuf;
 /// 128+N for the signal N it got (143 for SIGTERM). A signal that comes while the container is
 /// still starting ends the start, with nothing left running, and the same status. On the
 /// console, pressing ^] three times within a second kills the container at once (status 137).
+///
+/// systemd as init (CMD leading, inside DIR, to a file named systemd) gets the stopping signals
+/// as SIGRTMIN+3 (its halt), a tmpfs on /run, container_uuid, and a cgroup of its own: it boots
+/// only from a cgroup v2 subtree delegated to the caller (systemd-run --user --scope -p
+/// Delegate=yes contain ...) or as root, and is refused otherwise. Every cgroup contain makes is
+/// removed when the container ends.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 #[command(group = clap::ArgGroup::new("writable_layer").args(["tmp_overlay", "overlay"]))]
@@ -169,6 +175,8 @@ const EXAMPLES: &str = "Examples:
   contain --gui xephyr --gui-size full --cap-drop sys_module,sys_time DIR /sbin/init   a desktop
   contain --gui xpra DIR xterm             the container's windows on your desktop
   contain --stop-timeout 60 DIR /sbin/init give init a minute to shut down on SIGTERM
+  systemd-run --user --scope -p Delegate=yes contain DIR /sbin/init   boot systemd
+  contain --memory 1g --pids-limit 500 --cpus 2 DIR /sbin/init   with limits (a delegated cgroup)
 On the console, ^] ^] ^] (three times within a second) kills the container.";
 
 /// --cpus: a positive number of CPUs, at least a hundredth of one (the kernel's least quota).

@@ -450,6 +450,14 @@ impl Init<'_> {
             .find(|(ns, _)| *ns == Namespace::Mount)
         {
             join(Namespace::Mount, path)?;
+            // setns moved the working directory to that namespace's root: the root file
+            // system is found again there by its path, as runc does.
+            nix::unistd::chdir(&self.bundle.rootfs).with_context(|| {
+                format!(
+                    "root.path {} in the joined mount namespace",
+                    self.bundle.rootfs.display()
+                )
+            })?;
         }
         if let Some(score) = process.oom_score_adj() {
             std::fs::write("/proc/self/oom_score_adj", score.to_string())
@@ -546,16 +554,19 @@ impl Init<'_> {
 
     /// hostname and domainname, which need a UTS namespace of the container's own.
     fn set_names(&self, spec: &Spec) -> Result<()> {
-        let own_uts = self.plan.has_new(Namespace::Uts);
+        // A UTS namespace joined by path (a pod's, from its sandbox) takes the name too, as
+        // with runc; only the runtime's own is never renamed.
+        let own_uts = self.plan.has_new(Namespace::Uts)
+            || self.plan.joined.iter().any(|(ns, _)| *ns == Namespace::Uts);
         if let Some(name) = spec.hostname().as_deref().filter(|n| !n.is_empty()) {
             if !own_uts {
-                bail!("hostname: setting it needs a new UTS namespace in linux.namespaces");
+                bail!("hostname: setting it needs a UTS namespace in linux.namespaces");
             }
             nix::unistd::sethostname(name).context("hostname")?;
         }
         if let Some(name) = spec.domainname().as_deref().filter(|n| !n.is_empty()) {
             if !own_uts {
-                bail!("domainname: setting it needs a new UTS namespace in linux.namespaces");
+                bail!("domainname: setting it needs a UTS namespace in linux.namespaces");
             }
             // SAFETY: setdomainname reads `name.len()` bytes from the string's buffer.
             let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };

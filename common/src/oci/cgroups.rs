@@ -887,6 +887,15 @@ fn enable_controllers_down_to(mount: &Mount, leaf: &Path, controllers: &[&str]) 
     Ok(())
 }
 
+/// Moves `pid` into the cgroups of a container's state (an exec'd process joins its
+/// container's).
+pub fn join_existing(pid: i32, paths: &[PathBuf]) -> Result<()> {
+    match Placement::open(paths)? {
+        Some(placement) => placement.add(pid),
+        None => Ok(()),
+    }
+}
+
 /// Removes the cgroups of a container's state (after its processes ended), for `delete`.
 pub fn remove(paths: &[PathBuf]) {
     match Placement::open(paths) {

@@ -60,7 +60,6 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
     let spec = super::bundle::parse(&text).with_context(|| config.display().to_string())?;
     let filter = super::filter::compile(spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))?;
     let joiner = Joiner::open(pid)?;
-    let cgroups = super::cgroups::Placement::open(&saved.cgroups)?;
     let root = crate::mount::open_dir(Path::new(&format!("/proc/{pid}/root")))?;
     if !state::process_alive(pid, saved.start_time) {
         bail!("container not running");
@@ -82,11 +81,6 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
     let intermediate = process::spawn(0, || {
         let mut reporter = report.child();
         let entered = (|| -> Result<()> {
-            // The container's cgroups first, while the host's are still in reach: the
-            // process inherits them.
-            if let Some(cgroups) = &cgroups {
-                cgroups.add(0)?;
-            }
             joiner.join()?;
             crate::userns::become_root()?;
             nix::unistd::fchdir(&root).context("entering the container's root")?;

@@ -700,3 +700,57 @@ fn systemd_cgroup_says_in_one_line_why_no_scope_is_made() {
         "a failed create left its state"
     );
 }
+
+/// The pod pattern CRI uses: a sandbox container, and a container that joins its network, IPC
+/// and UTS namespaces by path.
+#[test]
+fn a_container_joins_its_sandboxs_namespaces_by_path() {
+    let Some(cd) = Containerd::start() else {
+        return;
+    };
+    for (name, runtime) in runtimes() {
+        let sandbox = format!("pod-{name}");
+        let loop_forever = ["sh", "-c", "while :; do sleep 0.1; done"];
+        expect_success(&cd.run(&runtime, &["-d", "--null-io"], &sandbox, &loop_forever));
+        let (pid, _) = cd.task(&sandbox).expect("the sandbox runs");
+        let joined: Vec<String> = ["network:net", "ipc:ipc", "uts:uts"]
+            .iter()
+            .map(|spec| {
+                let (kind, file) = spec.split_once(':').unwrap();
+                format!("--with-ns={kind}:/proc/{pid}/ns/{file}")
+            })
+            .collect();
+        let mut options: Vec<&str> = vec!["--rm"];
+        options.extend(joined.iter().map(String::as_str));
+        let out = cd.run(
+            &runtime,
+            &options,
+            &format!("app-{name}"),
+            &[
+                "sh",
+                "-c",
+                "for ns in net ipc uts pid; do readlink /proc/self/ns/$ns; done",
+            ],
+        );
+        let seen: Vec<String> = expect_success(&out).lines().map(str::to_string).collect();
+        for (i, file) in ["net", "ipc", "uts"].iter().enumerate() {
+            let sandbox_ns = fs::read_link(format!("/proc/{pid}/ns/{file}")).unwrap();
+            assert_eq!(
+                seen[i],
+                sandbox_ns.to_str().unwrap(),
+                "{name}: the {file} namespace is not the sandbox's"
+            );
+        }
+        let sandbox_pid_ns = fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+        assert_ne!(
+            seen[3],
+            sandbox_pid_ns.to_str().unwrap(),
+            "{name}: its own PID namespace"
+        );
+        expect_success(&cd.ctr(&["task", "kill", "-s", "KILL", &sandbox]));
+        wait_until("the sandbox to stop", || {
+            cd.task(&sandbox).is_some_and(|(_, s)| s == "STOPPED")
+        });
+        expect_success(&cd.ctr(&["task", "rm", &sandbox]));
+    }
+}

@@ -754,3 +754,31 @@ fn a_container_joins_its_sandboxs_namespaces_by_path() {
         expect_success(&cd.ctr(&["task", "rm", &sandbox]));
     }
 }
+
+/// A failed create reaches the user through the shim: the reason the runtime wrote to its
+/// JSON log, not the shim's "unable to retrieve OCI runtime error".
+#[test]
+fn a_failed_create_shows_the_runtimes_reason_through_the_shim() {
+    let Some(cd) = Containerd::start() else {
+        return;
+    };
+    for (name, runtime) in runtimes() {
+        let out = cd.run(
+            &runtime,
+            &["--rm"],
+            &format!("bad-{name}"),
+            &["/nosuch-command"],
+        );
+        assert_ne!(code(&out), 0, "{name}: {}", describe(&out));
+        let text = stderr(&out);
+        assert!(text.contains("nosuch-command"), "{name}: {text}");
+        assert!(
+            !text.contains("unable to retrieve OCI runtime error"),
+            "{name}: the shim found no reason in the log: {text}"
+        );
+        assert!(
+            cd.task(&format!("bad-{name}")).is_none(),
+            "{name}: a task is left"
+        );
+    }
+}

@@ -334,6 +334,14 @@ fn ctr_task_exec_ps_pause_resume_kill_and_delete() {
             .find(|p| comm(**p) == "sleep" && process(**p).is_some_and(|p| p.ppid == pid))
             .unwrap_or_else(|| panic!("{name}: no sleep 1000 among {pids:?}"));
 
+        // The shim's statistics come from the cgroup it found through /proc/PID/cgroup.
+        let metrics = expect_success(&cd.ctr(&["task", "metrics", &id]));
+        assert!(
+            metrics.contains("memory.usage_in_bytes") || metrics.contains("memory.usage"),
+            "{name}: {metrics}"
+        );
+        assert!(metrics.contains("pids.current"), "{name}: {metrics}");
+
         expect_success(&cd.ctr(&["task", "pause", &id]));
         assert_eq!(cd.task(&id).unwrap().1, "PAUSED", "{name}");
         // crun may answer while the kernel still says FREEZING.

@@ -467,11 +467,11 @@ fn the_host_displays_are_out_of_reach_through_pasta() {
     let root = x_rootfs();
     copy_cookie_in(&host, &root);
 
-    // Without a display of its own, a container on pasta reaches the open display through
-    // the gateway: the attempts below can see a way out.
+    // Without a display of its own, a container on pasta allowed the host's loopback reaches
+    // the open display through the gateway: the attempts below can see a way out.
     let out = output(gui_command(
         &host,
-        &["--net", "pasta"],
+        &["--net", "pasta", "--allow-host-loopback"],
         &root,
         &["/bin/sh", "-c", &escape_attempts(&target, &routes)],
     ));
@@ -699,6 +699,15 @@ fn each_error_is_one_line_and_leaves_nothing() {
     check(
         gui_command(&host, &["--gui", "vnc"], &root, &["true"]),
         "invalid value 'vnc'",
+    );
+    check(
+        gui_command(
+            &host,
+            &["--gui", "xephyr", "--net", "pasta", "--allow-host-loopback"],
+            &root,
+            &["true"],
+        ),
+        "--allow-host-loopback does not go with --gui",
     );
 }
 

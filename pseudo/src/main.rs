@@ -17,8 +17,11 @@ use std::ffi::OsString;
 /// Container root is the caller; container IDs 1, 2, ... are the caller's subordinate ranges
 /// from /etc/subuid and /etc/subgid (mapped by shadow's newuidmap/newgidmap). Files created as
 /// any of them land on the host with the mapped owners. The command runs in a session of its
-/// own, on a pty of pseudo's when stdin and stdout are a terminal, so it can neither type into
-/// your terminal nor signal your shell's process group.
+/// own, so it can neither type into your terminal nor signal your shell's process group; and
+/// it never gets your terminal: those of stdin, stdout and stderr that are a terminal are a
+/// pty of pseudo's instead, relayed to and from yours while pseudo runs and hung up when it
+/// returns, so nothing the command leaves running reads your keys or writes to your terminal
+/// afterwards. Pipes and files are passed as they are.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {
@@ -66,10 +69,10 @@ fn main() {
             (false, false) => &[],
         };
 
-        // The command runs in a session of its own, on a pty of ours when the caller is on a
+        // The command runs in a session of its own, on a pty of ours in place of the caller's
         // terminal: it can reach neither the caller's terminal nor its process group, and the
         // terminal's ^C comes to us, to pass on (see common/src/session.rs).
-        let session = Session::for_caller_or_detached();
+        let session = Session::for_caller()?;
         let supervisor =
             Supervisor::with_forwarded(&FORWARDED)?.passing_to_group(&TERMINAL_SIGNALS);
         let child = NsChild::spawn(extra, &maps, |_| {

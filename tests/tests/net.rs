@@ -500,7 +500,7 @@ fn pasta_run_by_root_runs_as_container_root_not_as_root() {
     assert_eq!(status.field("Groups"), "", "pasta's supplementary groups");
     expect_pasta_gone(pasta);
 
-    // With the default map, container root is host uid 4294967294.
+    // With the default map: container root's host IDs, as init's maps say.
     let root = busybox_rootfs();
     let contain = spawn(contain_command(
         As::Root,
@@ -510,8 +510,30 @@ fn pasta_run_by_root_runs_as_container_root_not_as_root() {
     ));
     let pasta = pasta_of(contain.pid());
     let status = ProcStatus::of(pasta);
+    // Held until pasta is ready: the child in a user namespace of its own.
+    let user_ns = |pid: u32| fs::read_link(format!("/proc/{pid}/ns/user")).ok();
+    let init = children_of(contain.pid())
+        .into_iter()
+        .find(|c| user_ns(c.pid) != user_ns(std::process::id()))
+        .expect("the container's init");
+    let root_on_host = |map: &str| -> u32 {
+        let text = read(Path::new(&format!("/proc/{}/{map}", init.pid)));
+        let fields: Vec<u32> = text
+            .lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .map(|n| n.parse().unwrap())
+                    .collect::<Vec<u32>>()
+            })
+            .find(|f| f[0] == 0)
+            .expect("container root is mapped");
+        fields[1]
+    };
+    let (uid, gid) = (root_on_host("uid_map"), root_on_host("gid_map"));
     root.write("tmp/go", "");
     expect_success(&contain.finish());
+    assert_eq!(status.ids("Uid"), [uid; 4], "pasta's uids");
+    assert_eq!(status.ids("Gid"), [gid; 4], "pasta's gids");
     assert!(
         !status.ids("Uid").contains(&0),
         "pasta runs as root: {:?}",

@@ -480,8 +480,8 @@ impl Pasta {
             .process_group(0);
         // SAFETY: the closure runs in the forked child before exec and makes only
         // async-signal-safe calls (sigemptyset, sigprocmask, fchown, raw credential and setns
-        // system calls, prctl, getppid, close_range, fcntl) on its own stack; it allocates nothing,
-        // the error it may return is built from a raw errno.
+        // system calls, prctl, getppid, close_range, fcntl) on its own stack; it allocates
+        // nothing, the error it may return is built from a raw errno.
         unsafe {
             command.pre_exec(move || {
                 let fail = || Err(std::io::Error::last_os_error());

@@ -512,7 +512,8 @@ struct Marks {
     outside: std::path::PathBuf,
 }
 
-/// The tools whose command a process may outlive: pseudo, and inject into `container`, with the directory each command writes its marks to.
+/// The tools whose command a process may outlive: pseudo, and inject into `container`, with
+/// the directory each command writes its marks to.
 fn tools_leaving_processes(container: &BackgroundContainer, dir: &TempDir) -> Vec<(String, Marks)> {
     // pseudo run by root is container root, a host uid of its own, which may write only here.
     let shared = dir.mkdir("marks");

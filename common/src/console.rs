@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, PtyMaster};
-use nix::sys::termios::{self, OutputFlags, SetArg, Termios};
+use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices, Termios};
 use nix::unistd::{getpgrp, isatty, tcgetpgrp, Pid};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -35,11 +35,12 @@ pub struct Console {
     /// The descriptor the relay writes the pty's output to: stdout for a container's console;
     /// for a command's terminal, the first of stdout, stderr and stdin that is a terminal.
     output: i32,
-    /// The caller's terminal keeps its own output processing ("\n" to "\r\n") in raw mode:
-    /// for a command's terminal when some of stdin, stdout and stderr are not terminals, so
-    /// that what the caller's other programs (`inject PID cmd | less`) write to the terminal
-    /// meanwhile shows as usual. The pty then does none.
-    cooked_output: bool,
+    /// The caller's terminal stays as it is while input is relayed, rather than in raw mode:
+    /// for a command's terminal when some of stdin, stdout and stderr are not terminals (a
+    /// pipeline, as `inject PID cmd | less`, whose other programs may set the terminal's modes
+    /// themselves; sudo does the same). The terminal then edits and echoes lines and sends ^C
+    /// as signals itself, and the pty neither echoes nor processes output again.
+    cooked: bool,
 }
 
 /// Whether standard descriptor `fd` is a terminal.
@@ -74,7 +75,7 @@ impl Console {
             slave_path,
             escape: false,
             output: 1,
-            cooked_output: false,
+            cooked: false,
         };
         console.copy_size();
         Ok(console)
@@ -82,10 +83,10 @@ impl Console {
 
     /// Opens a pty for a command whose caller has a terminal among stdin, stdout and stderr
     /// (see [`Console::attach_in_place_of_terminals`]), with that terminal's settings and size.
-    /// What the command writes to it is relayed to the caller's terminal, which is in raw mode
-    /// only while input is relayed (stdin a terminal), and then keeps its own output
-    /// processing unless all three are terminals; where the caller's terminal processes
-    /// output, the pty does not.
+    /// What the command writes to it is relayed to the caller's terminal. Input is relayed
+    /// from stdin if it is a terminal: in raw mode when all three are terminals, else as the
+    /// terminal delivers it (see [`Console::cooked`]). Where the caller's terminal processes
+    /// output itself (not in raw mode), the pty does not.
     pub fn for_terminals() -> Result<Console> {
         let (master, slave, slave_path) = open_pty()?;
         let Some(output) = [1, 2, 0].into_iter().find(|&fd| is_terminal(fd)) else {
@@ -99,9 +100,12 @@ impl Console {
             Some(settings) => settings,
             None => termios::tcgetattr(&slave).context("reading terminal settings")?,
         };
-        let cooked_output = !(0..=2).all(is_terminal);
-        if cooked_output || !is_terminal(0) {
+        let cooked = !(0..=2).all(is_terminal);
+        if cooked {
             settings.output_flags.remove(OutputFlags::OPOST);
+            settings.local_flags.remove(
+                LocalFlags::ECHO | LocalFlags::ECHOE | LocalFlags::ECHOK | LocalFlags::ECHONL,
+            );
         }
         termios::tcsetattr(&slave, SetArg::TCSANOW, &settings)
             .context("setting up the command's terminal")?;
@@ -111,7 +115,7 @@ impl Console {
             slave_path,
             escape: false,
             output,
-            cooked_output,
+            cooked,
         };
         console.copy_size();
         Ok(console)
@@ -234,11 +238,16 @@ impl Console {
         let stdin = std::io::stdin();
         // SAFETY: a standard descriptor, open for the whole life of the process.
         let terminal: BorrowedFd<'static> = unsafe { BorrowedFd::borrow_raw(0) };
-        let mut raw = None;
+        // Some once input is relayed; restores the terminal's settings when dropped.
+        let mut input_mode = None;
         let input_terminal = self.relays_input();
-        let take_input = |raw: &mut Option<RawMode<'static>>| {
-            if raw.is_none() && input_terminal && in_foreground(terminal) {
-                *raw = RawMode::enter(terminal, self.cooked_output);
+        let take_input = |mode: &mut Option<RawMode<'static>>| {
+            if mode.is_none() && input_terminal && in_foreground(terminal) {
+                *mode = if self.cooked {
+                    Some(RawMode::unchanged(terminal))
+                } else {
+                    RawMode::enter(terminal)
+                };
             }
         };
         set_nonblocking(self.master.as_fd())?;
@@ -249,6 +258,7 @@ impl Console {
         let mut relay = Relay {
             master: self.master.as_fd(),
             destination: output,
+            line_editing: self.cooked.then(|| self.slave.as_fd()),
             input: Vec::with_capacity(BUFFER),
             output: vec![0; BUFFER],
             stdin_open: input_terminal,
@@ -259,7 +269,7 @@ impl Console {
         loop {
             // A job in the background looks again now and then whether it is in the
             // foreground: a shell's `fg` of a running job (bash's) sends it no signal.
-            take_input(&mut raw);
+            take_input(&mut input_mode);
             let mut fds = vec![PollFd::new(supervisor.fd(), PollFlags::POLLIN)];
             let master_events = if relay.input.is_empty() {
                 PollFlags::POLLIN
@@ -267,11 +277,11 @@ impl Console {
                 PollFlags::POLLIN | PollFlags::POLLOUT
             };
             fds.push(PollFd::new(relay.master, master_events));
-            let watch_stdin = relay.stdin_open && relay.input.is_empty() && raw.is_some();
+            let watch_stdin = relay.stdin_open && relay.input.is_empty() && input_mode.is_some();
             if watch_stdin {
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
-            let waiting_for_foreground = raw.is_none() && relay.stdin_open;
+            let waiting_for_foreground = input_mode.is_none() && relay.stdin_open;
             let timeout = if waiting_for_foreground {
                 shorter(supervisor.poll_timeout(), FOREGROUND_CHECK)
             } else {
@@ -295,7 +305,8 @@ impl Console {
             if master.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
                 relay.drain_output();
             }
-            if !input.is_empty() && relay.read_input() && self.escape {
+            let hung_up = input.contains(PollFlags::POLLHUP);
+            if !input.is_empty() && relay.read_input(hung_up) && self.escape {
                 // ^] ^] ^]: the way out that always works, even when nothing inside answers.
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
             }
@@ -343,6 +354,9 @@ struct Relay<'a> {
     master: BorrowedFd<'a>,
     /// Where the pty's output goes.
     destination: BorrowedFd<'a>,
+    /// The pty's slave, when the caller's terminal edits lines itself (see
+    /// [`Console::cooked`]): its end-of-file character is passed on for ^D.
+    line_editing: Option<BorrowedFd<'a>>,
     input: Vec<u8>,
     output: Vec<u8>,
     stdin_open: bool,
@@ -371,12 +385,38 @@ impl Relay<'_> {
         }
     }
 
-    /// Reads what the terminal has typed. A terminal that hangs up or ends stops the input.
+    /// Reads what the terminal has typed. A terminal that hangs up (`hung_up`: poll said so)
+    /// or ends stops the input; ^D on a terminal that edits lines (read() returns what was
+    /// typed so far, or nothing) passes the pty's end-of-file character on too, so that the
+    /// reader inside sees the same.
     /// True when the escape was typed: [`ESCAPE_PRESSES`] times ^] and nothing else, within
     /// [`ESCAPE_WINDOW`] of the first. The keys still reach the container.
-    fn read_input(&mut self) -> bool {
+    fn read_input(&mut self, hung_up: bool) -> bool {
         self.input.resize(BUFFER, 0);
-        match nix::unistd::read(std::io::stdin().as_fd(), &mut self.input) {
+        let read = nix::unistd::read(std::io::stdin().as_fd(), &mut self.input);
+        let end_of_file = |slave: BorrowedFd<'_>| {
+            let stdin = std::io::stdin();
+            let editing = termios::tcgetattr(stdin.as_fd())
+                .is_ok_and(|t| t.local_flags.contains(LocalFlags::ICANON));
+            let eof = termios::tcgetattr(slave)
+                .map(|t| t.control_chars[SpecialCharacterIndices::VEOF as usize]);
+            eof.ok().filter(|_| editing)
+        };
+        match (read, self.line_editing) {
+            (Ok(n), Some(slave)) if !hung_up && (n == 0 || self.input[n - 1] != b'\n') => {
+                self.input.truncate(n);
+                if let Some(eof) = end_of_file(slave) {
+                    self.input.push(eof);
+                }
+                false
+            }
+            (read, _) => self.take_read(read),
+        }
+    }
+
+    /// Keeps what [`Relay::read_input`] read as it came, and counts the escapes in it.
+    fn take_read(&mut self, read: nix::Result<usize>) -> bool {
+        match read {
             Ok(0) | Err(Errno::EIO) | Err(Errno::EBADF) => {
                 self.input.clear();
                 self.stdin_open = false;
@@ -474,31 +514,39 @@ fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The host terminal in raw mode, so every key reaches the container; dropping it restores
-/// the saved settings.
+/// The host terminal's mode while input is relayed: raw, so every key reaches the container
+/// (dropping it restores the saved settings), or left as it was.
 pub struct RawMode<'a> {
     fd: BorrowedFd<'a>,
-    saved: Termios,
+    /// The settings to restore; None for a terminal left as it was.
+    saved: Option<Termios>,
 }
 
 impl<'a> RawMode<'a> {
-    /// Switches `fd` to raw mode if it is a terminal; with `cooked_output`, it keeps its
-    /// output processing.
-    pub fn enter(fd: BorrowedFd<'a>, cooked_output: bool) -> Option<RawMode<'a>> {
+    /// Switches `fd` to raw mode if it is a terminal.
+    pub fn enter(fd: BorrowedFd<'a>) -> Option<RawMode<'a>> {
         let saved = termios::tcgetattr(fd).ok()?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
-        if cooked_output {
-            raw.output_flags = saved.output_flags;
-        }
         termios::tcsetattr(fd, SetArg::TCSADRAIN, &raw).ok()?;
-        Some(RawMode { fd, saved })
+        Some(RawMode {
+            fd,
+            saved: Some(saved),
+        })
+    }
+
+    /// Leaves `fd` as it is: input is relayed as the terminal delivers it (see
+    /// [`Console::cooked`]), and nothing is restored.
+    fn unchanged(fd: BorrowedFd<'a>) -> RawMode<'a> {
+        RawMode { fd, saved: None }
     }
 }
 
 impl Drop for RawMode<'_> {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(self.fd, SetArg::TCSADRAIN, &self.saved);
+        if let Some(saved) = &self.saved {
+            let _ = termios::tcsetattr(self.fd, SetArg::TCSADRAIN, saved);
+        }
     }
 }
 
@@ -510,6 +558,7 @@ mod tests {
         Relay {
             master,
             destination: master,
+            line_editing: None,
             input: Vec::new(),
             output: Vec::new(),
             stdin_open: true,

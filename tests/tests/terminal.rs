@@ -741,3 +741,37 @@ fn a_tool_started_in_the_background_relays_input_once_in_the_foreground() {
     }
     container.stop();
 }
+
+#[test]
+fn in_a_pipeline_the_terminal_keeps_its_modes_and_its_end_of_file() {
+    let container = BackgroundContainer::boot(As::User, busybox_rootfs(), &[], "");
+    let dir = TempDir::new();
+    for (tool, _) in tools_leaving_processes(&container, &dir) {
+        // (Not cat: busybox's reads a terminal to its end before it writes, with sendfile.)
+        let line = format!(
+            "{tool} sh -c 'echo ready >/dev/tty; while read l; do echo \"$l\"; done; echo ended' \
+             | sed s/^/piped:/"
+        );
+        let mut terminal = Terminal::new();
+        let mut caller = terminal.start(As::User, &format!("set -m; {line}; echo status=$?"));
+        terminal.wait_for("ready", &mut caller);
+        // Not switched to raw mode: `less` or another program of the pipeline may set the
+        // terminal's modes, and would find (and restore) ours.
+        let modes = termios::tcgetattr(&terminal.slave).unwrap();
+        assert!(
+            modes.local_flags.contains(termios::LocalFlags::ICANON)
+                && modes.local_flags.contains(termios::LocalFlags::ECHO),
+            "{tool}: the caller's terminal is in raw mode"
+        );
+        terminal.type_keys("first line\n");
+        terminal.wait_for("piped:first line\n", &mut caller);
+        // ^D: the end of the input, as on the terminal itself.
+        terminal.type_keys("\x04");
+        let (code, shown) = terminal.finish(caller);
+        assert_eq!(code, 0, "{line}: {shown:?}");
+        assert!(shown.contains("piped:ended\nstatus=0"), "{line}: {shown:?}");
+        // Echoed once, by the caller's terminal; not again by the pty.
+        assert_eq!(shown.matches("first line").count(), 2, "{line}: {shown:?}");
+    }
+    container.stop();
+}

@@ -31,7 +31,10 @@
 //!   podman and docker ship have no such overlap; the tests compare podman's default profile
 //!   with libseccomp's filter call by call and on every combination of its argument values.
 //! - Conditions compare the 64-bit argument as two 32-bit halves (only the low half on 32-bit
-//!   ABIs); MASKED_EQ is `(arg & value) == valueTwo`.
+//!   ABIs, x32 included); MASKED_EQ is `(arg & value) == valueTwo`.
+//! - On i386 a rule on a socket or System V IPC call also covers socketcall or ipc with that
+//!   call's number as first argument, as libseccomp adds it: the rule's condition on the first
+//!   argument gives way to that one, its others stay on the same argument indexes.
 //! - A name no table knows is skipped with a warning (crun: "unknown seccomp syscall `x`
 //!   ignored"); a name known on some ABI but not another applies where it exists.
 //! - `flags`: absent means SECCOMP_FILTER_FLAG_SPEC_ALLOW (crun's default); a kernel that
@@ -172,14 +175,33 @@ impl Filter {
                     continue;
                 }
                 for abi in &abis {
-                    let Some(number) = (abi.number)(name) else {
-                        continue;
-                    };
                     let arch = arches
                         .iter_mut()
                         .find(|a| a.audit_arch == abi.audit_arch)
                         .context("internal error: seccomp architecture without rules")?;
-                    for rule in &rules {
+                    let mut targets: Vec<(u32, Vec<Rule>)> = Vec::new();
+                    if let Some(number) = (abi.number)(name) {
+                        targets.push((number, rules.clone()));
+                    }
+                    if let Some((multiplexer, call)) = (abi.multiplexed)(name) {
+                        let by_first_argument = Condition {
+                            index: 0,
+                            op: LinuxSeccompOperator::ScmpCmpEq,
+                            value: call.into(),
+                            value_two: 0,
+                            low_half_only: false,
+                        };
+                        let through_multiplexer = rules.iter().map(|rule| {
+                            let mut conditions = vec![by_first_argument];
+                            conditions.extend(rule.conditions.iter().filter(|c| c.index != 0));
+                            Rule { action, conditions }
+                        });
+                        targets.push((multiplexer, through_multiplexer.collect()));
+                    }
+                    for (number, rule) in targets
+                        .iter()
+                        .flat_map(|(n, rules)| rules.iter().map(move |r| (*n, r)))
+                    {
                         let mut rule = rule.clone();
                         for condition in &mut rule.conditions {
                             condition.low_half_only = abi.word_args;

@@ -44,6 +44,7 @@ mod tables {
         number: x32_number,
     };
     pub const ALL: &[&Abi] = &[&NATIVE, &I386, &X32];
+    pub const ARCHS: &[Arch] = &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32];
 
     pub fn for_arch(arch: Arch) -> Option<&'static Abi> {
         match arch {
@@ -208,6 +209,7 @@ mod tables {
         },
     };
     pub const ALL: &[&Abi] = &[&NATIVE, &ARM];
+    pub const ARCHS: &[Arch] = &[Arch::ScmpArchAarch64, Arch::ScmpArchArm];
 
     pub fn for_arch(arch: Arch) -> Option<&'static Abi> {
         match arch {
@@ -225,7 +227,7 @@ mod tables {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("common::seccomp knows the system call ABIs of x86_64 and aarch64 only");
 
-pub(super) use tables::{for_arch, native_rejects_above, ALL, NATIVE};
+pub(super) use tables::{for_arch, native_rejects_above, ALL, ARCHS, NATIVE};
 
 /// One system call ABI.
 pub(super) struct Abi {

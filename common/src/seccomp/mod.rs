@@ -319,6 +319,72 @@ impl Filter {
     }
 }
 
+/// The filter flags of the runtime spec, with their kernel values.
+const FLAGS: &[(&str, libc::c_ulong)] = &[
+    ("SECCOMP_FILTER_FLAG_TSYNC", libc::SECCOMP_FILTER_FLAG_TSYNC),
+    ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
+    (
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+    ),
+    (
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+    ),
+];
+
+/// What this seccomp support handles, for the runtime's `features` document: every action
+/// and operator of the spec, the architectures a filter covers on this machine (others are
+/// accepted and left out, see above), the flags known and those this kernel accepts.
+pub fn features() -> oci_spec::runtime::Seccomp {
+    use LinuxSeccompAction::*;
+    let mut features = oci_spec::runtime::Seccomp::default();
+    features.set_enabled(Some(true));
+    features.set_actions(Some(vec![
+        ScmpActKill,
+        ScmpActKillThread,
+        ScmpActKillProcess,
+        ScmpActTrap,
+        ScmpActErrno,
+        ScmpActNotify,
+        ScmpActTrace,
+        ScmpActLog,
+        ScmpActAllow,
+    ]));
+    let operators = [
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    features.set_operators(Some(operators.iter().map(|o| o.to_string()).collect()));
+    features.set_archs(Some(abi::ARCHS.to_vec()));
+    features.set_known_flags(Some(FLAGS.iter().map(|(n, _)| n.to_string()).collect()));
+    let supported = FLAGS
+        .iter()
+        .filter(|(_, flag)| {
+            // With no program the kernel checks the flags first: EINVAL for one it does not
+            // know, then EFAULT for the missing program. Nothing is installed either way.
+            // SAFETY: a null program pointer is never dereferenced by the kernel here.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    *flag,
+                    std::ptr::null::<libc::sock_fprog>(),
+                )
+            };
+            ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+        })
+        .map(|(name, _)| name.to_string())
+        .collect();
+    features.set_supported_flags(Some(supported));
+    features
+}
+
 /// The SECCOMP_RET_* value of an action, as crun builds it for libseccomp.
 fn action_value(action: LinuxSeccompAction, errno_ret: Option<u32>, what: &str) -> Result<u32> {
     use LinuxSeccompAction::*;

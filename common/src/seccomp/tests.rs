@@ -1187,3 +1187,23 @@ fn hand_written_profiles_decided_exactly_as_by_libseccomp() {
         assert_decides_as_libseccomp(&self::profile(profile));
     }
 }
+
+#[test]
+fn features_list_what_the_compiler_and_this_kernel_support() {
+    let features = serde_json::to_value(features()).unwrap();
+    assert_eq!(features["enabled"], json!(true));
+    assert_eq!(features["actions"].as_array().unwrap().len(), 9);
+    assert!(features["operators"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("SCMP_CMP_MASKED_EQ")));
+    assert_eq!(
+        features["archs"],
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+    );
+    assert_eq!(features["knownFlags"].as_array().unwrap().len(), 4);
+    // Every kernel since 4.17 (Debian 12 has 6.1) takes these two.
+    let supported = features["supportedFlags"].as_array().unwrap();
+    assert!(supported.contains(&json!("SECCOMP_FILTER_FLAG_LOG")));
+    assert!(supported.contains(&json!("SECCOMP_FILTER_FLAG_SPEC_ALLOW")));
+}

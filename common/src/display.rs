@@ -826,12 +826,11 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// In the container's init, before the pivot: the routes to the host closed, a small
+    /// In the container's setup (before the lock point, see container.rs): a small
     /// tmpfs on ROOT/tmp/.X11-unix, the server's socket bound there as X0, the cookie file
     /// (0600), and the private directory removed from the host. The binding keeps the socket
     /// reachable after its file is gone.
     pub fn install(&self, rootfs: &Rootfs) -> Result<()> {
-        net::prohibit_destinations(&self.blocked)?;
         // Resolved inside the root: a link in the tree (tmp -> /home/...) cannot lead the
         // socket or the cookie out of it.
         let (sockets, _) = SOCKET_INSIDE.rsplit_once('/').expect("an absolute path");
@@ -864,6 +863,12 @@ impl Handoff {
         fs::remove_dir_all(&self.dir)
             .with_context(|| format!("removing {}", self.dir.display()))?;
         Ok(())
+    }
+
+    /// In the container's init: the routes to the host's own addresses (through pasta)
+    /// closed, in the container's network namespace, as root of the user namespace owning it.
+    pub fn close_host_addresses(&self) -> Result<()> {
+        net::prohibit_destinations(&self.blocked)
     }
 }
 

@@ -364,6 +364,14 @@ impl Rootfs {
     /// is host 4294967294, and `dir` may be below a 0700 directory of host root's).
     pub fn bind_working_directory(dir: &Path) -> Result<Rootfs> {
         make_private()?;
+        Rootfs::rebind_working_directory(dir)
+    }
+
+    /// Binds the working directory, the root `dir` built in the outer mount namespace, onto
+    /// itself again, in the container's own mount namespace. The copy's root is a mount of that
+    /// namespace, which pivot_root takes (it refuses a locked mount, as every mount copied from
+    /// the outer namespace is); the mounts below it stay locked to it.
+    pub fn rebind_working_directory(dir: &Path) -> Result<Rootfs> {
         match bind_working_directory_onto_itself() {
             Ok(root) => Ok(Rootfs {
                 dir: dir.to_path_buf(),
@@ -582,23 +590,36 @@ impl Rootfs {
         )
     }
 
-    /// Mounts /sys. sysfs shows the network devices of the mounter's network namespace and the
-    /// kernel allows it only with a network namespace of our own; sharing the host's network,
-    /// the host's /sys is bound read-only instead. cgroup2 goes on /sys/fs/cgroup when the
-    /// kernel lets us (it needs the new cgroup namespace), otherwise is left out.
-    pub fn mount_sys(&self, own_network: bool) -> Result<()> {
+    /// Mounts a new, read-only /sys, for a container with a network namespace of its own:
+    /// sysfs shows the network devices of the mounter's network namespace, and the kernel
+    /// allows it only to root of the user namespace owning that one, so this comes after the
+    /// lock point (container root could mount a sysfs of its own anyway).
+    pub fn mount_own_sys(&self) -> Result<()> {
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        if own_network {
-            self.mount_onto("sys", "sysfs", flags | MsFlags::MS_RDONLY, None)?;
-        } else {
-            self.bind_onto(Path::new("/sys"), "sys")?;
-            self.remount_read_only("sys")?;
-        }
-        // Only on the kernel's own directory: nothing is created in a read-only sysfs.
+        self.mount_onto("sys", "sysfs", flags | MsFlags::MS_RDONLY, None)?;
+        self.mount_cgroup();
+        Ok(())
+    }
+
+    /// Binds the host's /sys read-only, for a container sharing the host's network (a new sysfs
+    /// needs a network namespace of our own), with cgroup2 over the host's /sys/fs/cgroup. Made
+    /// before the lock point: container root can neither make it writable nor unmount the
+    /// cgroup2 to see the host's cgroups below.
+    pub fn bind_host_sys(&self) -> Result<()> {
+        self.bind_onto(Path::new("/sys"), "sys")?;
+        self.remount_read_only("sys")?;
+        self.mount_cgroup();
+        Ok(())
+    }
+
+    /// cgroup2 on /sys/fs/cgroup when the kernel lets us (it needs a new cgroup namespace),
+    /// otherwise nothing. Only on the kernel's own directory: nothing is created in a
+    /// read-only sysfs.
+    fn mount_cgroup(&self) {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         if let Ok(cgroup) = resolve_in_root(self.root.as_fd(), "sys/fs/cgroup", true) {
             let _ = mount_fs("cgroup2", cgroup.as_fd(), flags, None);
         }
-        Ok(())
     }
 
     /// Builds /dev on a tmpfs: the host's harmless devices, a devpts instance of the

@@ -10,7 +10,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::sys::statvfs::{fstatvfs, statvfs, FsFlags, Statvfs};
@@ -52,6 +52,35 @@ pub fn open_dir(path: &Path) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Opens the directory at the absolute `path` (O_PATH) without following a symbolic link
+/// anywhere on the way (openat2 RESOLVE_NO_SYMLINKS; a walk with O_NOFOLLOW on kernels
+/// before 5.6), for a path resolved once already (canonical) that must still lead where it
+/// did: a link put on the way since is refused (ELOOP), not followed.
+pub fn open_dir_without_links(path: &Path) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    for _ in 0..16 {
+        match openat2(AT_FDCWD, path, how) {
+            Err(Errno::EAGAIN) => continue,
+            Err(Errno::ENOSYS) | Err(Errno::EPERM) => break,
+            result => return result,
+        }
+    }
+    let mut dir = nix::fcntl::open("/", flags, Mode::empty())?;
+    for part in path.iter().filter(|p| *p != "/") {
+        dir = openat(&dir, part, flags | OFlag::O_NOFOLLOW, Mode::empty())?;
+    }
+    Ok(dir)
+}
+
+/// The device and inode of what `fd` holds: who it is, whatever path led to it.
+pub fn identity(fd: &impl AsFd) -> nix::Result<(u64, u64)> {
+    let stat = fstat(fd)?;
+    Ok((stat.st_dev, stat.st_ino))
 }
 
 /// Mounts a new tmpfs with `flags` and `options` on `target`, a path of the caller's own
@@ -331,6 +360,8 @@ pub struct WorkingDirectory {
 }
 
 impl WorkingDirectory {
+    /// Enters `dir`, an absolute canonical path, following no symbolic link (one put on the
+    /// way since it was resolved is refused).
     pub fn enter(dir: &Path) -> Result<WorkingDirectory> {
         let previous = nix::fcntl::open(
             ".",
@@ -338,7 +369,9 @@ impl WorkingDirectory {
             Mode::empty(),
         )
         .context("opening the working directory")?;
-        nix::unistd::chdir(dir).with_context(|| format!("entering {}", dir.display()))?;
+        open_dir_without_links(dir)
+            .and_then(|fd| nix::unistd::fchdir(&fd))
+            .with_context(|| format!("entering {}", dir.display()))?;
         Ok(WorkingDirectory { previous })
     }
 }

@@ -18,7 +18,7 @@
 use crate::mount::{self, fd_path, open_dir, Rootfs};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::{Mode, SFlag};
 use std::fs;
@@ -139,6 +139,7 @@ impl Layers {
         }
         if let (Upper::Kept(state), Some(dir)) = (&self.upper, state_dir) {
             check_state_owner(state, &dir, container_root)?;
+            check_state_entries(state, &dir)?;
             self.lock = Some(lock_state(state, &dir, container_root)?);
             let upper = state_part(state, &dir, "upper", container_root)?;
             let work = state_part(state, &dir, "work", container_root)?;
@@ -273,6 +274,43 @@ fn open_state(given: &Path) -> Result<(PathBuf, OwnedFd)> {
         Err(e) => bail!("--overlay {shown}: {}", e.desc()),
     };
     Ok((path, dir))
+}
+
+/// Refuses, before anything is made in it, a STATE whose lock, upper or work is there and
+/// is not what contain makes: a symbolic link, or a lock that is no file or an upper or work
+/// that is no directory. (Each is checked again as it is opened.)
+fn check_state_entries(state: &Path, dir: &OwnedFd) -> Result<()> {
+    for (name, kind) in [
+        ("lock", SFlag::S_IFREG),
+        ("upper", SFlag::S_IFDIR),
+        ("work", SFlag::S_IFDIR),
+    ] {
+        let found = match nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => bail!("{}: {}", state.join(name).display(), e.desc()),
+        };
+        if found == SFlag::S_IFLNK {
+            bail!(
+                "--overlay {}: {} is a symbolic link; contain follows no link in STATE",
+                state.display(),
+                state.join(name).display()
+            );
+        }
+        if found != kind {
+            bail!(
+                "--overlay {}: {} is not a {}",
+                state.display(),
+                state.join(name).display(),
+                if kind == SFlag::S_IFDIR {
+                    "directory"
+                } else {
+                    "file"
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a STATE (open on `dir`) owned by anyone but the caller or container root.

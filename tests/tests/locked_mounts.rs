@@ -27,7 +27,7 @@ fn sys_of_the_host_network_stays_read_only_and_its_cgroup_mounted() {
         if !require(who) {
             continue;
         }
-        let root = busybox_rootfs();
+        let root = busybox_rootfs_of(who);
         let script = format!(
             "{CONTROL}{}\
              umount /sys/fs/cgroup 2>/dev/null && echo unmounted; \
@@ -88,10 +88,13 @@ fn a_layer_stays_unchanged_whatever_container_root_remounts() {
         if !require(who) {
             continue;
         }
-        let root = busybox_rootfs();
+        let root = busybox_rootfs_of(who);
         let layer = TempDir::new();
-        layer.write("from-layer", "layer\n");
+        let file = layer.write("from-layer", "layer\n");
         fs::set_permissions(layer.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        // Container root's, as a tree of its own would be: the container may change the file.
+        let (uid, gid) = container_root_on_host(who);
+        std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
         let before = tree_snapshot(layer.path());
         // Every mount is tried, the root included, and the layer's file written through them.
         let script = format!(

@@ -472,7 +472,7 @@ pub struct Rootfs {
 
 impl Rootfs {
     /// Makes the mount tree private and binds `dir` onto itself, since pivot_root needs the
-    /// new root to be a mount point. Runs in the container's new mount namespace, started in
+    /// new root to be a mount point. Runs in the setup's new mount namespace, started in
     /// `dir` (see [`WorkingDirectory`]): the bind is made from the working directory, without
     /// walking the path to it, which the container's root may not be allowed to (as root, it
     /// is no host account, and `dir` may be below a 0700 directory of host root's).

@@ -2,9 +2,10 @@
 //! layer on a tmpfs (gone when the container ends) or kept in a state directory.
 //!
 //! The supervisor checks and locks everything with [`Layers::prepare`] before any namespace
-//! exists, so that bad input leaves nothing behind. The container's init then mounts the
-//! overlay with [`Layers::mount`], in its own mount namespace, where overlayfs is allowed to
-//! an unprivileged user from Linux 5.11 (with `userxattr`: the overlay's own attributes go in
+//! exists, so that bad input leaves nothing behind. The child that sets the container up then
+//! mounts the overlay with [`Layers::mount`], in the mount namespace whose mounts the
+//! container gets locked (see `NsChild::spawn_locked`), where overlayfs is allowed to an
+//! unprivileged user from Linux 5.11 (with `userxattr`: the overlay's own attributes go in
 //! the `user.overlay.*` namespace, which the container's root may write).
 //!
 //! Every layer is handed to the kernel as `/proc/self/fd/N` of a descriptor opened beforehand:
@@ -172,7 +173,7 @@ impl Layers {
         Ok(())
     }
 
-    /// Mounts the layered root in the container's new mount namespace (made private here) and
+    /// Mounts the layered root in the setup's new mount namespace (made private here) and
     /// returns it, ready for proc, sys and dev. `root` is DIR, as given to [`Layers::prepare`].
     pub fn mount(&self, root: &Path) -> Result<Rootfs> {
         mount::make_private()?;

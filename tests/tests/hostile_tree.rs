@@ -225,7 +225,6 @@ fn links_in_or_as_the_overlay_state_are_refused_and_nothing_is_changed() {
         let target = callers_dir(who, &temp, "target");
         let file = target.join("file");
         fs::write(&file, "kept\n").unwrap();
-        let before = tree_snapshot(&target);
         let mut cases = Vec::new();
         for (name, link_target) in [
             ("upper", target.clone()),
@@ -237,9 +236,14 @@ fn links_in_or_as_the_overlay_state_are_refused_and_nothing_is_changed() {
             symlink(&link_target, state.join(name)).unwrap();
             cases.push((state.clone(), format!("{}/{name}", state.display())));
         }
+        // A hard link: the same file under another name, which opening STATE/lock would empty.
+        let state = callers_dir(who, &temp, "state-hard-lock");
+        fs::hard_link(&file, state.join("lock")).unwrap();
+        cases.push((state.clone(), format!("{}/lock", state.display())));
         let link = temp.join("state-link");
         symlink(&target, &link).unwrap();
         cases.push((link.clone(), format!("{}: a symbolic link", link.display())));
+        let before = tree_snapshot(&target);
         for (state, named) in cases {
             let state_before = tree_snapshot(&state);
             let out = contain(

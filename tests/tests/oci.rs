@@ -785,6 +785,10 @@ fn podman_as_root_limits_memory_and_pids_in_the_containers_cgroup() {
     wait_until("the container's output", || {
         stdout(&p.run(&["logs", "lim"])) == "devices-ok\n"
     });
+    // A process exec'd into the container is in its cgroups too.
+    let exec = expect_success(&p.run(&["exec", "lim", "cat", "/proc/self/cgroup"]));
+    let own = read(Path::new(&format!("/proc/{pid}/cgroup")));
+    assert_eq!(exec, own, "exec'd into other cgroups than the container's");
     expect_success(&p.run(&["rm", "-f", "-t", "0", "lim"]));
     assert!(
         !memory.parent().unwrap().exists(),

@@ -134,6 +134,16 @@ pub fn join(
     Ok(made)
 }
 
+/// Moves `pid` into the cgroups `join` made for a container (an exec'd process joins its
+/// container's).
+pub fn join_existing(pid: i32, dirs: &[PathBuf]) -> Result<()> {
+    for dir in dirs {
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .with_context(|| format!("moving the process into the cgroup {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// Makes `dir` and its missing parents; in the cpuset hierarchy each new directory gets its
 /// parent's CPUs and memory nodes, without which no process may join it.
 fn make(h: &Hierarchy, dir: &Path) -> Result<()> {

@@ -77,8 +77,14 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
     let (pid_read, pid_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let pid_write = std::os::fd::IntoRawFd::into_raw_fd(pid_write);
+    // The intermediate child waits until it is in the container's cgroups, which the process
+    // it forks then shares.
+    let hold = crate::userns::LifelinePipe::new()?;
     let intermediate = process::spawn(0, || {
         let mut reporter = report.child();
+        if !hold.child().released() {
+            return Ok(1);
+        }
         let entered = (|| -> Result<()> {
             joiner.join()?;
             crate::userns::become_root()?;
@@ -123,6 +129,14 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
         process::wait(child)
     })
     .map_err(|e| anyhow!("starting the process: {}", e.desc()))?;
+    let hold = hold.parent();
+    let joined = super::cgroups::join_existing(intermediate.as_raw(), &saved.cgroups)
+        .and_then(|()| Ok(nix::unistd::write(&hold, &[1])?));
+    if let Err(e) = joined {
+        process::kill_and_reap(intermediate);
+        return Err(e);
+    }
+    drop(hold);
     // SAFETY: the parent's copy of the write end, which nothing else holds: closing it lets
     // the read below end when the intermediate child does.
     unsafe { libc::close(pid_write) };

@@ -30,7 +30,8 @@ use std::path::PathBuf;
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {
     /// Directory for the containers' state (default /run/contain-oci for root,
-    /// $XDG_RUNTIME_DIR/contain-oci for a user)
+    /// $XDG_RUNTIME_DIR/contain-oci for a user and for root of a user namespace, else
+    /// /run/user/UID/contain-oci)
     #[arg(long, value_name = "DIR", global = true)]
     root: Option<PathBuf>,
     /// Also write messages to FILE

@@ -173,89 +173,107 @@ impl Console {
 
     /// Gives the console the size of the host terminal (stdin's, else stdout's), if any.
     fn copy_size(&self) {
-        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-        for fd in [0, 1] {
-            // SAFETY: TIOCGWINSZ writes a winsize into `size`, which is valid for writes.
-            if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0 {
-                // SAFETY: TIOCSWINSZ reads a winsize from `size`.
-                unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
-                return;
-            }
-        }
+        copy_size_to(self.master.as_fd())
     }
 
     /// Relays between the supervisor's stdin/stdout and the console until `child` ends, with
     /// the host terminal in raw mode (restored on every way out), and returns the child's
     /// status. End of file on stdin becomes end of file for the reader in the container.
     pub fn relay(&self, supervisor: &Supervisor, child: Pid) -> Result<i32> {
-        let stdin = std::io::stdin();
-        let _raw = RawMode::enter(stdin.as_fd());
-        set_nonblocking(self.master.as_fd())?;
-        // The terminal may have changed size while the container started.
-        self.copy_size();
-        let mut relay = Relay {
-            master: self.master.as_fd(),
-            input: Vec::with_capacity(BUFFER),
-            output: vec![0; BUFFER],
-            stdin_open: self.relays_input(),
-            stdout_open: true,
-            escapes: 0,
-            first_escape: Instant::now(),
-        };
-        loop {
-            let mut fds = vec![PollFd::new(supervisor.fd(), PollFlags::POLLIN)];
-            let master_events = if relay.input.is_empty() {
-                PollFlags::POLLIN
-            } else {
-                PollFlags::POLLIN | PollFlags::POLLOUT
-            };
-            fds.push(PollFd::new(relay.master, master_events));
-            let watch_stdin = relay.stdin_open && relay.input.is_empty();
-            if watch_stdin {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
-            let woken = match poll(&mut fds, supervisor.poll_timeout()) {
-                Ok(n) => n,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e).context("waiting on the console"),
-            };
-            let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
-            let (signals, master, input) = (
-                ready(0),
-                ready(1),
-                if watch_stdin {
-                    ready(2)
-                } else {
-                    PollFlags::empty()
-                },
-            );
-            if master.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
-                relay.drain_output();
-            }
-            if !input.is_empty() && relay.read_input() && self.escape {
-                // ^] ^] ^]: the way out that always works, even when nothing inside answers.
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-            }
-            if !relay.input.is_empty() {
-                relay.write_input()?;
-            }
+        relay_master(self.master.as_fd(), self.escape, supervisor, child)
+    }
+}
 
-            // A timeout means the grace period after a stopping signal has run out.
-            if !signals.is_empty() || woken == 0 {
-                match supervisor.handle(child)? {
-                    Event::Exited(code) => {
-                        relay.drain_output();
-                        return Ok(code);
-                    }
-                    Event::Resized => self.copy_size(),
-                    Event::Nothing => {}
+/// [`Console::relay`] for a pty master of another's making (an OCI container's terminal,
+/// which `contain-oci run` receives from the container): relays between stdin/stdout and
+/// `master` until `child` ends; with `escape`, ^] ^] ^] kills the child.
+pub fn relay_master(
+    master: BorrowedFd<'_>,
+    escape: bool,
+    supervisor: &Supervisor,
+    child: Pid,
+) -> Result<i32> {
+    let stdin = std::io::stdin();
+    let _raw = RawMode::enter(stdin.as_fd());
+    set_nonblocking(master)?;
+    // The terminal may have changed size while the container started.
+    copy_size_to(master);
+    let mut relay = Relay {
+        master,
+        input: Vec::with_capacity(BUFFER),
+        output: vec![0; BUFFER],
+        stdin_open: isatty(stdin.as_fd()).unwrap_or(false),
+        stdout_open: true,
+        escapes: 0,
+        first_escape: Instant::now(),
+    };
+    loop {
+        let mut fds = vec![PollFd::new(supervisor.fd(), PollFlags::POLLIN)];
+        let master_events = if relay.input.is_empty() {
+            PollFlags::POLLIN
+        } else {
+            PollFlags::POLLIN | PollFlags::POLLOUT
+        };
+        fds.push(PollFd::new(relay.master, master_events));
+        let watch_stdin = relay.stdin_open && relay.input.is_empty();
+        if watch_stdin {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        let woken = match poll(&mut fds, supervisor.poll_timeout()) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waiting on the console"),
+        };
+        let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
+        let (signals, master, input) = (
+            ready(0),
+            ready(1),
+            if watch_stdin {
+                ready(2)
+            } else {
+                PollFlags::empty()
+            },
+        );
+        if master.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+            relay.drain_output();
+        }
+        if !input.is_empty() && relay.read_input() && escape {
+            // ^] ^] ^]: the way out that always works, even when nothing inside answers.
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+        }
+        if !relay.input.is_empty() {
+            relay.write_input()?;
+        }
+
+        // A timeout means the grace period after a stopping signal has run out.
+        if !signals.is_empty() || woken == 0 {
+            match supervisor.handle(child)? {
+                Event::Exited(code) => {
+                    relay.drain_output();
+                    return Ok(code);
                 }
+                Event::Resized => copy_size_to(relay.master),
+                Event::Nothing => {}
             }
-            if master.contains(PollFlags::POLLHUP) && !master.contains(PollFlags::POLLIN) {
-                // Nobody holds the slave open but us (init closed its console): wait for the
-                // end on signals alone rather than spin on a hung-up master.
-                return supervisor.wait(child);
-            }
+        }
+        if master.contains(PollFlags::POLLHUP) && !master.contains(PollFlags::POLLIN) {
+            // Nobody holds the slave open but us (init closed its console): wait for the
+            // end on signals alone rather than spin on a hung-up master.
+            return supervisor.wait(child);
+        }
+    }
+}
+
+/// Gives the pty `master` the size of the host terminal (stdin's, else stdout's), if any.
+fn copy_size_to(master: BorrowedFd<'_>) {
+    // SAFETY: winsize is plain integers, for which all zeroes is a valid value.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    for fd in [0, 1] {
+        // SAFETY: TIOCGWINSZ writes a winsize into `size`, which is valid for writes.
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0 {
+            // SAFETY: TIOCSWINSZ reads a winsize from `size`.
+            unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+            return;
         }
     }
 }

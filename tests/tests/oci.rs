@@ -927,3 +927,37 @@ fn create_killed_midway_leaves_no_process() {
         assert_eq!(b.output(), "");
     }
 }
+
+#[test]
+fn run_waits_for_the_process_relays_its_terminal_and_removes_the_container() {
+    for who in whos() {
+        let b = Bundle::new(who, "echo plain; exit 5", |_| {});
+        let out = b.oci(&["run", "-b", &b.dir.path_arg(), "r1"]);
+        assert_eq!(code(&out), 5, "{who:?}: {}", describe(&out));
+        assert_eq!(stdout(&out), "plain\n");
+        assert!(
+            !b.state_dir().join("r1").exists(),
+            "{who:?}: run left its state"
+        );
+
+        let b = Bundle::new(who, "tty; echo on the terminal; exit 6", |spec| {
+            spec["process"]["terminal"] = Value::from(true);
+        });
+        let script = format!(
+            "{OCI} --root {} run -b {} r2; echo status=$?",
+            b.dir.arg("state"),
+            b.dir.path_arg()
+        );
+        let out = on_terminal(who, &script);
+        let text = stdout(&out);
+        assert!(
+            text.contains("/dev/pts/0\r\non the terminal\r\nstatus=6"),
+            "{who:?}: {}",
+            describe(&out)
+        );
+        assert!(
+            !b.state_dir().join("r2").exists(),
+            "{who:?}: run left its state"
+        );
+    }
+}

@@ -961,3 +961,35 @@ fn run_waits_for_the_process_relays_its_terminal_and_removes_the_container() {
         );
     }
 }
+
+#[test]
+fn devices_are_made_by_root_and_bound_from_the_host_in_a_user_namespace() {
+    for who in whos() {
+        // Root makes the node config.json describes; a user namespace gets the host's node of
+        // the same path bound.
+        let (path, major, minor) = match who {
+            As::Root => ("/dev/mynull", 1, 3),
+            As::User => ("/dev/full", 1, 7),
+        };
+        let script = format!("stat -c '%t,%T %a' {path}; echo x >{path} && echo written");
+        let b = Bundle::new(who, &script, |spec| {
+            spec["linux"]["devices"] = serde_json::json!([{
+                "path": path, "type": "c", "major": major, "minor": minor,
+                "fileMode": 0o620, "uid": 0, "gid": 0
+            }]);
+        });
+        assert_eq!(code(&b.create("dev")), 0, "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["start", "dev"]));
+        wait_until("the container to stop", || b.status("dev") == "stopped");
+        let expected = match who {
+            As::Root => "1,3 620\nwritten\n".to_string(),
+            // The host's /dev/full keeps its own mode; writing to it fails (ENOSPC).
+            As::User => format!(
+                "1,7 {:o}\n",
+                fs::metadata(path).unwrap().permissions().mode() & 0o777
+            ),
+        };
+        assert_eq!(b.output(), expected, "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["delete", "dev"]));
+    }
+}

@@ -993,3 +993,56 @@ fn devices_are_made_by_root_and_bound_from_the_host_in_a_user_namespace() {
         expect_success(&b.oci(&["delete", "dev"]));
     }
 }
+
+#[test]
+fn links_in_the_root_file_system_never_lead_a_mount_out_of_it() {
+    for who in whos() {
+        let outside = TempDir::new();
+        let outside_path = outside.path_arg();
+        let rootfs_path = std::cell::RefCell::new(PathBuf::new());
+        let b = Bundle::new(who, "cat /etc/hosts", |spec| {
+            let rootfs = PathBuf::from(spec["root"]["path"].as_str().unwrap());
+            // etc is a link to a host directory, absolute: followed inside the root it is
+            // ROOTFS/<that path>, never the host's.
+            fs::remove_dir_all(rootfs.join("etc")).unwrap();
+            std::os::unix::fs::symlink(&outside_path, rootfs.join("etc")).unwrap();
+            *rootfs_path.borrow_mut() = rootfs;
+            spec["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "destination": "/etc/hosts", "type": "bind", "source": "hosts",
+                    "options": ["bind", "ro"]
+                }));
+        });
+        b.dir.write("hosts", "127.0.0.1 bound\n");
+        // Where the link leads inside the root there is nothing yet: refused, naming the link.
+        assert_eq!(code(&b.create("l")), 1);
+        assert!(
+            b.errors().contains("a symbolic link to"),
+            "{who:?}: {}",
+            b.errors()
+        );
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+        let inside = rootfs_path
+            .borrow()
+            .join(outside_path.trim_start_matches('/'));
+        fs::create_dir_all(&inside).unwrap();
+        std::process::Command::new("chown")
+            .args(["-R", &format!("{}:{}", user().uid, user().gid)])
+            .arg(rootfs_path.borrow().as_path())
+            .status()
+            .unwrap();
+        assert_eq!(code(&b.create("l")), 0, "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["start", "l"]));
+        wait_until("the container to stop", || b.status("l") == "stopped");
+        assert_eq!(b.output(), "127.0.0.1 bound\n", "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["delete", "l"]));
+        let left: Vec<_> = fs::read_dir(outside.path()).unwrap().collect();
+        assert!(left.is_empty(), "{who:?}: the host directory got {left:?}");
+        assert!(
+            inside.join("hosts").exists(),
+            "{who:?}: the mount point was not made inside"
+        );
+    }
+}

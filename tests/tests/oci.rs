@@ -288,6 +288,15 @@ fn refusals_are_one_line_with_status_1_and_leave_nothing_behind() {
         "{time}"
     );
 
+    let mut unsupported: Value = serde_json::from_str(&good).unwrap();
+    unsupported["linux"]["intelRdt"] = serde_json::json!({"closID": "x"});
+    fs::write(&config, unsupported.to_string()).unwrap();
+    let line = expect_error(&b.oci(&["create", "-b", &b.dir.path_arg(), "x4"]), OCI, 1);
+    assert!(
+        line.ends_with("linux.intelRdt: not supported by this runtime"),
+        "{line}"
+    );
+
     fs::write(&config, good.replace("\"sh\"", "\"no-such-command\"")).unwrap();
     let out = b.create("x3");
     assert_eq!(code(&out), 1);

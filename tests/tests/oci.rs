@@ -1055,3 +1055,31 @@ fn links_in_the_root_file_system_never_lead_a_mount_out_of_it() {
         );
     }
 }
+
+#[test]
+fn features_and_spec_documents() {
+    let out = run(As::User, OCI, ["features"]);
+    let features: Value = serde_json::from_str(&expect_success(&out)).unwrap();
+    assert_eq!(features["ociVersionMin"], "1.0.0");
+    let namespaces = features["linux"]["namespaces"].as_array().unwrap();
+    for ns in ["user", "pid", "mount", "network", "ipc", "uts", "cgroup"] {
+        assert!(namespaces.contains(&Value::from(ns)), "{ns}: {features}");
+    }
+    assert_eq!(features["linux"]["seccomp"]["enabled"], true);
+    let caps = features["linux"]["capabilities"].as_array().unwrap();
+    assert!(caps.contains(&Value::from("CAP_SYS_ADMIN")), "{features}");
+    let hooks = features["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 6, "{features}");
+
+    let dir = TempDir::new();
+    expect_success(&run(
+        As::User,
+        OCI,
+        ["spec", "--rootless", "-b", &dir.path_arg()],
+    ));
+    let spec: Value = serde_json::from_str(&read(&dir.join("config.json"))).unwrap();
+    assert_eq!(spec["root"]["path"], "rootfs");
+    assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], user().uid);
+    let again = run(As::User, OCI, ["spec", "-b", &dir.path_arg()]);
+    assert!(expect_error(&again, OCI, 1).ends_with("exists already: remove it first"));
+}

@@ -6,7 +6,7 @@ use crate::display::{self, Display, Gui, Handoff};
 use crate::hooks;
 use crate::idmap::IdMaps;
 use crate::mount::{Rootfs, WorkingDirectory};
-use crate::net::{self, NetMode, Pasta, Publish};
+use crate::net::{self, NetMode, Pasta, PastaSetup, Publish};
 use crate::ns::Namespace;
 use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
@@ -39,6 +39,8 @@ pub struct Container {
     pub network: NetMode,
     /// Host ports forwarded into the container (through pasta).
     pub publish: Vec<Publish>,
+    /// Through pasta, the gateway address leads to the host's loopback services.
+    pub host_loopback: bool,
     /// Run with /bin/sh -c inside the new namespaces, in the new root, before the pivot.
     pub inside_hook: Option<String>,
     /// Run with /bin/sh -c outside, as the caller, once the namespaces exist.
@@ -110,8 +112,11 @@ impl Container {
     pub fn run(mut self) -> Result<i32> {
         self.root = checked_root(&self.root)?;
         self.lockdown.check_mapped(&self.maps)?;
-        net::check_options(self.network, &self.publish)?;
+        net::check_options(self.network, &self.publish, self.host_loopback)?;
         if let Some(gui) = &self.gui {
+            if self.host_loopback {
+                bail!("--allow-host-loopback does not go with --gui: the host's loopback may lead to an X server");
+            }
             display::check(gui, self.network)?;
         }
         // Last of the checks, as it takes STATE for this process.
@@ -161,9 +166,12 @@ impl Container {
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
-            NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-                self.init(console, lifeline, exec, handoff)
-            })?
+            NsChild::spawn_locked(
+                &self.namespaces(),
+                &self.maps,
+                || self.setup(console, handoff),
+                |lifeline| self.init(console, lifeline, exec, handoff),
+            )?
         };
         // Ends the container, and the -o hook with what it started, when contain ends, even of
         // SIGKILL: init's parent-death signal does not survive its changes of credentials.
@@ -178,10 +186,14 @@ impl Container {
         // so does a signal to contain (the hook is killed then, and pasta ended).
         let outside = || -> Result<std::result::Result<Option<Pasta>, Signal>> {
             let pasta = match self.network {
-                NetMode::Pasta if self.gui.is_some() => {
-                    Some(Pasta::start_unmapped(child.pid, &self.publish)?)
+                NetMode::Pasta => {
+                    let setup = PastaSetup {
+                        publish: &self.publish,
+                        host_loopback: self.host_loopback,
+                        root_on_host: self.maps.root_on_host().unwrap_or((0, 0)),
+                    };
+                    Some(Pasta::start(child.pid, &setup)?)
                 }
-                NetMode::Pasta => Some(Pasta::start(child.pid, &self.publish)?),
                 _ => None,
             };
             if let Some(script) = &self.outside_hook {
@@ -239,8 +251,33 @@ impl Container {
         Ok(Some((display, handoff)))
     }
 
-    /// The container's side, as PID 1 and root in the new namespaces: build the root
-    /// filesystem, run the inside hook, pivot, attach the console and exec the command.
+    /// The container's mounts, made by root of the outer user namespace in its mount
+    /// namespace, before the container's own namespaces exist (see [`NsChild::spawn_locked`]).
+    /// Ends in the root built, where init starts.
+    ///
+    /// This is the lock point: the kernel locks the flags of every mount made here when it
+    /// copies this mount namespace for init, and ties each to the mount below it. A mount that
+    /// must stay read-only, nosuid, nodev or noexec, or that hides something container root
+    /// must not see, is made here, never in [`Container::init`]: a read-only bind made later
+    /// can be made writable again by container root, and a mount made later can be unmounted.
+    fn setup(&self, console: Option<&Console>, display: Option<&Handoff>) -> Result<()> {
+        let rootfs = match &self.layers {
+            Some(layers) => layers.mount(&self.root)?,
+            None => Rootfs::bind_working_directory(&self.root)?,
+        };
+        if !self.network.new_namespace() {
+            rootfs.bind_host_sys()?;
+        }
+        rootfs.mount_dev(console.map(|c| c.slave_path()))?;
+        if let Some(display) = display {
+            display.install(&rootfs)?;
+        }
+        rootfs.enter()
+    }
+
+    /// The container's side, as PID 1 and root in the new namespaces: finish the root
+    /// filesystem with what needs the container's own PID and network namespaces, run the
+    /// inside hook, pivot, attach the console and exec the command.
     fn init(
         &self,
         console: Option<&Console>,
@@ -248,18 +285,17 @@ impl Container {
         exec: &Exec,
         display: Option<&Handoff>,
     ) -> Result<i32> {
-        let rootfs = match &self.layers {
-            Some(layers) => layers.mount(&self.root)?,
-            None => Rootfs::bind_working_directory(&self.root)?,
-        };
+        // Mounts from here on are container root's own, past the lock point (see setup).
+        let rootfs = Rootfs::rebind_working_directory(&self.root)?;
         rootfs.mount_proc()?;
-        rootfs.mount_sys(self.network.new_namespace())?;
+        if self.network.new_namespace() {
+            rootfs.mount_own_sys()?;
+        }
         if self.network == NetMode::Private {
             net::bring_up_loopback()?;
         }
-        rootfs.mount_dev(console.map(|c| c.slave_path()))?;
         if let Some(display) = display {
-            display.install(&rootfs)?;
+            display.close_host_addresses()?;
         }
         if let Some(script) = &self.inside_hook {
             rootfs.enter()?;

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use common::errors::{self, exit_error, one_line, parse_args_failing_with};
 use common::oci::create::{create, CreateOptions};
-use common::oci::exec::{bundle_process, exec, ExecOptions};
+use common::oci::exec::{self, ExecOptions, Overrides};
 use common::oci::log::{self, LogFormat};
 use common::oci::{cgroups, documents, lifecycle, signal, state};
 use std::path::PathBuf;
@@ -32,7 +32,8 @@ use std::path::PathBuf;
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {
     /// Directory for the containers' state (default /run/contain-oci for root,
-    /// $XDG_RUNTIME_DIR/contain-oci for a user)
+    /// $XDG_RUNTIME_DIR/contain-oci for a user and for root of a user namespace, else
+    /// /run/user/UID/contain-oci)
     #[arg(long, value_name = "DIR", global = true)]
     root: Option<PathBuf>,
     /// Also write messages to FILE
@@ -238,6 +239,7 @@ impl CreateArgs {
             bundle: self.bundle,
             pid_file: self.pid_file,
             console_socket: self.console_socket,
+            console_connection: None,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
@@ -331,22 +333,17 @@ fn run(args: Args) -> anyhow::Result<i32> {
             id,
             command,
         } => {
-            let process = match process {
-                Some(file) => common::oci::exec::read_process(&file)?,
-                None => common::oci::exec::process_from_options(
-                    bundle_process(&root, &id)?,
-                    common::oci::exec::Overrides {
-                        args: command,
-                        tty,
-                        cwd,
-                        env,
-                        user,
-                        caps: cap,
-                        no_new_privs,
-                    },
-                )?,
+            let overrides = Overrides {
+                args: command,
+                tty,
+                cwd,
+                env,
+                user,
+                caps: cap,
+                no_new_privs,
             };
-            exec(&ExecOptions {
+            let process = exec::process_of(&root, &id, process.as_deref(), overrides)?;
+            exec::exec(&ExecOptions {
                 root,
                 id,
                 process,

@@ -40,6 +40,9 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// A connection to send the terminal over instead of `console_socket` (`run` in the
+    /// foreground keeps the other end).
+    pub console_connection: Option<OwnedFd>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -50,6 +53,8 @@ pub struct CreateOptions {
 /// A created container: its process waits for `start`.
 pub struct Created {
     pub pid: i32,
+    /// Its process has a terminal (sent over the console socket).
+    pub terminal: bool,
 }
 
 /// Creates the container. On failure nothing is left: no process, no state directory.
@@ -60,7 +65,10 @@ pub fn create(options: &CreateOptions) -> Result<Created> {
         .process()
         .as_ref()
         .expect("checked by Bundle::load");
-    if process.terminal() == Some(true) && options.console_socket.is_none() {
+    if process.terminal() == Some(true)
+        && options.console_socket.is_none()
+        && options.console_connection.is_none()
+    {
         bail!("process.terminal is true: a terminal needs --console-socket");
     }
     let plan = Plan::of(&bundle.spec)?;
@@ -249,6 +257,10 @@ fn create_in(
     let process = spec.process().as_ref().expect("checked by Bundle::load");
     let console = match (&options.console_socket, process.terminal()) {
         (Some(path), Some(true)) => Some(terminal::connect(path)?),
+        (None, Some(true)) => match &options.console_connection {
+            Some(connection) => Some(connection.try_clone()?),
+            None => None,
+        },
         _ => None,
     };
     let listener = socket(
@@ -396,7 +408,10 @@ fn create_in(
         // The last word: the state is saved, the process may wait for start. Without it (create
         // killed before this point) the process ends instead of waiting for ever.
         nix::unistd::write(&lifeline, &[1]).context("confirming the container")?;
-        Ok(Created { pid })
+        Ok(Created {
+            pid,
+            terminal: process.terminal() == Some(true),
+        })
     })();
     if result.is_err() {
         crate::process::kill_and_reap(nix::unistd::Pid::from_raw(pid));

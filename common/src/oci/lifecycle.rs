@@ -143,16 +143,54 @@ pub fn list(root: &Path) -> Result<Vec<serde_json::Value>> {
 
 /// `run`: create, start, then (unless `detach`) wait for the container's process, remove the
 /// container and return the process's status. The process is this command's child.
-pub fn run(options: super::create::CreateOptions, detach: bool) -> Result<i32> {
+///
+/// A process with a terminal and no `--console-socket` gets its terminal relayed to this
+/// command's stdin and stdout, as runc does; signals to this command are passed on to it.
+pub fn run(mut options: super::create::CreateOptions, detach: bool) -> Result<i32> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let ours = if options.console_socket.is_none() && !detach {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .context("creating a socket pair for the terminal")?;
+        options.console_connection = Some(theirs);
+        Some(ours)
+    } else {
+        None
+    };
     let created = super::create::create(&options)?;
+    options.console_connection = None;
+    let pid = nix::unistd::Pid::from_raw(created.pid);
+    let terminal = match &ours {
+        Some(socket) if created.terminal => match super::terminal::receive_fd(socket) {
+            Ok(master) => Some(master),
+            Err(e) => {
+                let _ = delete(&options.root, &options.id, true);
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
+    // Made before start: no signal meant for the container is lost meanwhile.
+    let supervisor = if detach {
+        None
+    } else {
+        Some(crate::supervise::Supervisor::new()?)
+    };
     if let Err(e) = start(&options.root, &options.id) {
         let _ = delete(&options.root, &options.id, true);
         return Err(e);
     }
-    if detach {
+    let Some(supervisor) = supervisor else {
         return Ok(0);
-    }
-    let status = crate::process::wait(nix::unistd::Pid::from_raw(created.pid))?;
+    };
+    let status = match terminal {
+        Some(master) => crate::console::Console::of_master(master)?.relay(&supervisor, pid)?,
+        None => supervisor.wait(pid)?,
+    };
     delete(&options.root, &options.id, true)?;
     Ok(status)
 }

@@ -380,11 +380,16 @@ fn make_device(rootfs: &Rootfs, device: &LinuxDevice, may_mknod: bool) -> Result
     let mode = nix::sys::stat::Mode::from_bits_truncate(device.file_mode().unwrap_or(0o666));
     let dev = nix::sys::stat::makedev(device.major() as u64, device.minor() as u64);
     let _ = nix::unistd::unlinkat(&dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-    // The node gets fileMode itself, not what the umask leaves of it (runtime-spec).
-    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    let made = nix::sys::stat::mknodat(&dir, name.as_str(), kind, mode, dev);
-    nix::sys::stat::umask(umask);
-    made.map_err(|e| anyhow!("mknod: {}", e.desc()))?;
+    nix::sys::stat::mknodat(&dir, name.as_str(), kind, mode, dev)
+        .map_err(|e| anyhow!("mknod: {}", e.desc()))?;
+    // The mode as given, not as the umask left it.
+    nix::sys::stat::fchmodat(
+        &dir,
+        name.as_str(),
+        mode,
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .map_err(|e| anyhow!("chmod: {}", e.desc()))?;
     nix::unistd::fchownat(
         &dir,
         name.as_str(),

@@ -32,6 +32,10 @@ pub fn default_root() -> PathBuf {
         if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir).join("contain-oci");
         }
+        // As crun: the user's runtime directory that logind would have named.
+        if !nix::unistd::geteuid().is_root() {
+            return PathBuf::from(format!("/run/user/{}/contain-oci", nix::unistd::geteuid()));
+        }
     }
     PathBuf::from("/run/contain-oci")
 }

@@ -89,3 +89,29 @@ pub fn send_fd(socket: &OwnedFd, fd: i32, payload: &[u8]) -> Result<()> {
         }
     }
 }
+
+/// Receives one descriptor sent over the connected unix socket `socket` (what
+/// [`attach_new_pty`] sends).
+pub fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    use std::os::fd::FromRawFd;
+    let mut payload = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut payload)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<UnixAddr>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .context("receiving the terminal")?;
+    for cmsg in msg.cmsgs().context("receiving the terminal")? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just installed this descriptor for us alone.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    anyhow::bail!("the container sent no terminal")
+}

@@ -45,8 +45,9 @@ struct Args {
     /// Write debug messages to --log too
     #[arg(long, global = true)]
     debug: bool,
-    /// cgroupsPath is systemd's slice:prefix:name, for a transient scope made by systemd (not
-    /// supported yet: refused as root, skipped rootless on cgroup v1, as crun)
+    /// cgroupsPath is systemd's slice:prefix:name, the path of a scope of systemd's (made as a
+    /// plain cgroup: systemd's D-Bus API is not used yet; refused where no systemd runs,
+    /// skipped rootless on cgroup v1, as crun)
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// With spec: a config.json for a user without privilege (a user namespace mapping the

@@ -551,9 +551,12 @@ impl Placement {
             }
             return skip("no cgroup file system is mounted");
         };
+        let mut cgroups_path = cgroups_path;
         if systemd {
-            // A scope is systemd's to make, over D-Bus: where there is no systemd, one line
-            // says so (as root), or the container goes without (rootless on v1, as crun).
+            // A scope is systemd's to make, over D-Bus, which this runtime does not do yet:
+            // where there is no systemd, one line says so (as root), or the container goes
+            // without (rootless on v1, as crun); where there is, the scope's path is made as a
+            // plain cgroup, with a warning, so that the limits still hold.
             if !is_real_root() && version == Version::V1 {
                 return skip("--systemd-cgroup: rootless on a cgroup v1 host");
             }
@@ -564,15 +567,18 @@ impl Placement {
             };
             if !Path::new("/run/systemd/system").exists() {
                 bail!(
-                    "--systemd-cgroup: no systemd is reachable (/run/systemd/system is missing), \
-                     so it cannot make the scope {relative}: run without --systemd-cgroup \
-                     (cgroupfs) on this host"
+                    "--systemd-cgroup: no systemd is reachable (/run/systemd/system is missing) \
+                     to make the scope {relative}: run without --systemd-cgroup (cgroupfs) on \
+                     this host"
                 );
             }
-            bail!(
-                "--systemd-cgroup: transient scopes through systemd's D-Bus API are not \
-                 supported yet: run without --systemd-cgroup (cgroupfs)"
-            );
+            if is_real_root() {
+                super::log::warn(&format!(
+                    "--systemd-cgroup: {relative} is made as a plain cgroup, not as a scope of \
+                     systemd's (its D-Bus API is not used yet)"
+                ));
+            }
+            cgroups_path = relative;
         }
         if !is_real_root() && version == Version::V1 {
             return skip("rootless on a cgroup v1 host");

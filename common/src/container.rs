@@ -8,7 +8,7 @@ use crate::display::{self, Display, Gui, Handoff};
 use crate::hooks;
 use crate::idmap::IdMaps;
 use crate::mount::{Rootfs, WorkingDirectory};
-use crate::net::{self, NetMode, Pasta, Publish};
+use crate::net::{self, NetMode, Pasta, PastaSetup, Publish};
 use crate::ns::Namespace;
 use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
@@ -42,6 +42,8 @@ pub struct Container {
     pub network: NetMode,
     /// Host ports forwarded into the container (through pasta).
     pub publish: Vec<Publish>,
+    /// Through pasta, the gateway address leads to the host's loopback services.
+    pub host_loopback: bool,
     /// Run with /bin/sh -c inside the new namespaces, in the new root, before the pivot.
     pub inside_hook: Option<String>,
     /// Run with /bin/sh -c outside, as the caller, once the namespaces exist.
@@ -132,7 +134,7 @@ impl Container {
     }
 
     /// The clean environment init starts with.
-    fn environment(&self, setup: &InitSetup) -> Vec<(String, String)> {
+    fn environment(&self, prepared: &InitSetup) -> Vec<(String, String)> {
         let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
         let mut env = vec![
             (MARKER.0.into(), MARKER.1.into()),
@@ -143,7 +145,7 @@ impl Container {
             env.push(("DISPLAY".into(), display::DISPLAY_INSIDE.into()));
             env.push(("XAUTHORITY".into(), display::XAUTHORITY_INSIDE.into()));
         }
-        if let Some(uuid) = &setup.uuid {
+        if let Some(uuid) = &prepared.uuid {
             env.push((systemd::UUID_VARIABLE.into(), uuid.clone()));
         }
         env
@@ -160,8 +162,11 @@ impl Container {
     pub fn run(mut self) -> Result<i32> {
         self.root = checked_root(&self.root)?;
         self.lockdown.check_mapped(&self.maps)?;
-        net::check_options(self.network, &self.publish)?;
+        net::check_options(self.network, &self.publish, self.host_loopback)?;
         if let Some(gui) = &self.gui {
+            if self.host_loopback {
+                bail!("--allow-host-loopback does not go with --gui: the host's loopback may lead to an X server");
+            }
             display::check(gui, self.network)?;
         }
         // Last of the checks, as it takes STATE for this process.
@@ -170,8 +175,8 @@ impl Container {
             layers.prepare(&self.root, container_root)?;
         }
         // Refused here, before anything starts, when init needs a cgroup there is none of.
-        let setup = self.prepare_init()?;
-        let exec = Exec::new(&self.command, self.environment(&setup))?;
+        let prepared = self.prepare_init()?;
+        let exec = Exec::new(&self.command, self.environment(&prepared))?;
         let console = if self.console {
             Some(Console::open()?.with_escape())
         } else {
@@ -188,10 +193,10 @@ impl Container {
         .with_stop_timeout(self.stop_timeout)
         .with_stop_signal(
             self.stop_signal
-                .or(setup.systemd.then_some(systemd::HALT_SIGNAL)),
+                .or(prepared.systemd.then_some(systemd::HALT_SIGNAL)),
         );
         loop {
-            let status = match self.boot(&exec, console.as_ref(), &supervisor, &setup)? {
+            let status = match self.boot(&exec, console.as_ref(), &supervisor, &prepared)? {
                 Start::Ran(status) => status,
                 Start::Interrupted(sig) => return Ok(128 + sig as i32),
             };
@@ -199,7 +204,7 @@ impl Container {
                 Some(Signal::SIGINT) => return Ok(0),
                 Some(Signal::SIGHUP) if supervisor.stop_requested() => return Ok(0),
                 Some(Signal::SIGHUP) => {
-                    if let Some(cgroup) = &setup.cgroup {
+                    if let Some(cgroup) = &prepared.cgroup {
                         cgroup.reset()?;
                     }
                     continue;
@@ -215,7 +220,7 @@ impl Container {
         exec: &Exec,
         console: Option<&Console>,
         supervisor: &Supervisor,
-        setup: &InitSetup,
+        prepared: &InitSetup,
     ) -> Result<Start> {
         // Lives until init has ended: dropping it ends the display server.
         let display = self.start_display()?;
@@ -223,31 +228,28 @@ impl Container {
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
-            let mut namespaces = self.namespaces();
-            if setup.cgroup.is_some() {
-                // Made by init itself once it is in its cgroup, which becomes the namespace's
-                // root.
-                namespaces.retain(|&ns| ns != Namespace::Cgroup);
-            }
-            NsChild::spawn(&namespaces, &self.maps, |lifeline| {
-                self.init(console, lifeline, exec, handoff, setup)
-            })?
+            NsChild::spawn_locked(
+                &self.namespaces(),
+                &self.maps,
+                // The container's cgroup, placed before its namespaces are made: the root of
+                // its cgroup namespace, and init's cgroup.
+                |setup_pid| match &prepared.cgroup {
+                    Some(cgroup) => cgroup.place(setup_pid),
+                    None => Ok(()),
+                },
+                || self.setup(console, handoff),
+                |lifeline| self.init(console, lifeline, exec, handoff, prepared),
+            )?
         };
-        if let Some(cgroup) = &setup.cgroup {
-            if let Err(e) = cgroup.place(child.pid) {
-                child.abandon();
-                return Err(e);
-            }
-        }
         // Ends the container, and the -o hook with what it started, when contain ends, even of
         // SIGKILL: init's parent-death signal does not survive its changes of credentials. It
         // then removes the container's cgroups too.
         let cleanup = |tool_alive| {
-            if let Some(cgroup) = &setup.cgroup {
+            if let Some(cgroup) = &prepared.cgroup {
                 cgroup.watchdog_cleanup(tool_alive);
             }
         };
-        let fds = setup.cgroup.as_ref().map(ContainerCgroup::fds);
+        let fds = prepared.cgroup.as_ref().map(ContainerCgroup::fds);
         let cleanup = fds.map(|fds| (&cleanup as &dyn Fn(bool), fds));
         let watchdog = match Watchdog::guarding_then(child.pid, false, cleanup) {
             Ok(watchdog) => watchdog,
@@ -260,10 +262,14 @@ impl Container {
         // so does a signal to contain (the hook is killed then, and pasta ended).
         let outside = || -> Result<std::result::Result<Option<Pasta>, Signal>> {
             let pasta = match self.network {
-                NetMode::Pasta if self.gui.is_some() => {
-                    Some(Pasta::start_unmapped(child.pid, &self.publish)?)
+                NetMode::Pasta => {
+                    let setup = PastaSetup {
+                        publish: &self.publish,
+                        host_loopback: self.host_loopback,
+                        root_on_host: self.maps.root_on_host().unwrap_or((0, 0)),
+                    };
+                    Some(Pasta::start(child.pid, &setup)?)
                 }
-                NetMode::Pasta => Some(Pasta::start(child.pid, &self.publish)?),
                 _ => None,
             };
             if let Some(script) = &self.outside_hook {
@@ -321,34 +327,55 @@ impl Container {
         Ok(Some((display, handoff)))
     }
 
-    /// The container's side, as PID 1 and root in the new namespaces: build the root
-    /// filesystem, run the inside hook, pivot, attach the console and exec the command.
+    /// The container's mounts, made by root of the outer user namespace in its mount
+    /// namespace, before the container's own namespaces exist (see [`NsChild::spawn_locked`]).
+    /// Ends in the root built, where init starts.
+    ///
+    /// This is the lock point: the kernel locks the flags of every mount made here when it
+    /// copies this mount namespace for init, and ties each to the mount below it. A mount that
+    /// must stay read-only, nosuid, nodev or noexec, or that hides something container root
+    /// must not see, is made here, never in [`Container::init`]: a read-only bind made later
+    /// can be made writable again by container root, and a mount made later can be unmounted.
+    fn setup(&self, console: Option<&Console>, display: Option<&Handoff>) -> Result<()> {
+        let rootfs = match &self.layers {
+            Some(layers) => layers.mount(&self.root)?,
+            None => Rootfs::bind_working_directory(&self.root)?,
+        };
+        if !self.network.new_namespace() {
+            rootfs.bind_host_sys()?;
+        }
+        rootfs.mount_dev(console.map(|c| c.slave_path()))?;
+        if let Some(display) = display {
+            display.install(&rootfs)?;
+        }
+        rootfs.enter()
+    }
+
+    /// The container's side, as PID 1 and root in the new namespaces: finish the root
+    /// filesystem with what needs the container's own PID and network namespaces, run the
+    /// inside hook, pivot, attach the console and exec the command.
     fn init(
         &self,
         console: Option<&Console>,
         lifeline: &Lifeline,
         exec: &Exec,
         display: Option<&Handoff>,
-        setup: &InitSetup,
+        prepared: &InitSetup,
     ) -> Result<i32> {
-        if setup.cgroup.is_some() {
-            crate::ns::unshare(Namespace::Cgroup)?;
-        }
-        let rootfs = match &self.layers {
-            Some(layers) => layers.mount(&self.root)?,
-            None => Rootfs::bind_working_directory(&self.root)?,
-        };
+        // Mounts from here on are container root's own, past the lock point (see setup).
+        let rootfs = Rootfs::rebind_working_directory(&self.root)?;
         rootfs.mount_proc()?;
-        rootfs.mount_sys(self.network.new_namespace())?;
+        if self.network.new_namespace() {
+            rootfs.mount_own_sys()?;
+        }
         if self.network == NetMode::Private {
             net::bring_up_loopback()?;
         }
-        rootfs.mount_dev(console.map(|c| c.slave_path()))?;
-        if setup.systemd {
+        if prepared.systemd {
             systemd::mount_run(&rootfs)?;
         }
         if let Some(display) = display {
-            display.install(&rootfs)?;
+            display.close_host_addresses()?;
         }
         if let Some(script) = &self.inside_hook {
             rootfs.enter()?;

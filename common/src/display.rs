@@ -368,8 +368,11 @@ impl Display {
                 nix::unistd::getegid().as_raw(),
             )
         {
-            for path in [dir, sockets.as_path()] {
-                nix::unistd::chown(path, Some(owner.0.into()), Some(owner.1.into()))
+            // The inner directory first, while the outer one is still ours alone: once that is
+            // container root's, a process of its uid could put a link in the inner one's place.
+            // Links are never followed (lchown).
+            for path in [sockets.as_path(), dir] {
+                std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1))
                     .with_context(|| format!("handing {} to container root", path.display()))?;
             }
         }
@@ -409,13 +412,14 @@ impl Display {
                 nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600))
                     .with_context(|| format!("creating {}", fifo.display()))?;
                 if owner.0 != nix::unistd::geteuid().as_raw() {
-                    nix::unistd::chown(&fifo, Some(owner.0.into()), Some(owner.1.into()))
+                    // Not through a link container root's processes may have put there.
+                    std::os::unix::fs::lchown(&fifo, Some(owner.0), Some(owner.1))
                         .with_context(|| format!("handing {} to container root", fifo.display()))?;
                 }
                 let open = |flags| {
                     nix::fcntl::open(
                         &fifo,
-                        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                        flags | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                         Mode::empty(),
                     )
                     .with_context(|| format!("opening {}", fifo.display()))
@@ -447,7 +451,7 @@ impl Display {
                 env.push(("XDG_CONFIG_DIRS".into(), XPRA_CONFIG_DIRS.into()));
                 env.push(("XDG_RUNTIME_DIR".into(), XPRA_SOCKETS.into()));
                 let host = std::env::var("DISPLAY").unwrap_or_default();
-                xpra_args(gui, title, program, number, &host, host_cookie.is_some())?
+                xpra_args(gui, title, program, number, &host, host_cookie.is_some())
             }
         };
         let exec = Exec::new(&args, env)?;
@@ -572,15 +576,12 @@ fn xpra_args(
     number: u32,
     host: &str,
     host_cookie: bool,
-) -> Result<Vec<String>> {
+) -> Vec<String> {
     let (width, height) = match gui.size {
         GuiSize::Window { width, height } => (width, height),
         // xpra's own default: the screen is resized to the client's (RandR) where it can be.
         GuiSize::Full => (5760, 2560),
     };
-    if host.contains('\'') || title.contains('\'') {
-        bail!("--gui xpra: DISPLAY and the container's directory may not hold a quote (')");
-    }
     let socket = format!("{XPRA_SOCKETS}/server");
     let off = [
         "--clipboard=no",
@@ -596,17 +597,27 @@ fn xpra_args(
         "--mdns=no",
         "--dbus-proxy=no",
     ];
-    let cookie = if host_cookie {
-        format!("XAUTHORITY={HOST_COOKIE} ")
-    } else {
-        String::new()
-    };
-    let attach = format!(
-        "sh -c '{cookie}DISPLAY={host} exec xpra attach socket:{socket} {} --opengl=no --title=\"@title@ ({title})\"'",
-        off.join(" ")
-    );
-    let ready = format!("sh -c 'echo ready >/tmp/.X11-unix/{XPRA_READY}'");
     let program = program.to_string_lossy().into_owned();
+    // xpra splits a start command into words as Python's shlex does, and runs them with no
+    // shell: each word in single quotes comes out whole, whatever DIR's name holds.
+    let mut attach = vec!["env".to_string()];
+    if host_cookie {
+        attach.push(format!("XAUTHORITY={HOST_COOKIE}"));
+    }
+    attach.extend([
+        format!("DISPLAY={host}"),
+        program.clone(),
+        "attach".into(),
+        format!("socket:{socket}"),
+    ]);
+    attach.extend(off.iter().map(|s| s.to_string()));
+    attach.extend(["--opengl=no".into(), format!("--title=@title@ ({title})")]);
+    let attach = shlex_join(&attach);
+    let ready = shlex_join(&[
+        "sh".into(),
+        "-c".into(),
+        format!("echo ready >/tmp/.X11-unix/{XPRA_READY}"),
+    ]);
     let mut args: Vec<String> = [
         program.as_str(),
         "start",
@@ -636,7 +647,18 @@ fn xpra_args(
     .map(|s| s.to_string())
     .collect();
     args.extend(off.iter().map(|s| s.to_string()));
-    Ok(args)
+    args
+}
+
+/// `words` as one line that Python's `shlex.split` (POSIX mode) turns back into exactly these
+/// words: each in single quotes, inside which nothing is special but the closing quote; a
+/// quote in a word is closed, given in double quotes and reopened.
+fn shlex_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|word| format!("'{}'", word.replace('\'', "'\"'\"'")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What the server's namespace is built from, opened by the supervisor.
@@ -817,12 +839,11 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// In the container's init, before the pivot: the routes to the host closed, a small
+    /// In the container's setup (before the lock point, see container.rs): a small
     /// tmpfs on ROOT/tmp/.X11-unix, the server's socket bound there as X0, the cookie file
     /// (0600), and the private directory removed from the host. The binding keeps the socket
     /// reachable after its file is gone.
     pub fn install(&self, rootfs: &Rootfs) -> Result<()> {
-        net::prohibit_destinations(&self.blocked)?;
         // Resolved inside the root: a link in the tree (tmp -> /home/...) cannot lead the
         // socket or the cookie out of it.
         let (sockets, _) = SOCKET_INSIDE.rsplit_once('/').expect("an absolute path");
@@ -855,6 +876,12 @@ impl Handoff {
         fs::remove_dir_all(&self.dir)
             .with_context(|| format!("removing {}", self.dir.display()))?;
         Ok(())
+    }
+
+    /// In the container's init: the routes to the host's own addresses (through pasta)
+    /// closed, in the container's network namespace, as root of the user namespace owning it.
+    pub fn close_host_addresses(&self) -> Result<()> {
+        net::prohibit_destinations(&self.blocked)
     }
 }
 
@@ -913,6 +940,15 @@ mod tests {
     #[test]
     fn cookies_are_fresh() {
         assert_ne!(Cookie::new().unwrap().0, Cookie::new().unwrap().0);
+    }
+
+    #[test]
+    fn start_command_words_are_quoted_whole() {
+        let words = ["env".to_string(), "--title=a 'b' $(c) `d`\n;e".to_string()];
+        assert_eq!(
+            shlex_join(&words),
+            "'env' '--title=a '\"'\"'b'\"'\"' $(c) `d`\n;e'"
+        );
     }
 
     #[test]

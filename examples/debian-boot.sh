@@ -97,6 +97,12 @@ boot() {
         timeout 60 "$inject" "$pid" systemctl is-system-running --wait ||
             fail "systemd is not running"
         echo "running $(since "$started") s after the start"
+        # The console's getty prints its prompt a moment after it starts.
+        until grep -q ' login: ' "$log"; do
+            [ $(($(date +%s) - started / 1000000000)) -lt $boot_limit ] || fail "no login prompt on the console after $boot_limit s"
+            sleep 0.2
+        done
+        echo "login prompt on the console $(since "$started") s after the start"
     fi
 
     echo "\$ inject $pid ps ax"

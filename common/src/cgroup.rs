@@ -318,6 +318,21 @@ impl Cgroup {
         Ok(cgroup)
     }
 
+    /// Opens the cgroup at `relative` in the hierarchy mounted as `mount`, creating it and
+    /// whatever of its parents is missing (as an OCI runtime's cgroupsPath wants).
+    pub fn create_all(mount: &Mount, relative: &str) -> Result<Cgroup> {
+        let mut cgroup = Cgroup::open(mount, "/")?;
+        for name in relative.split('/').filter(|n| !n.is_empty()) {
+            cgroup = match cgroup.create_child(name) {
+                Ok(made) => made,
+                // There already (or made meanwhile by someone else): open it.
+                Err(_) if open_dir_at(&cgroup.dir, name).is_ok() => cgroup.open_child(name)?,
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(cgroup)
+    }
+
     fn child_of(self, name: &str, dir: OwnedFd) -> Cgroup {
         Cgroup {
             path: self.path.join(name),
@@ -912,6 +927,19 @@ mod tests {
             .unwrap()
             .remove(Duration::ZERO)
             .is_err());
+    }
+
+    #[test]
+    fn a_path_is_created_with_its_missing_parents() {
+        let tree = FakeTree::new("create-all");
+        tree.cgroup("user.slice", &[]);
+        let mount = tree.mount(Version::V2, &[]);
+        let made = Cgroup::create_all(&mount, "/user.slice/runtime/box").unwrap();
+        assert_eq!(made.path(), tree.0.join("user.slice/runtime/box"));
+        assert!(tree.0.join("user.slice/runtime/box").is_dir());
+        // Again: all there, opened.
+        Cgroup::create_all(&mount, "user.slice/runtime/box").unwrap();
+        assert!(Cgroup::create_all(&mount, "user.slice/../x").is_err());
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl Container {
     }
 
     /// The clean environment init starts with.
-    fn environment(&self, setup: &InitSetup) -> Vec<(String, String)> {
+    fn environment(&self, prepared: &InitSetup) -> Vec<(String, String)> {
         let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
         let mut env = vec![
             (MARKER.0.into(), MARKER.1.into()),
@@ -145,7 +145,7 @@ impl Container {
             env.push(("DISPLAY".into(), display::DISPLAY_INSIDE.into()));
             env.push(("XAUTHORITY".into(), display::XAUTHORITY_INSIDE.into()));
         }
-        if let Some(uuid) = &setup.uuid {
+        if let Some(uuid) = &prepared.uuid {
             env.push((systemd::UUID_VARIABLE.into(), uuid.clone()));
         }
         env
@@ -175,8 +175,8 @@ impl Container {
             layers.prepare(&self.root, container_root)?;
         }
         // Refused here, before anything starts, when init needs a cgroup there is none of.
-        let setup = self.prepare_init()?;
-        let exec = Exec::new(&self.command, self.environment(&setup))?;
+        let prepared = self.prepare_init()?;
+        let exec = Exec::new(&self.command, self.environment(&prepared))?;
         let console = if self.console {
             Some(Console::open()?.with_escape())
         } else {
@@ -193,10 +193,10 @@ impl Container {
         .with_stop_timeout(self.stop_timeout)
         .with_stop_signal(
             self.stop_signal
-                .or(setup.systemd.then_some(systemd::HALT_SIGNAL)),
+                .or(prepared.systemd.then_some(systemd::HALT_SIGNAL)),
         );
         loop {
-            let status = match self.boot(&exec, console.as_ref(), &supervisor, &setup)? {
+            let status = match self.boot(&exec, console.as_ref(), &supervisor, &prepared)? {
                 Start::Ran(status) => status,
                 Start::Interrupted(sig) => return Ok(128 + sig as i32),
             };
@@ -204,7 +204,7 @@ impl Container {
                 Some(Signal::SIGINT) => return Ok(0),
                 Some(Signal::SIGHUP) if supervisor.stop_requested() => return Ok(0),
                 Some(Signal::SIGHUP) => {
-                    if let Some(cgroup) = &setup.cgroup {
+                    if let Some(cgroup) = &prepared.cgroup {
                         cgroup.reset()?;
                     }
                     continue;
@@ -220,7 +220,7 @@ impl Container {
         exec: &Exec,
         console: Option<&Console>,
         supervisor: &Supervisor,
-        setup: &InitSetup,
+        prepared: &InitSetup,
     ) -> Result<Start> {
         // Lives until init has ended: dropping it ends the display server.
         let display = self.start_display()?;
@@ -228,34 +228,28 @@ impl Container {
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
-            let mut namespaces = self.namespaces();
-            if setup.cgroup.is_some() {
-                // Made by init itself once it is in its cgroup, which becomes the namespace's
-                // root.
-                namespaces.retain(|&ns| ns != Namespace::Cgroup);
-            }
             NsChild::spawn_locked(
-                &namespaces,
+                &self.namespaces(),
                 &self.maps,
+                // The container's cgroup, placed before its namespaces are made: the root of
+                // its cgroup namespace, and init's cgroup.
+                |setup_pid| match &prepared.cgroup {
+                    Some(cgroup) => cgroup.place(setup_pid),
+                    None => Ok(()),
+                },
                 || self.setup(console, handoff),
-                |lifeline| self.init(console, lifeline, exec, handoff, setup),
+                |lifeline| self.init(console, lifeline, exec, handoff, prepared),
             )?
         };
-        if let Some(cgroup) = &setup.cgroup {
-            if let Err(e) = cgroup.place(child.pid) {
-                child.abandon();
-                return Err(e);
-            }
-        }
         // Ends the container, and the -o hook with what it started, when contain ends, even of
         // SIGKILL: init's parent-death signal does not survive its changes of credentials. It
         // then removes the container's cgroups too.
         let cleanup = |tool_alive| {
-            if let Some(cgroup) = &setup.cgroup {
+            if let Some(cgroup) = &prepared.cgroup {
                 cgroup.watchdog_cleanup(tool_alive);
             }
         };
-        let fds = setup.cgroup.as_ref().map(ContainerCgroup::fds);
+        let fds = prepared.cgroup.as_ref().map(ContainerCgroup::fds);
         let cleanup = fds.map(|fds| (&cleanup as &dyn Fn(bool), fds));
         let watchdog = match Watchdog::guarding_then(child.pid, false, cleanup) {
             Ok(watchdog) => watchdog,
@@ -366,11 +360,8 @@ impl Container {
         lifeline: &Lifeline,
         exec: &Exec,
         display: Option<&Handoff>,
-        setup: &InitSetup,
+        prepared: &InitSetup,
     ) -> Result<i32> {
-        if setup.cgroup.is_some() {
-            crate::ns::unshare(Namespace::Cgroup)?;
-        }
         // Mounts from here on are container root's own, past the lock point (see setup).
         let rootfs = Rootfs::rebind_working_directory(&self.root)?;
         rootfs.mount_proc()?;
@@ -380,7 +371,7 @@ impl Container {
         if self.network == NetMode::Private {
             net::bring_up_loopback()?;
         }
-        if setup.systemd {
+        if prepared.systemd {
             systemd::mount_run(&rootfs)?;
         }
         if let Some(display) = display {

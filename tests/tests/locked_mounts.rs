@@ -120,3 +120,36 @@ fn a_layer_stays_unchanged_whatever_container_root_remounts() {
         );
     }
 }
+
+/// With a network namespace of its own, the container's /sys is a new sysfs of that namespace,
+/// read-only. It is mounted after the lock point (the kernel lets only root of the namespace
+/// that owns the network mount it), so container root may clear the read-only flag of that
+/// mount, or mount the same sysfs again; the file system itself stays read-only, and nothing
+/// in it, not even the settings of the container's own network, can be written.
+#[test]
+fn the_containers_own_sys_stays_read_only() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let root = busybox_rootfs_of(who);
+        // lo's MTU is already 65536: were the write let through, nothing would change.
+        let script = format!(
+            "{CONTROL}{}mkdir /tmp/s; mount -t sysfs -o ro s /tmp/s 2>/dev/null; \
+             mount -o remount,bind,rw /tmp/s 2>/dev/null; \
+             for f in /sys/class/net/lo/mtu /tmp/s/class/net/lo/mtu; do \
+             {{ echo 65536 > $f; }} 2>&1 | grep -q 'Read-only file system' && echo refused $f; \
+             done",
+            try_to_unlock("/sys")
+        );
+        let out = contain(who, &["-c"], &root, &["sh", "-c", &script]);
+        let shown = expect_success(&out);
+        for file in ["/sys/class/net/lo/mtu", "/tmp/s/class/net/lo/mtu"] {
+            assert!(
+                shown.contains(&format!("refused {file}\n")),
+                "{who:?}: {file} was not refused as read-only: {}",
+                describe(&out)
+            );
+        }
+    }
+}

@@ -213,11 +213,14 @@ impl Container {
             }
         };
         let pid = child.release()?;
-        match console {
+        // Looked after while init runs: one that died is replaced (see watchdog.rs).
+        supervisor.guarded_by(watchdog);
+        let status = match console {
             Some(console) => console.relay(supervisor, pid),
             None => supervisor.wait(pid),
-        }
-        .map(Start::Ran)
+        };
+        drop(supervisor.take_watchdog());
+        status.map(Start::Ran)
     }
 
     /// With `--gui`, the display server, ready, and what init needs to take it over. Through

@@ -110,7 +110,11 @@ impl Injection {
             return Err(e);
         }
         nix::unistd::write(&parent_end, &[1]).context("releasing the command")?;
-        session.wait(&supervisor, child)
+        // One that dies cannot be replaced from in here: the command is ended then.
+        supervisor.guarded_by(watchdog);
+        let status = session.wait(&supervisor, child);
+        drop(supervisor.take_watchdog());
+        status
     }
 }
 

@@ -20,7 +20,11 @@ fn no_locked_package_needs_a_newer_rust_than_declared() {
         .expect("Cargo.toml declares a rust-version")
         .trim_matches('"');
     // The packages built here: the others (r-efi for UEFI...) need not even be downloaded.
-    let libc = if cfg!(target_env = "musl") { "musl" } else { "gnu" };
+    let libc = if cfg!(target_env = "musl") {
+        "musl"
+    } else {
+        "gnu"
+    };
     let platform = format!("{}-unknown-linux-{libc}", std::env::consts::ARCH);
     let out = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])

@@ -1,5 +1,6 @@
 //! A container: what `contain` starts, from the supervisor's side and from init's.
 
+use crate::binds::UserMounts;
 use crate::caps::Lockdown;
 use crate::console::Console;
 use crate::display::{self, Display, Gui, Handoff};
@@ -39,6 +40,8 @@ pub struct Container {
     pub network: NetMode,
     /// Host ports forwarded into the container (through pasta).
     pub publish: Vec<Publish>,
+    /// The user's bind mounts and tmpfs (`--bind`, `--ro-bind`, `--tmpfs`).
+    pub mounts: UserMounts,
     /// Run with /bin/sh -c inside the new namespaces, in the new root, before the pivot.
     pub inside_hook: Option<String>,
     /// Run with /bin/sh -c outside, as the caller, once the namespaces exist.
@@ -251,6 +254,8 @@ impl Container {
         exec: &Exec,
         display: Option<&Handoff>,
     ) -> Result<i32> {
+        // Before the root's own mounts, which may cover a SRC (see binds.rs).
+        let sources = self.mounts.open_sources()?;
         let rootfs = match &self.layers {
             Some(layers) => layers.mount(&self.root)?,
             None => Rootfs::bind_working_directory(&self.root)?,
@@ -264,6 +269,7 @@ impl Container {
         if let Some(display) = display {
             display.install(&rootfs)?;
         }
+        self.mounts.mount(&rootfs, sources)?;
         if let Some(script) = &self.inside_hook {
             rootfs.enter()?;
             hooks::run("-i hook", script, Path::new("."), &[])?;

@@ -1,5 +1,6 @@
 //! The shared crate of contain, pseudo and inject. All unsafe code of the project lives here.
 
+pub mod binds;
 pub mod caps;
 pub mod chroot;
 pub mod console;

@@ -102,6 +102,13 @@ fn remount_read_only_keeping(target: &Path, locked: &Statvfs) -> nix::Result<()>
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
 }
 
+/// Makes the mount at `mounted` (a descriptor of its root) read-only, keeping the flags the
+/// kernel locked on it.
+pub(crate) fn remount_fd_read_only(mounted: &OwnedFd) -> nix::Result<()> {
+    let flags = fstatvfs(mounted)?;
+    remount_read_only_keeping(&fd_path(mounted), &flags)
+}
+
 /// What a mount point is made as when it does not exist yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -1,6 +1,7 @@
 //! contain: boot a command as PID 1 of a rootless container.
 
 use clap::Parser;
+use common::binds::{parse_bind, UserMounts};
 use common::caps::Lockdown;
 use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
@@ -53,6 +54,19 @@ struct Args {
     /// GID map START:LOWER:COUNT[,...]
     #[arg(short = 'g', value_name = "MAP", value_parser = parse_map)]
     gid_map: Option<IdMap>,
+    /// Bind the host's SRC (a directory, with what is mounted below it, or a file) at DEST in
+    /// the container (default: SRC; repeatable). DEST is resolved inside the container, as
+    /// every mount target (symbolic links never lead out), and made when missing: in the
+    /// writable layer of a layered root, in DIR otherwise. Mounted after proc, sys and dev,
+    /// parents before what lies below them, before the -i hook; SRC may not hold a `:`
+    #[arg(long = "bind", value_name = "SRC[:DEST]", value_parser = parse_bind)]
+    bind: Vec<(PathBuf, String)>,
+    /// As --bind, read-only, with everything mounted below SRC, also for container root
+    #[arg(long = "ro-bind", value_name = "SRC[:DEST]", value_parser = parse_bind)]
+    ro_bind: Vec<(PathBuf, String)>,
+    /// Mount an empty tmpfs (mode 0755, nosuid, nodev) at DEST in the container (repeatable)
+    #[arg(long = "tmpfs", value_name = "DEST")]
+    tmpfs: Vec<String>,
     /// Run CMD with /bin/sh -c inside the new namespaces, in DIR, before pivoting into it
     /// (e.g. to bind-mount host directories into the container)
     #[arg(short = 'i', value_name = "CMD")]
@@ -122,7 +136,8 @@ const EXAMPLES: &str = "Examples:
   contain DIR                              a shell as PID 1 in DIR
   contain -n DIR /sbin/init                boot a distribution sharing the host network
   contain --net pasta -p 8080:80 DIR httpd -f -p 80   a web server reachable on host port 8080
-  contain -i 'mount --bind /srv srv' DIR   bind a host directory into the container
+  contain --bind /srv --ro-bind ~/data:/data DIR   host directories in the container
+  contain --tmp-overlay --bind \"$PWD\" / bash   a sandbox of the host: only $PWD is kept
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
   contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
@@ -148,8 +163,10 @@ fn main() {
             args.user.as_deref(),
             args.no_new_privs,
         )?;
+        let mounts = UserMounts::new(&args.bind, &args.ro_bind, &args.tmpfs)?;
         Container {
             root: args.root,
+            mounts,
             command,
             maps: IdMaps::from_args(args.uid_map, args.gid_map)?,
             console: !args.no_console,

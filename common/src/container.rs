@@ -4,6 +4,7 @@ use crate::binds::UserMounts;
 use crate::caps::Lockdown;
 use crate::console::Console;
 use crate::display::{self, Display, Gui, Handoff};
+use crate::environment::{self as env, Environment};
 use crate::hooks;
 use crate::idmap::IdMaps;
 use crate::mount::{Rootfs, WorkingDirectory};
@@ -54,6 +55,13 @@ pub struct Container {
     pub gui: Option<Gui>,
     /// How long init may take to end after a stopping signal before it is killed.
     pub stop_timeout: Duration,
+    /// The caller's variables for init (`-e`, `--env-file`), over contain's own.
+    pub env: Environment,
+    /// init's working directory inside (`-w`); None: `/`, or the caller's own in the host's
+    /// sandbox, if it has it.
+    pub workdir: Option<PathBuf>,
+    /// The container's host name (`--hostname`); None leaves the new UTS namespace's, the host's.
+    pub hostname: Option<String>,
 }
 
 /// How one start of the container went.
@@ -87,19 +95,40 @@ impl Container {
         kinds
     }
 
-    /// The clean environment init starts with.
-    fn environment(&self) -> Vec<(String, String)> {
+    /// True for the host's own system under a throw-away layer (`--tmp-overlay /`).
+    fn is_host_sandbox(&self) -> bool {
+        self.root == Path::new("/") && self.layers.is_some()
+    }
+
+    /// The clean environment init starts with, the caller's `-e` and `--env-file` over it
+    /// (HOME and USER of the user inside are added by init, from the container's
+    /// /etc/passwd, unless given).
+    fn environment(&self) -> Environment {
+        let mut env = if self.is_host_sandbox() {
+            env::host_sandbox()
+        } else {
+            Environment::new()
+        };
+        env::set(&mut env, MARKER.0, MARKER.1.into());
+        env::set_default(&mut env, "PATH", DEFAULT_PATH);
         let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
-        let mut env = vec![
-            (MARKER.0.into(), MARKER.1.into()),
-            ("PATH".into(), DEFAULT_PATH.into()),
-            ("TERM".into(), term),
-        ];
+        env::set_default(&mut env, "TERM", term);
         if self.gui.is_some() {
-            env.push(("DISPLAY".into(), display::DISPLAY_INSIDE.into()));
-            env.push(("XAUTHORITY".into(), display::XAUTHORITY_INSIDE.into()));
+            env::set(&mut env, "DISPLAY", display::DISPLAY_INSIDE.into());
+            env::set(&mut env, "XAUTHORITY", display::XAUTHORITY_INSIDE.into());
         }
+        env::extend(&mut env, &self.env);
         env
+    }
+
+    /// Where init starts inside, and whether it must exist (`-w`) or may fall back to `/` (the
+    /// caller's own directory in the host's sandbox, which may be under the fresh /tmp).
+    fn start_directory(&self) -> Option<(PathBuf, bool)> {
+        match &self.workdir {
+            Some(dir) => Some((dir.clone(), true)),
+            None if self.is_host_sandbox() => std::env::current_dir().ok().map(|d| (d, false)),
+            None => None,
+        }
     }
 
     /// Starts the container, supervises it and returns its init's status.
@@ -123,6 +152,7 @@ impl Container {
             layers.prepare(&self.root, container_root)?;
         }
         let exec = Exec::new(&self.command, self.environment())?;
+        let start_directory = self.start_directory();
         let console = if self.console {
             Some(Console::open()?.with_escape())
         } else {
@@ -138,7 +168,12 @@ impl Container {
         }
         .with_stop_timeout(self.stop_timeout);
         loop {
-            let status = match self.boot(&exec, console.as_ref(), &supervisor)? {
+            let status = match self.boot(
+                &exec,
+                start_directory.as_ref(),
+                console.as_ref(),
+                &supervisor,
+            )? {
                 Start::Ran(status) => status,
                 Start::Interrupted(sig) => return Ok(128 + sig as i32),
             };
@@ -155,6 +190,7 @@ impl Container {
     fn boot(
         &self,
         exec: &Exec,
+        start_directory: Option<&(PathBuf, bool)>,
         console: Option<&Console>,
         supervisor: &Supervisor,
     ) -> Result<Start> {
@@ -165,7 +201,7 @@ impl Container {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
             NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-                self.init(console, lifeline, exec, handoff)
+                self.init(console, lifeline, exec, start_directory, handoff)
             })?
         };
         // Ends the container, and the -o hook with what it started, when contain ends, even of
@@ -252,6 +288,7 @@ impl Container {
         console: Option<&Console>,
         lifeline: &Lifeline,
         exec: &Exec,
+        start_directory: Option<&(PathBuf, bool)>,
         display: Option<&Handoff>,
     ) -> Result<i32> {
         // Before the root's own mounts, which may cover a SRC (see binds.rs).
@@ -275,6 +312,23 @@ impl Container {
             hooks::run("-i hook", script, Path::new("."), &[])?;
         }
         rootfs.pivot()?;
+        if let Some(name) = &self.hostname {
+            nix::unistd::sethostname(name).context("setting the host name")?;
+        }
+        match start_directory {
+            Some((dir, true)) => nix::unistd::chdir(dir.as_path())
+                .map_err(|e| anyhow::anyhow!("-w {}: {}", dir.display(), e.desc()))?,
+            Some((dir, false)) => {
+                let _ = nix::unistd::chdir(dir.as_path());
+            }
+            None => {}
+        }
+        let mut exec = exec.clone();
+        let (name, home) = env::user_inside(self.lockdown.user().map_or(0, |u| u.uid));
+        exec.set_default_env("HOME", &home);
+        if let Some(name) = name {
+            exec.set_default_env("USER", &name);
+        }
         // Find the command while stderr is still ours, so "not found" is reported there.
         exec.resolve()?;
         match console {

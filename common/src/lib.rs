@@ -7,6 +7,7 @@ pub mod console;
 pub mod container;
 pub mod display;
 pub mod enter;
+pub mod environment;
 pub mod errors;
 pub mod hooks;
 pub mod idmap;

@@ -5,6 +5,7 @@ use common::binds::{parse_bind, UserMounts};
 use common::caps::Lockdown;
 use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
+use common::environment::{self, parse_assignment, Assignment};
 use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::net::{NetMode, Publish};
@@ -17,7 +18,12 @@ use std::path::PathBuf;
 /// The container gets new user, mount, PID, IPC, UTS, cgroup and time namespaces, and a new
 /// network namespace unless -n (--net host); --net pasta connects it to the host's network. Container root is the caller; other IDs map onto the caller's
 /// subordinate ranges (/etc/subuid, /etc/subgid). CMD starts with a clean environment holding
-/// container=contain, PATH and TERM. contain exits with CMD's status (128+N if it died of
+/// container=contain, PATH, TERM, and HOME and USER of its user (from the container's
+/// /etc/passwd), with what -e and --env-file add; in the host's sandbox (--tmp-overlay /) it
+/// starts in the caller's directory with the caller's HOME, USER, LOGNAME, SHELL, PATH, TERM,
+/// COLORTERM, LANG, LANGUAGE, LC_* and TZ, never what leads to the caller's sessions (DISPLAY,
+/// XAUTHORITY, WAYLAND_DISPLAY, DBUS_SESSION_BUS_ADDRESS, SSH_AUTH_SOCK, XDG_RUNTIME_DIR).
+/// contain exits with CMD's status (128+N if it died of
 /// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGPWR on to it.
 /// A halt or power-off inside (reboot(2)) ends contain with status 0; a reboot restarts the
 /// container.
@@ -67,6 +73,21 @@ struct Args {
     /// Mount an empty tmpfs (mode 0755, nosuid, nodev) at DEST in the container (repeatable)
     #[arg(long = "tmpfs", value_name = "DEST")]
     tmpfs: Vec<String>,
+    /// Set variable NAME in CMD's environment (repeatable); without =VALUE, to its value in
+    /// contain's own environment (left out if it has none)
+    #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]", value_parser = parse_assignment)]
+    env: Vec<Assignment>,
+    /// Set the variables of FILE, one NAME=VALUE (or NAME, as -e) a line; blank lines and lines
+    /// starting with # are skipped, VALUE is taken literally (repeatable; -e wins)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Start CMD in DIR inside the container (absolute; default: /, and in the host's sandbox
+    /// the caller's working directory when the sandbox has it)
+    #[arg(short = 'w', long = "workdir", value_name = "DIR", value_parser = parse_workdir)]
+    workdir: Option<PathBuf>,
+    /// The container's host name (default: the host's, in a UTS namespace of the container's)
+    #[arg(long = "hostname", value_name = "NAME", value_parser = parse_hostname)]
+    hostname: Option<String>,
     /// Run CMD with /bin/sh -c inside the new namespaces, in DIR, before pivoting into it
     /// (e.g. to bind-mount host directories into the container)
     #[arg(short = 'i', value_name = "CMD")]
@@ -164,6 +185,7 @@ fn main() {
             args.no_new_privs,
         )?;
         let mounts = UserMounts::new(&args.bind, &args.ro_bind, &args.tmpfs)?;
+        let env = environment::from_options(&args.env_file, &args.env)?;
         Container {
             root: args.root,
             mounts,
@@ -189,7 +211,25 @@ fn main() {
                 size: args.gui_size.unwrap_or_default(),
             }),
             stop_timeout: std::time::Duration::from_secs(args.stop_timeout.into()),
+            env,
+            workdir: args.workdir,
+            hostname: args.hostname,
         }
         .run()
     })
+}
+
+fn parse_workdir(text: &str) -> Result<PathBuf, String> {
+    if !text.starts_with('/') {
+        return Err("DIR must be an absolute path inside the container".into());
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// A host name as the kernel takes it: 1 to 64 bytes, no NUL.
+fn parse_hostname(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 64 || text.contains('\0') {
+        return Err("a host name has 1 to 64 bytes".into());
+    }
+    Ok(text.to_string())
 }

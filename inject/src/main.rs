@@ -3,8 +3,10 @@
 use clap::Parser;
 use common::caps::{parse_user, User};
 use common::enter::{refuse_setid, Injection};
+use common::environment::{self, parse_assignment, Assignment};
 use common::errors::{self, parse_args};
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 /// Run a command inside a running container, as its root, without privilege.
 ///
@@ -15,8 +17,11 @@ use std::ffi::OsString;
 /// container's root directory, in /. CMD is a process of the container: it sees the container's /proc and
 /// hostname, and dies with the container, or with inject if inject is killed.
 ///
-/// CMD gets inject's stdin, stdout, stderr and environment, with container=contain and the
-/// container init's PATH, in which CMD is looked up. inject exits with CMD's status (128+N if
+/// CMD gets inject's stdin, stdout and stderr, and the container's environment (its init's, as
+/// contain set it: container=contain, PATH, in which CMD is looked up, and the variables
+/// given to contain), with inject's TERM, HOME and USER of the user CMD runs as (from the
+/// container's /etc/passwd), and the variables of -e and --env-file; nothing else of inject's
+/// environment. inject exits with CMD's status (128+N if
 /// it died of signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
 /// SIGPWR on to it. CMD runs in a session of its own, on a pty of inject's when stdin and
 /// stdout are a terminal, so it can neither type into your terminal nor signal your shell's
@@ -32,6 +37,14 @@ struct Args {
     /// it gets only the capabilities the container's init was given as ambient ones
     #[arg(long = "user", value_name = "UID[:GID]", value_parser = parse_user)]
     user: Option<User>,
+    /// Set variable NAME in CMD's environment (repeatable); without =VALUE, to its value in
+    /// inject's own environment (left out if it has none)
+    #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]", value_parser = parse_assignment)]
+    env: Vec<Assignment>,
+    /// Set the variables of FILE, one NAME=VALUE (or NAME, as -e) a line; blank lines and lines
+    /// starting with # are skipped, VALUE is taken literally (repeatable; -e wins)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
     /// The contain supervisor or the container's init
     #[arg(value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
     pid: i32,
@@ -48,7 +61,8 @@ const EXAMPLES: &str = "Examples:
   inject $(pgrep -n contain) bash    a shell in the newest container
   inject 4242 ps                     the container's processes, as it sees them
   inject 4242 cat /etc/os-release    read a file inside
-  inject --user 1000 4242 id         run as uid and gid 1000 inside";
+  inject --user 1000 4242 id         run as uid and gid 1000 inside
+  inject -e DEBUG=1 -e LANG 4242 app  with DEBUG=1 and the caller's LANG";
 
 fn main() {
     errors::run_main("inject", || {
@@ -58,6 +72,7 @@ fn main() {
             target: args.pid,
             command: args.command,
             user: args.user,
+            env: environment::from_options(&args.env_file, &args.env)?,
         }
         .run()
     })

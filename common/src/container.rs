@@ -12,11 +12,13 @@ use crate::net::{self, NetMode, Pasta, Publish};
 use crate::ns::Namespace;
 use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
+use crate::registry::{Entry, Registration, Registry};
 use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{self, Signal, Supervisor};
 use crate::userns::{Lifeline, NsChild};
-use crate::watchdog::Watchdog;
+use crate::watchdog::{Leftover, Watchdog};
 use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,6 +64,21 @@ pub struct Container {
     pub workdir: Option<PathBuf>,
     /// The container's host name (`--hostname`); None leaves the new UTS namespace's, the host's.
     pub hostname: Option<String>,
+    /// The name it is registered under (`--name`); without one it is listed by its PID.
+    pub name: Option<String>,
+}
+
+/// What every start of one run of a container shares.
+struct Run<'a> {
+    exec: &'a Exec,
+    start_directory: Option<&'a (PathBuf, bool)>,
+    console: Option<&'a Console>,
+    supervisor: &'a Supervisor,
+    /// The caller's registry of names, if it could be opened.
+    registry: Option<&'a Registry>,
+    /// The container's entry in it, once made: before the start with a name, after the first
+    /// release of init without one (off the way to init's exec).
+    registration: RefCell<Option<Registration>>,
 }
 
 /// How one start of the container went.
@@ -151,6 +168,21 @@ impl Container {
             let container_root = self.maps.root_on_host();
             layers.prepare(&self.root, container_root)?;
         }
+        let registry = match (&self.name, Registry::open()) {
+            (_, Ok(registry)) => Some(registry),
+            (Some(_), Err(e)) => return Err(e),
+            (None, Err(e)) => {
+                crate::errors::warn(&format!("not listed: {}", crate::errors::one_line(&e)));
+                None
+            }
+        };
+        let registration =
+            match (&self.name, &registry) {
+                (Some(name), Some(registry)) => Some(registry.register(
+                    &Entry::of_this_process(Some(name.clone()), &self.root, &self.command),
+                )?),
+                _ => None,
+            };
         let exec = Exec::new(&self.command, self.environment())?;
         let start_directory = self.start_directory();
         let console = if self.console {
@@ -167,13 +199,16 @@ impl Container {
             None => Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS),
         }
         .with_stop_timeout(self.stop_timeout);
+        let run = Run {
+            exec: &exec,
+            start_directory: start_directory.as_ref(),
+            console: console.as_ref(),
+            supervisor: &supervisor,
+            registry: registry.as_ref(),
+            registration: RefCell::new(registration),
+        };
         loop {
-            let status = match self.boot(
-                &exec,
-                start_directory.as_ref(),
-                console.as_ref(),
-                &supervisor,
-            )? {
+            let status = match self.boot(&run)? {
                 Start::Ran(status) => status,
                 Start::Interrupted(sig) => return Ok(128 + sig as i32),
             };
@@ -187,26 +222,37 @@ impl Container {
     }
 
     /// One life of the container, from creating its namespaces to the end of its init.
-    fn boot(
-        &self,
-        exec: &Exec,
-        start_directory: Option<&(PathBuf, bool)>,
-        console: Option<&Console>,
-        supervisor: &Supervisor,
-    ) -> Result<Start> {
+    fn boot(&self, run: &Run) -> Result<Start> {
+        let (console, supervisor) = (run.console, run.supervisor);
+        // What contain leaves on the host, for the watchdog to remove if contain is killed.
+        let leftovers: Vec<Leftover> = run
+            .registry
+            .map(|r| Leftover::Entry(r.removal(self.name.as_deref())))
+            .into_iter()
+            .collect();
+        // With a display, the watchdog comes first: the display's private directory on the
+        // host is its to remove from the moment it exists until init has taken the socket.
+        let mut early_watchdog = match &self.gui {
+            Some(_) => Some(Watchdog::start(true, leftovers.clone())?),
+            None => None,
+        };
         // Lives until init has ended: dropping it ends the display server.
-        let display = self.start_display()?;
+        let display = self.start_display(early_watchdog.as_mut())?;
         let handoff = display.as_ref().map(|(_, handoff)| handoff);
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
             NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-                self.init(console, lifeline, exec, start_directory, handoff)
+                self.init(console, lifeline, run.exec, run.start_directory, handoff)
             })?
         };
         // Ends the container, and the -o hook with what it started, when contain ends, even of
         // SIGKILL: init's parent-death signal does not survive its changes of credentials.
-        let watchdog = match Watchdog::guarding(child.pid, false) {
+        let guarded = match early_watchdog {
+            Some(mut watchdog) => watchdog.guard(child.pid, false).map(|()| watchdog),
+            None => Watchdog::guarding(child.pid, false, leftovers),
+        };
+        let watchdog = match guarded {
             Ok(watchdog) => watchdog,
             Err(e) => {
                 child.abandon();
@@ -252,6 +298,7 @@ impl Container {
             }
         };
         let pid = child.release()?;
+        self.register_once(run);
         // Looked after while init runs: one that died is replaced (see watchdog.rs).
         supervisor.guarded_by(watchdog);
         let status = match console {
@@ -262,10 +309,27 @@ impl Container {
         status.map(Start::Ran)
     }
 
+    /// Registers a container without a name, once, after its first release (a failure only
+    /// leaves it unlisted).
+    fn register_once(&self, run: &Run) {
+        let (Some(registry), None) = (run.registry, &self.name) else {
+            return;
+        };
+        let mut registration = run.registration.borrow_mut();
+        if registration.is_some() {
+            return;
+        }
+        match registry.register(&Entry::of_this_process(None, &self.root, &self.command)) {
+            Ok(made) => *registration = Some(made),
+            Err(e) => crate::errors::warn(&format!("not listed: {}", crate::errors::one_line(&e))),
+        }
+    }
+
     /// With `--gui`, the display server, ready, and what init needs to take it over. Through
     /// pasta the host's own addresses would reach an X server listening on TCP: they are
-    /// closed inside.
-    fn start_display(&self) -> Result<Option<(Display, Handoff)>> {
+    /// closed inside. The watchdog learns of the display's private directory as soon as it
+    /// exists.
+    fn start_display(&self, watchdog: Option<&mut Watchdog>) -> Result<Option<(Display, Handoff)>> {
         let Some(gui) = &self.gui else {
             return Ok(None);
         };
@@ -275,7 +339,12 @@ impl Container {
         };
         let root_on_host = self.maps.root_on_host().unwrap_or((0, 0));
         let title = format!("contain {}", self.root.display());
-        let display = Display::start(gui, &title, root_on_host)?;
+        let display = match watchdog {
+            Some(watchdog) => Display::start(gui, &title, root_on_host, &mut |dir| {
+                watchdog.leave_behind(dir)
+            })?,
+            None => Display::start(gui, &title, root_on_host, &mut |_| Ok(()))?,
+        };
         let owner = self.lockdown.user().map(|u| (u.uid, u.gid));
         let handoff = display.handoff(owner, blocked);
         Ok(Some((display, handoff)))

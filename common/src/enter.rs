@@ -73,7 +73,7 @@ impl Injection {
         let supervisor = Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS);
         // Forked before entering, so that it is no process of the container's; it ends the
         // command if inject is SIGKILLed, whatever the command did to its credentials.
-        let mut watchdog = Watchdog::start()?;
+        let mut watchdog = Watchdog::start(false, Vec::new())?;
         entry.enter()?;
         // Opened inside, from the container's /dev/ptmx, so the command's tty has a name there.
         let session = Session::for_caller_or_detached();

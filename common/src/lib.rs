@@ -18,6 +18,7 @@ pub mod net;
 pub mod ns;
 pub mod overlay;
 pub mod process;
+pub mod registry;
 pub mod session;
 pub mod supervise;
 pub mod userns;

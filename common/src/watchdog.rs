@@ -22,15 +22,24 @@
 //! Its cost is one fork at the start and one wait for it at the end.
 
 use crate::process;
+use crate::registry::Removal;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::unistd::Pid;
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// The message that names the process to guard: this tag, then its PID (4 bytes, native order).
 const GUARD: u8 = b'G';
 /// Also kill the guarded process's descendants (`GUARD_WITH_DESCENDANTS`, then the PID).
 const GUARD_WITH_DESCENDANTS: u8 = b'g';
+/// Remove a directory tree if the tool is killed: this tag, the path's length (4 bytes,
+/// native order), the absolute path.
+const LEFTOVER: u8 = b'R';
+/// The tool ends normally and cleans up after itself: remove nothing.
+const QUIT: u8 = b'Q';
 /// The watchdog's process name (what pgrep and `ps -o comm` show).
 const WATCHDOG_NAME: &std::ffi::CStr = c"watchdog";
 
@@ -62,6 +71,19 @@ pub struct Watchdog {
     answers: Option<OwnedFd>,
     /// The tool's own pidfd of the guarded process.
     target: Option<OwnedFd>,
+    /// Whether [`Watchdog::guard`] makes it replaceable (contain's) or not (inject's).
+    replace_after_guard: bool,
+    /// What the watchdog removes if the tool is killed, for a replacement to know as well.
+    leftovers: Vec<Leftover>,
+}
+
+/// What the tool leaves behind on the host if it is killed, for the watchdog to remove.
+#[derive(Clone, Debug)]
+pub enum Leftover {
+    /// The tool's entry in the registry of names, removed if it still names the tool.
+    Entry(Removal),
+    /// A directory tree of the tool's, by absolute path, reached without following links.
+    Tree(CString),
 }
 
 impl Watchdog {
@@ -71,30 +93,59 @@ impl Watchdog {
     /// leads one: for a command that is no namespace's init. The watchdog leads a
     /// process group of its own (see [`Watchdog::process_group`]). Call it while
     /// single-threaded.
-    pub fn guarding(target: Pid, with_descendants: bool) -> Result<Watchdog> {
+    ///
+    /// If the tool is killed, the watchdog also removes `leftovers`.
+    pub fn guarding(
+        target: Pid,
+        with_descendants: bool,
+        leftovers: Vec<Leftover>,
+    ) -> Result<Watchdog> {
         let pidfd = process::pidfd_open(target.as_raw())
             .context("opening a pidfd of the guarded process")?;
         let guarded = Guarded {
             pidfd: Some(pidfd.as_raw_fd()),
             pid: target.as_raw(),
             with_descendants,
+            leftovers,
         };
-        let mut watchdog = Self::fork(guarded, false, None)?;
+        let mut watchdog = Self::fork(guarded.clone(), false, None)?;
         watchdog.target = Some(pidfd);
+        watchdog.leftovers = guarded.leftovers.clone();
         watchdog.replaceable = Some(guarded);
         Ok(watchdog)
     }
 
     /// Starts a watchdog guarding nothing yet, in the current namespaces: for a tool that is
     /// about to enter others, where a fork would become part of the container. Name what it
-    /// guards with [`Watchdog::guard`].
-    pub fn start() -> Result<Watchdog> {
+    /// guards with [`Watchdog::guard`]. With `replaceable`, one that dies once it guards is
+    /// replaced (see [`Watchdog::keep_guarding`]): for a tool that stays in these namespaces.
+    pub fn start(replaceable: bool, leftovers: Vec<Leftover>) -> Result<Watchdog> {
         let nothing = Guarded {
             pidfd: None,
             pid: 0,
             with_descendants: false,
+            leftovers: leftovers.clone(),
         };
-        Self::fork(nothing, true, None)
+        let mut watchdog = Self::fork(nothing, true, None)?;
+        watchdog.replace_after_guard = replaceable;
+        watchdog.leftovers = leftovers;
+        Ok(watchdog)
+    }
+
+    /// Has the watchdog remove the directory tree at `path` (absolute) if the tool is killed.
+    pub fn leave_behind(&mut self, path: &Path) -> Result<()> {
+        let orders = self.orders.as_ref().context("the watchdog has ended")?;
+        let bytes = path.as_os_str().as_bytes();
+        let mut message = vec![LEFTOVER];
+        message.extend_from_slice(&(bytes.len() as u32).to_ne_bytes());
+        message.extend_from_slice(bytes);
+        write_all(orders.as_raw_fd(), &message).context("instructing the watchdog")?;
+        let path = CString::new(bytes).context("a path with a NUL byte")?;
+        self.leftovers.push(Leftover::Tree(path.clone()));
+        if let Some(guarded) = &mut self.replaceable {
+            guarded.leftovers.push(Leftover::Tree(path));
+        }
+        Ok(())
     }
 
     /// Forks a watchdog; it leads a process group of its own, or joins `group`.
@@ -126,6 +177,8 @@ impl Watchdog {
             orders: Some(orders),
             answers,
             target: None,
+            replace_after_guard: false,
+            leftovers: Vec::new(),
         })
     }
 
@@ -159,7 +212,7 @@ impl Watchdog {
         if !exited {
             return Ok(Guard::Kept);
         }
-        let Some(guarded) = self.replaceable else {
+        let Some(guarded) = self.replaceable.clone() else {
             if let Some(target) = &self.target {
                 if let Some(guarded) = self.guarded_group() {
                     // SAFETY: kill takes integers; the group is led by the guarded process,
@@ -221,7 +274,18 @@ impl Watchdog {
             bail!("the watchdog ended unexpectedly");
         }
         match i32::from_ne_bytes(answer) {
-            0 => Ok(()),
+            0 => {
+                if self.replace_after_guard {
+                    let pidfd = self.target.as_ref().map(|t| t.as_raw_fd());
+                    self.replaceable = Some(Guarded {
+                        pidfd,
+                        pid: target.as_raw(),
+                        with_descendants,
+                        leftovers: self.leftovers.clone(),
+                    });
+                }
+                Ok(())
+            }
             errno => Err(Errno::from_raw(errno)).context("opening a pidfd of the guarded process"),
         }
     }
@@ -248,18 +312,35 @@ impl Drop for Watchdog {
             unsafe { libc::kill(-self.group.as_raw(), libc::SIGKILL) };
         }
         // Otherwise the tool gives up on a guarded process that still runs (a failure): the
-        // watchdog ends it, with its descendants, and its own group.
+        // watchdog ends it, with its descendants, and its own group. Either way the tool cleans
+        // up after itself: the watchdog is told to leave the leftovers alone.
+        let _ = write_all(orders.as_raw_fd(), &[QUIT]);
         drop(orders);
         self.reap();
     }
 }
 
-/// What a watchdog kills.
-#[derive(Clone, Copy)]
+/// What a watchdog kills, and what it removes if the tool is killed.
+#[derive(Clone)]
 struct Guarded {
     pidfd: Option<RawFd>,
     pid: i32,
     with_descendants: bool,
+    leftovers: Vec<Leftover>,
+}
+
+/// Writes all of `bytes` to the pipe `fd`.
+fn write_all(fd: RawFd, mut bytes: &[u8]) -> nix::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a slice we hold.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        match n {
+            n if n > 0 => bytes = &bytes[n as usize..],
+            -1 if Errno::last() == Errno::EINTR => {}
+            _ => return Err(Errno::last()),
+        }
+    }
+    Ok(())
 }
 
 /// Reads until `buf` is full or the pipe ends; returns how much was read.
@@ -303,14 +384,38 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded, group: i32
         "{}: watchdog of PID {tool}",
         crate::errors::tool()
     ));
-    let keep: Vec<RawFd> = [Some(orders), answers, guarded.pidfd]
+    let mut keep: Vec<RawFd> = [Some(orders), answers, guarded.pidfd]
         .into_iter()
         .flatten()
         .collect();
+    for leftover in &guarded.leftovers {
+        if let Leftover::Entry(entry) = leftover {
+            keep.push(entry.dir);
+        }
+    }
     close_all_but(&keep);
     let parent = nix::unistd::getppid();
     let mut tag = [0u8; 1];
+    let mut quitting = false;
     while read_full(orders, &mut tag) == 1 {
+        if tag[0] == QUIT {
+            quitting = true;
+            continue;
+        }
+        if tag[0] == LEFTOVER {
+            let mut length = [0u8; 4];
+            if read_full(orders, &mut length) != 4 {
+                break;
+            }
+            let mut path = vec![0u8; u32::from_ne_bytes(length) as usize];
+            if read_full(orders, &mut path) != path.len() {
+                break;
+            }
+            if let Ok(path) = CString::new(path) {
+                guarded.leftovers.push(Leftover::Tree(path));
+            }
+            continue;
+        }
         let (GUARD | GUARD_WITH_DESCENDANTS, Some(answers)) = (tag[0], answers) else {
             break;
         };
@@ -343,6 +448,15 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded, group: i32
             kill_descendants(pidfd, guarded.pid);
         }
         pidfd_signal(pidfd, libc::SIGKILL);
+    }
+    // A tool that ended normally has cleaned up; one that was killed left these behind.
+    if !quitting {
+        for leftover in &guarded.leftovers {
+            match leftover {
+                Leftover::Entry(entry) => entry.remove(),
+                Leftover::Tree(path) => remove_tree(path),
+            }
+        }
     }
     // Last, since it ends the watchdog too: the hooks and what they left running.
     // SAFETY: kill takes integers; 0 is our own process group.
@@ -427,6 +541,55 @@ fn close_all_but(keep: &[RawFd]) {
         from = fd as u32 + 1;
     }
     process::close_range(from, u32::MAX, 0);
+}
+
+/// Removes the directory tree at the absolute `path`, reaching it and everything in it without
+/// following a symbolic link.
+fn remove_tree(path: &CString) {
+    use nix::fcntl::OFlag;
+    let Ok(path) = path.to_str() else {
+        return;
+    };
+    let Some((parent, name)) = path.rsplit_once('/') else {
+        return;
+    };
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let Ok(mut dir) = nix::fcntl::open("/", flags, nix::sys::stat::Mode::empty()) else {
+        return;
+    };
+    for component in parent.split('/').filter(|c| !c.is_empty()) {
+        match nix::fcntl::openat(&dir, component, flags, nix::sys::stat::Mode::empty()) {
+            Ok(next) => dir = next,
+            Err(_) => return,
+        }
+    }
+    remove_tree_at(&dir, name, 0);
+}
+
+/// Removes `name` in `dir`, a directory with what it holds, or a file; at most 16 levels deep.
+fn remove_tree_at(dir: &OwnedFd, name: &str, depth: usize) {
+    use nix::fcntl::OFlag;
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    if unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).is_ok() || depth > 16 {
+        return;
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let Ok(inner) = nix::fcntl::openat(dir, name, flags, nix::sys::stat::Mode::empty()) else {
+        return;
+    };
+    let names: Vec<String> = match inner.try_clone().map(nix::dir::Dir::from_fd) {
+        Ok(Ok(mut listing)) => listing
+            .iter()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().ok().map(str::to_string))
+            .filter(|n| n != "." && n != "..")
+            .collect(),
+        _ => Vec::new(),
+    };
+    for entry in names {
+        remove_tree_at(&inner, &entry, depth + 1);
+    }
+    let _ = unlinkat(dir, name, UnlinkatFlags::RemoveDir);
 }
 
 /// Replaces what /proc/self/cmdline shows (what `ps` and `pgrep -f` read) with `title`, in

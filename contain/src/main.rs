@@ -10,6 +10,7 @@ use common::errors::{self, parse_args};
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::net::{NetMode, Publish};
 use common::overlay::{Layers, Upper};
+use common::registry::{self, parse_name};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -141,9 +142,17 @@ struct Args {
         value_parser = clap::value_parser!(u32).range(0..=86400)
     )]
     stop_timeout: u32,
+    /// Register the container under NAME (letters, digits, _, . and -), for `inject NAME` and
+    /// --list; refused while a container of that name runs
+    #[arg(long = "name", value_name = "NAME", value_parser = parse_name)]
+    name: Option<String>,
+    /// List the running containers (yours; root's: everyone's): name, supervisor PID, start
+    /// (UTC), DIR and command, one line each
+    #[arg(long = "list", exclusive = true)]
+    list: bool,
     /// Root directory of the container
-    #[arg(value_name = "DIR")]
-    root: PathBuf,
+    #[arg(value_name = "DIR", required_unless_present = "list")]
+    root: Option<PathBuf>,
     /// Command and arguments run as PID 1 (default: /bin/sh)
     #[arg(
         trailing_var_arg = true,
@@ -168,11 +177,17 @@ const EXAMPLES: &str = "Examples:
   contain --gui xephyr --gui-size full --cap-drop sys_module,sys_time DIR /sbin/init   a desktop
   contain --gui xpra DIR xterm             the container's windows on your desktop
   contain --stop-timeout 60 DIR /sbin/init give init a minute to shut down on SIGTERM
+  contain --name web DIR httpd -f; inject web sh   name a container, enter it by name
+  contain --list                           what runs
 On the console, ^] ^] ^] (three times within a second) kills the container.";
 
 fn main() {
     errors::run_main("contain", || {
         let args: Args = parse_args();
+        if args.list {
+            registry::print_list()?;
+            return Ok(0);
+        }
         let command = if args.command.is_empty() {
             vec!["/bin/sh".into()]
         } else {
@@ -187,7 +202,7 @@ fn main() {
         let mounts = UserMounts::new(&args.bind, &args.ro_bind, &args.tmpfs)?;
         let env = environment::from_options(&args.env_file, &args.env)?;
         Container {
-            root: args.root,
+            root: args.root.unwrap_or_default(),
             mounts,
             command,
             maps: IdMaps::from_args(args.uid_map, args.gid_map)?,
@@ -214,6 +229,7 @@ fn main() {
             env,
             workdir: args.workdir,
             hostname: args.hostname,
+            name: args.name,
         }
         .run()
     })

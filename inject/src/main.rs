@@ -5,13 +5,15 @@ use common::caps::{parse_user, User};
 use common::enter::{refuse_setid, Injection};
 use common::environment::{self, parse_assignment, Assignment};
 use common::errors::{self, parse_args};
+use common::registry;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Run a command inside a running container, as its root, without privilege.
 ///
-/// PID is the contain supervisor (`pgrep -n contain` finds the newest one) or the container's
-/// init (its PID as the host's ps shows it). inject joins the container's user namespace, then
+/// PID is the contain supervisor (`contain --list` shows them, and `pgrep -n contain` finds the
+/// newest one) or the container's init (its PID as the host's ps shows it); NAME is the name of
+/// a container started with `contain --name NAME`. inject joins the container's user namespace, then
 /// its cgroup, IPC, network, PID, time, UTS and mount namespaces, becomes container root (uid
 /// and gid 0), and runs CMD (default: $SHELL if the container has it, else /bin/sh) in the
 /// container's root directory, in /. CMD is a process of the container: it sees the container's /proc and
@@ -45,9 +47,10 @@ struct Args {
     /// starting with # are skipped, VALUE is taken literally (repeatable; -e wins)
     #[arg(long = "env-file", value_name = "FILE")]
     env_file: Vec<PathBuf>,
-    /// The contain supervisor or the container's init
-    #[arg(value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
-    pid: i32,
+    /// The contain supervisor or the container's init, or the NAME of a container of yours
+    /// (contain --name)
+    #[arg(value_name = "PID|NAME")]
+    target: String,
     /// Command and arguments (default: $SHELL if the container has it, else /bin/sh)
     #[arg(
         trailing_var_arg = true,
@@ -58,6 +61,7 @@ struct Args {
 }
 
 const EXAMPLES: &str = "Examples:
+  inject web bash                    a shell in the container named web
   inject $(pgrep -n contain) bash    a shell in the newest container
   inject 4242 ps                     the container's processes, as it sees them
   inject 4242 cat /etc/os-release    read a file inside
@@ -69,7 +73,7 @@ fn main() {
         refuse_setid()?;
         let args: Args = parse_args();
         Injection {
-            target: args.pid,
+            target: registry::find_target(&args.target)?,
             command: args.command,
             user: args.user,
             env: environment::from_options(&args.env_file, &args.env)?,

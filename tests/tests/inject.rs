@@ -182,7 +182,12 @@ fn stdin_and_the_variables_named_with_e_are_passed_with_container_set() {
     let target = start(As::User);
     let script = "cat; echo \"$FROM_HOST $container $PATH${NOT_NAMED-}\"";
     let options = ["-e", "FROM_HOST"];
-    let mut cmd = inject_command(As::User, &options, target.supervisor(), &["sh", "-c", script]);
+    let mut cmd = inject_command(
+        As::User,
+        &options,
+        target.supervisor(),
+        &["sh", "-c", script],
+    );
     cmd.env("FROM_HOST", "kept")
         .env("NOT_NAMED", "passed")
         .stdin(Stdio::piped());

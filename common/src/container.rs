@@ -15,7 +15,7 @@ use crate::process::{Exec, DEFAULT_PATH};
 use crate::registry::{Entry, Registration, Registry};
 use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{self, Signal, Supervisor};
-use crate::userns::{Lifeline, NsChild};
+use crate::userns::{Lifeline, LifelinePipe, NsChild};
 use crate::watchdog::{Leftover, Watchdog};
 use anyhow::{bail, Context, Result};
 use std::cell::RefCell;
@@ -74,11 +74,36 @@ struct Run<'a> {
     start_directory: Option<&'a (PathBuf, bool)>,
     console: Option<&'a Console>,
     supervisor: &'a Supervisor,
-    /// The caller's registry of names, if it could be opened.
-    registry: Option<&'a Registry>,
+    /// The caller's registry of names, once opened (see [`Run::registry`]).
+    registry: std::cell::OnceCell<Option<Registry>>,
     /// The container's entry in it, once made: before the start with a name, after the first
     /// release of init without one (off the way to init's exec).
     registration: RefCell<Option<Registration>>,
+}
+
+impl Run<'_> {
+    /// The caller's registry of names, opened on first use: a failure only leaves the
+    /// container unlisted, and is said once.
+    fn registry(&self) -> Option<&Registry> {
+        self.registry
+            .get_or_init(|| match Registry::open() {
+                Ok(registry) => Some(registry),
+                Err(e) => {
+                    crate::errors::warn(&format!("not listed: {}", crate::errors::one_line(&e)));
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// What contain leaves on the host, for the watchdog to remove if contain is killed: its
+    /// entry in the registry (named `name`, or by its PID).
+    fn leftovers(&self, name: Option<&str>) -> Vec<Leftover> {
+        self.registry()
+            .map(|r| Leftover::Entry(r.removal(name)))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// How one start of the container went.
@@ -168,21 +193,16 @@ impl Container {
             let container_root = self.maps.root_on_host();
             layers.prepare(&self.root, container_root)?;
         }
-        let registry = match (&self.name, Registry::open()) {
-            (_, Ok(registry)) => Some(registry),
-            (Some(_), Err(e)) => return Err(e),
-            (None, Err(e)) => {
-                crate::errors::warn(&format!("not listed: {}", crate::errors::one_line(&e)));
-                None
-            }
-        };
-        let registration =
-            match (&self.name, &registry) {
-                (Some(name), Some(registry)) => Some(registry.register(
-                    &Entry::of_this_process(Some(name.clone()), &self.root, &self.command),
-                )?),
-                _ => None,
-            };
+        // A name is taken before anything starts; a container without one is registered
+        // once init runs (see Container::register_once).
+        let registry = std::cell::OnceCell::new();
+        let mut registration = None;
+        if let Some(name) = &self.name {
+            let opened = Registry::open()?;
+            let entry = Entry::of_this_process(Some(name.clone()), &self.root, &self.command);
+            registration = Some(opened.register(&entry)?);
+            let _ = registry.set(Some(opened));
+        }
         let exec = Exec::new(&self.command, self.environment())?;
         let start_directory = self.start_directory();
         let console = if self.console {
@@ -204,7 +224,7 @@ impl Container {
             start_directory: start_directory.as_ref(),
             console: console.as_ref(),
             supervisor: &supervisor,
-            registry: registry.as_ref(),
+            registry,
             registration: RefCell::new(registration),
         };
         loop {
@@ -224,40 +244,56 @@ impl Container {
     /// One life of the container, from creating its namespaces to the end of its init.
     fn boot(&self, run: &Run) -> Result<Start> {
         let (console, supervisor) = (run.console, run.supervisor);
-        // What contain leaves on the host, for the watchdog to remove if contain is killed.
-        let leftovers: Vec<Leftover> = run
-            .registry
-            .map(|r| Leftover::Entry(r.removal(self.name.as_deref())))
-            .into_iter()
-            .collect();
-        // With a display, the watchdog comes first: the display's private directory on the
-        // host is its to remove from the moment it exists until init has taken the socket.
-        let mut early_watchdog = match &self.gui {
-            Some(_) => Some(Watchdog::start(true, leftovers.clone())?),
-            None => None,
+        // The watchdog is made while init is held when something outside must be guarded
+        // from the start: the -o hook (which joins its process group) or a display (whose
+        // private directory on the host it removes should contain be killed). Otherwise it is
+        // made once init runs, beside init's own setup rather than before it: init waits for
+        // it only before it changes credentials or execs (see Container::init), and until
+        // then its parent-death signal ends it with contain.
+        let early = self.outside_hook.is_some() || self.gui.is_some();
+        let mut early_watchdog = match early {
+            true => Some(Watchdog::start(true, run.leftovers(self.name.as_deref()))?),
+            false => None,
         };
         // Lives until init has ended: dropping it ends the display server.
         let display = self.start_display(early_watchdog.as_mut())?;
         let handoff = display.as_ref().map(|(_, handoff)| handoff);
+        let guarded_pipe = LifelinePipe::new()?;
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
             NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-                self.init(console, lifeline, run.exec, run.start_directory, handoff)
+                let guarded = guarded_pipe.child();
+                self.init(
+                    console,
+                    lifeline,
+                    &guarded,
+                    run.exec,
+                    run.start_directory,
+                    handoff,
+                )
             })?
+        };
+        let guarded = guarded_pipe.parent();
+        // A pidfd of init while it is held, and so cannot have ended and been reaped.
+        let target = match crate::process::pidfd_open(child.pid.as_raw()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                child.abandon();
+                return Err(e).context("opening a pidfd of init");
+            }
         };
         // Ends the container, and the -o hook with what it started, when contain ends, even of
         // SIGKILL: init's parent-death signal does not survive its changes of credentials.
-        let guarded = match early_watchdog {
-            Some(mut watchdog) => watchdog.guard(child.pid, false).map(|()| watchdog),
-            None => Watchdog::guarding(child.pid, false, leftovers),
-        };
-        let watchdog = match guarded {
-            Ok(watchdog) => watchdog,
-            Err(e) => {
-                child.abandon();
-                return Err(e);
-            }
+        let early_watchdog = match early_watchdog {
+            Some(mut watchdog) => match watchdog.guard(child.pid, false) {
+                Ok(()) => Some(watchdog),
+                Err(e) => {
+                    child.abandon();
+                    return Err(e);
+                }
+            },
+            None => None,
         };
         // What happens outside while the child is held; any failure abandons the child, and
         // so does a signal to contain (the hook is killed then, and pasta ended).
@@ -269,7 +305,7 @@ impl Container {
                 NetMode::Pasta => Some(Pasta::start(child.pid, &self.publish)?),
                 _ => None,
             };
-            if let Some(script) = &self.outside_hook {
+            if let (Some(script), Some(watchdog)) = (&self.outside_hook, &early_watchdog) {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
                 let env = [(INIT_PID_VAR, child.pid.to_string())];
                 // In the watchdog's group, which ends with the container even of SIGKILL.
@@ -299,6 +335,23 @@ impl Container {
         };
         let pid = child.release()?;
         self.register_once(run);
+        let watchdog = match early_watchdog {
+            Some(watchdog) => Ok(watchdog),
+            None => {
+                let leftovers = run.leftovers(self.name.as_deref());
+                Watchdog::guarding_pidfd(pid, target, false, leftovers)
+            }
+        };
+        let watchdog = match watchdog {
+            Ok(watchdog) => watchdog,
+            Err(e) => {
+                // Init, which waits for the word below, ends at the pipe's end.
+                drop(guarded);
+                crate::process::kill_and_reap(pid);
+                return Err(e);
+            }
+        };
+        nix::unistd::write(&guarded, &[1]).context("releasing init")?;
         // Looked after while init runs: one that died is replaced (see watchdog.rs).
         supervisor.guarded_by(watchdog);
         let status = match console {
@@ -312,7 +365,7 @@ impl Container {
     /// Registers a container without a name, once, after its first release (a failure only
     /// leaves it unlisted).
     fn register_once(&self, run: &Run) {
-        let (Some(registry), None) = (run.registry, &self.name) else {
+        let (Some(registry), None) = (run.registry(), &self.name) else {
             return;
         };
         let mut registration = run.registration.borrow_mut();
@@ -356,6 +409,7 @@ impl Container {
         &self,
         console: Option<&Console>,
         lifeline: &Lifeline,
+        guarded: &Lifeline,
         exec: &Exec,
         start_directory: Option<&(PathBuf, bool)>,
         display: Option<&Handoff>,
@@ -406,6 +460,11 @@ impl Container {
             None => Session::Detached.enter()?,
         }
         crate::keyring::join_new_session()?;
+        // The watchdog guards us before anything here can clear the parent-death signal (a
+        // change of credentials, an exec of a set-user-ID program): see Container::boot.
+        if !guarded.released() {
+            return Ok(crate::errors::FAILURE);
+        }
         // Last, so that none of our own setup runs with less than full rights; switching user
         // undoes the parent-death signal, so it is armed again.
         if !self.lockdown.is_default() {

@@ -102,6 +102,17 @@ impl Watchdog {
     ) -> Result<Watchdog> {
         let pidfd = process::pidfd_open(target.as_raw())
             .context("opening a pidfd of the guarded process")?;
+        Self::guarding_pidfd(target, pidfd, with_descendants, leftovers)
+    }
+
+    /// [`Watchdog::guarding`] a process whose pidfd the caller opened while the process could
+    /// not have ended (held, or unreaped): it may run on by now.
+    pub fn guarding_pidfd(
+        target: Pid,
+        pidfd: OwnedFd,
+        with_descendants: bool,
+        leftovers: Vec<Leftover>,
+    ) -> Result<Watchdog> {
         let guarded = Guarded {
             pidfd: Some(pidfd.as_raw_fd()),
             pid: target.as_raw(),

@@ -788,3 +788,32 @@ fn sigkill_of_contain_before_init_took_the_socket_leaves_no_private_directory() 
     });
     wait_until("the display server to end", || servers_of(&root).is_empty());
 }
+
+#[test]
+fn bind_mounts_work_beside_the_display() {
+    let host = HostDisplay::closed();
+    let root = x_rootfs();
+    let data = TempDir::new();
+    data.write("f", "from the host\n");
+    let bind = format!("{}:/data", data.path_arg());
+    // A tmpfs in /tmp, beside the display's socket directory, must not hide it.
+    let script = "cat /data/f; xdpyinfo >/dev/null && echo display-works; \
+                  echo x > /data/f 2>/dev/null || echo read-only";
+    let out = output(gui_command(
+        &host,
+        &[
+            "--gui",
+            "xephyr",
+            "--ro-bind",
+            &bind,
+            "--tmpfs",
+            "/tmp/scratch",
+        ],
+        &root,
+        &["/bin/sh", "-c", script],
+    ));
+    assert_eq!(
+        expect_success(&out),
+        "from the host\ndisplay-works\nread-only\n"
+    );
+}

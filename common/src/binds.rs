@@ -13,7 +13,7 @@
 //! sandbox (`--tmp-overlay /`) mounts a tmpfs on /tmp of that namespace to build the root in,
 //! which would hide a SRC below /tmp from a later lookup by path.
 
-use crate::mount::{fd_path, Kind, Rootfs};
+use crate::mount::{fd_path, Kind, Rootfs, TmpfsSize};
 use anyhow::{anyhow, bail, Result};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -27,8 +27,8 @@ use std::path::{Component, Path, PathBuf};
 pub enum What {
     /// SRC of the host, bound with everything mounted below it; read-only with `--ro-bind`.
     Bind { source: PathBuf, read_only: bool },
-    /// A new, empty tmpfs.
-    Tmpfs,
+    /// A new, empty tmpfs of this size.
+    Tmpfs(TmpfsSize),
 }
 
 /// One mount the user asked for.
@@ -61,6 +61,10 @@ pub fn parse_bind(text: &str) -> Result<(PathBuf, String), String> {
     }
     Ok((PathBuf::from(source), dest.to_string()))
 }
+
+/// The size of a `--tmpfs` without one: a quarter of memory, as the temporary writable layer's
+/// (a tmpfs without a size may take half of it, each one its own half).
+pub const TMPFS_SIZE: &str = crate::overlay::TMP_LAYER_SIZE;
 
 /// DEST, absolute, without `.` components, repeated or trailing slashes; `..` is refused, as
 /// it would name another place than it seems to once links are resolved inside the root.
@@ -116,12 +120,17 @@ impl UserMounts {
                 option,
             });
         }
-        for dest in tmpfs {
-            let option = format!("--tmpfs {dest}");
+        for text in tmpfs {
+            let option = format!("--tmpfs {}", crate::errors::printable(text));
+            let (dest, size) = match text.rsplit_once(':') {
+                Some((dest, size)) => (dest, size),
+                None => (text.as_str(), TMPFS_SIZE),
+            };
+            let size: TmpfsSize = size.parse().map_err(|e| anyhow!("{option}: SIZE {e:#}"))?;
             let dest = normalized_dest(dest).map_err(|why| anyhow!("{option}: {why}"))?;
             mounts.push(UserMount {
                 dest,
-                what: What::Tmpfs,
+                what: What::Tmpfs(size),
                 option,
             });
         }
@@ -172,12 +181,12 @@ impl UserMounts {
     pub fn mount(&self, rootfs: &Rootfs, sources: Sources) -> Result<()> {
         for (mount, source) in self.mounts.iter().zip(sources.0) {
             match (&mount.what, source) {
-                (What::Tmpfs, _) => rootfs
+                (What::Tmpfs(size), _) => rootfs
                     .mount_onto(
                         &mount.dest,
                         "tmpfs",
                         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                        Some("mode=0755"),
+                        Some(&format!("mode=0755,{}", size.option())),
                     )
                     .map_err(|e| anyhow!("{}: {}", mount.option, crate::errors::one_line(&e)))?,
                 (What::Bind { read_only, .. }, Some(source)) => {
@@ -302,6 +311,21 @@ mod tests {
             crate::errors::one_line(&twice.unwrap_err()),
             "--tmpfs /x/: /x is the DEST of --bind /:/x already"
         );
+    }
+
+    #[test]
+    fn tmpfs_takes_a_size() {
+        let mounts = UserMounts::new(&[], &[], &["/a:16m".into(), "/b".into()]).unwrap();
+        let sizes: Vec<&What> = mounts.mounts().iter().map(|m| &m.what).collect();
+        assert_eq!(
+            sizes,
+            [
+                &What::Tmpfs("16m".parse().unwrap()),
+                &What::Tmpfs(TMPFS_SIZE.parse().unwrap())
+            ]
+        );
+        let bad = UserMounts::new(&[], &[], &["/a:0".into()]).unwrap_err();
+        assert!(crate::errors::one_line(&bad).starts_with("--tmpfs /a:0: SIZE "));
     }
 
     #[test]

@@ -79,11 +79,12 @@ fn tmpfs_is_empty_and_private_to_the_container() {
     fs::create_dir(root.join("cache")).unwrap();
     root.write("cache/old", "");
     let out = contained(
-        &["--tmpfs", "/cache"],
+        &["--tmpfs", "/cache:1m"],
         &root,
-        "ls -A /cache; echo new > /cache/new; ls -A /cache; stat -c %a /cache",
+        "ls -A /cache; echo new > /cache/new; ls -A /cache; stat -c %a /cache; \
+         grep ' /cache ' /proc/mounts | grep -o 'size=[0-9a-z]*'",
     );
-    assert_eq!(out, "new\n755\n");
+    assert_eq!(out, "new\n755\nsize=1024k\n");
     assert!(!root.join("cache/new").exists());
     assert!(root.join("cache/old").exists());
 }

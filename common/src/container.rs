@@ -83,11 +83,12 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// The caller's registry of names, opened on first use: a failure only leaves the
-    /// container unlisted, and is said once.
+    /// container unlisted, said when the directory is there but refused, silent where there
+    /// is no place for one (a container without /run or /tmp).
     fn registry(&self) -> Option<&Registry> {
         self.registry
-            .get_or_init(|| match Registry::open() {
-                Ok(registry) => Some(registry),
+            .get_or_init(|| match Registry::open_if_possible() {
+                Ok(registry) => registry,
                 Err(e) => {
                     crate::errors::warn(&format!("not listed: {}", crate::errors::one_line(&e)));
                     None

@@ -23,6 +23,18 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+/// Why no registry could be made: nowhere to make it (not a refusal of what is there).
+#[derive(Debug)]
+struct NoPlace(String);
+
+impl std::fmt::Display for NoPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoPlace {}
+
 /// The first field of an entry: what wrote it.
 const FORMAT: &str = "contain-entry-1";
 /// The largest entry read.
@@ -85,7 +97,11 @@ pub struct Registry {
 fn own_directory() -> PathBuf {
     let uid = nix::unistd::getuid();
     if uid.is_root() {
-        return PathBuf::from("/run/contain");
+        // Root of a user namespace (in a container) may have no /run.
+        if Path::new("/run").is_dir() {
+            return PathBuf::from("/run/contain");
+        }
+        return PathBuf::from("/tmp/contain-0");
     }
     std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
@@ -105,6 +121,16 @@ impl Registry {
         Self::open_at(own_directory(), true)?.ok_or_else(|| anyhow!("no registry"))
     }
 
+    /// [`Registry::open`] for a container without a name: None where no registry can be made
+    /// (no writable place for it, as in a container without /run or /tmp), an error only for
+    /// a directory that is there but refused (not the caller's alone, a symbolic link).
+    pub fn open_if_possible() -> Result<Option<Registry>> {
+        match Self::open_at(own_directory(), true) {
+            Err(e) if e.downcast_ref::<NoPlace>().is_some() => Ok(None),
+            other => other,
+        }
+    }
+
     /// The caller's registry if it exists (for looking up).
     pub fn open_existing() -> Result<Option<Registry>> {
         Self::open_at(own_directory(), false)
@@ -116,16 +142,17 @@ impl Registry {
             (Some(parent), Some(name)) => (parent, name),
             _ => bail!("{}: not a directory path", shown()),
         };
+        let no_place = |e: Errno| anyhow::Error::new(NoPlace(format!("{}: {}", shown(), e.desc())));
         let parent = nix::fcntl::open(
             parent,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| anyhow!("{}: {}", shown(), e.desc()))?;
+        .map_err(no_place)?;
         if create {
             match nix::sys::stat::mkdirat(&parent, name, Mode::from_bits_truncate(0o700)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => bail!("{}: creating it: {}", shown(), e.desc()),
+                Err(e) => return Err(no_place(e)),
             }
         }
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;

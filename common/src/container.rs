@@ -352,7 +352,14 @@ impl Container {
                 return Err(e);
             }
         };
-        nix::unistd::write(&guarded, &[1]).context("releasing init")?;
+        // EPIPE: init has ended already (it failed, and said why): its status tells.
+        match nix::unistd::write(&guarded, &[1]) {
+            Ok(_) | Err(nix::errno::Errno::EPIPE) => {}
+            Err(e) => {
+                crate::process::kill_and_reap(pid);
+                return Err(e).context("releasing init");
+            }
+        }
         // Looked after while init runs: one that died is replaced (see watchdog.rs).
         supervisor.guarded_by(watchdog);
         let status = match console {

@@ -335,7 +335,6 @@ impl Container {
             }
         };
         let pid = child.release()?;
-        self.register_once(run);
         let watchdog = match early_watchdog {
             Some(watchdog) => Ok(watchdog),
             None => {
@@ -360,6 +359,9 @@ impl Container {
                 return Err(e).context("releasing init");
             }
         }
+        // After the watchdog, which removes the entry should contain be killed, and after init
+        // has its word, so that init does not wait for it.
+        self.register_once(run);
         // Looked after while init runs: one that died is replaced (see watchdog.rs).
         supervisor.guarded_by(watchdog);
         let status = match console {

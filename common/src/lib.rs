@@ -19,6 +19,7 @@ pub mod ns;
 pub mod overlay;
 pub mod process;
 pub mod registry;
+pub mod seccomp;
 pub mod session;
 pub mod supervise;
 pub mod userns;

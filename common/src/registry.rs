@@ -243,13 +243,23 @@ impl Registry {
         }
     }
 
-    /// Every live container of this registry, oldest first.
+    /// Every live container of this registry, oldest first. Stale entries (see the module's
+    /// comment) are removed on the way.
     pub fn list(&self) -> Vec<Entry> {
-        let mut entries: Vec<Entry> = entry_names(&self.dir)
-            .iter()
-            .filter_map(|file| read_entry(self.dir.as_fd(), file))
-            .filter(Entry::is_live)
-            .collect();
+        let lock = self.lock();
+        let mut entries = Vec::new();
+        for file in entry_names(&self.dir) {
+            let Some(entry) = read_entry(self.dir.as_fd(), &file) else {
+                continue;
+            };
+            if entry.is_live() {
+                entries.push(entry);
+            } else if lock.is_ok() {
+                let flags = nix::unistd::UnlinkatFlags::NoRemoveDir;
+                let _ = nix::unistd::unlinkat(&self.dir, file.as_str(), flags);
+            }
+        }
+        drop(lock);
         entries.sort_by_key(|e| (e.since, e.pid));
         entries
     }

@@ -120,15 +120,12 @@ fn the_entry_goes_with_a_container_whose_contain_was_killed() {
     });
 }
 
-#[test]
-fn a_stale_entry_is_not_listed_and_its_name_is_taken_over() {
-    let runtime = TempDir::new();
-    let root = busybox_rootfs();
+/// Runs a container named `name` and kills it so that its entry stays: contain stopped (so
+/// that it does not replace its watchdog), its watchdog killed, then contain. (A stopped
+/// watchdog would be woken by SIGCONT once contain's end orphaned its process group.)
+fn leave_stale_entry(runtime: &TempDir, root: &TempDir, name: &str) {
     let seconds = format!("1{}", unique_token());
-    let (container, sleep) = named(&runtime, "stale", &root, &seconds);
-    // Stop contain (so that it does not replace its watchdog), kill the watchdog, then
-    // contain: nothing removes the entry. (A stopped watchdog would be woken by SIGCONT
-    // once contain's end orphaned its process group.)
+    let (container, sleep) = named(runtime, name, root, &seconds);
     let title = [format!("contain: watchdog of PID {}", container.pid())];
     let watchdog = children_of(container.pid())
         .into_iter()
@@ -140,12 +137,28 @@ fn a_stale_entry_is_not_listed_and_its_name_is_taken_over() {
     container.signal(Signal::SIGKILL);
     drop(container.finish());
     let _ = kill(Pid::from_raw(sleep as i32), Signal::SIGKILL);
-    assert!(runtime.join("contain/stale").exists(), "the entry went");
-    assert_eq!(list(&runtime).len(), 1, "a stale entry is listed");
+    assert!(
+        runtime.join("contain").join(name).exists(),
+        "the entry went"
+    );
+}
+
+#[test]
+fn a_stale_entry_is_taken_over_and_list_removes_one() {
+    let runtime = TempDir::new();
+    let root = busybox_rootfs();
+    leave_stale_entry(&runtime, &root, "stale");
     let (again, _) = named(&runtime, "stale", &root, &format!("2{}", unique_token()));
     assert_eq!(listed(&runtime, again.pid()).expect("listed")[0], "stale");
     again.signal(Signal::SIGTERM);
     drop(again.finish());
+
+    leave_stale_entry(&runtime, &root, "stale");
+    assert_eq!(list(&runtime).len(), 1, "a stale entry is listed");
+    assert!(
+        !runtime.join("contain/stale").exists(),
+        "--list left a stale entry"
+    );
 }
 
 #[test]

@@ -5,11 +5,13 @@
 //! before anything starts. DEST is a path inside the container, resolved as every other mount
 //! target of the root is ([`Rootfs::mount_point`]: symbolic links never lead out of it) and
 //! created when missing, as a directory or an empty file to match SRC: in the writable layer
-//! of a layered root, in DIR itself otherwise. The mounts are made after the root's own (proc,
-//! sys, dev, the display) and before the `-i` hook, parents before what lies below them,
-//! whatever the order given.
+//! of a layered root, in DIR itself otherwise. The mounts are made with the root's own, in the
+//! setup stage before the lock point (see `Container::setup`), so that the kernel locks them
+//! and container root can neither make a read-only one writable nor unmount one: after /dev
+//! and the display's socket, before init's /proc (and a /sys of its own network) and the `-i`
+//! hook; parents before what lies below them, whatever the order given.
 //!
-//! init opens every SRC before it mounts anything, in its new mount namespace: the host's
+//! The setup opens every SRC before it mounts anything, in its new mount namespace: the host's
 //! sandbox (`--tmp-overlay /`) mounts a tmpfs on /tmp of that namespace to build the root in,
 //! which would hide a SRC below /tmp from a later lookup by path.
 
@@ -157,7 +159,7 @@ impl UserMounts {
         &self.mounts
     }
 
-    /// In init, in its new mount namespace, before the root's own mounts: opens every SRC
+    /// In the setup, in its new mount namespace, before the root's own mounts: opens every SRC
     /// (O_PATH), as the namespace shows it now.
     pub fn open_sources(&self) -> Result<Sources> {
         let mut opened = Vec::new();

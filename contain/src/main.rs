@@ -69,11 +69,13 @@ struct Args {
     /// Bind the host's SRC (a directory, with what is mounted below it, or a file) at DEST in
     /// the container (default: SRC; repeatable). DEST is resolved inside the container, as
     /// every mount target (symbolic links never lead out), and made when missing: in the
-    /// writable layer of a layered root, in DIR otherwise. Mounted after proc, sys and dev,
-    /// parents before what lies below them, before the -i hook; SRC may not hold a `:`
+    /// writable layer of a layered root, in DIR otherwise. Mounted with the root's own (after
+    /// /dev, before /proc and the -i hook), parents before what lies below them; SRC may not
+    /// hold a `:`
     #[arg(long = "bind", value_name = "SRC[:DEST]", value_parser = parse_bind)]
     bind: Vec<(PathBuf, String)>,
-    /// As --bind, read-only, with everything mounted below SRC, also for container root
+    /// As --bind, read-only, with everything mounted below SRC, also for container root (the
+    /// kernel locks it: it cannot be made writable or unmounted inside)
     #[arg(long = "ro-bind", value_name = "SRC[:DEST]", value_parser = parse_bind)]
     ro_bind: Vec<(PathBuf, String)>,
     /// Mount an empty tmpfs (mode 0755, nosuid, nodev) of SIZE (N, Nk, Nm, Ng or N% of
@@ -136,9 +138,10 @@ struct Args {
         requires = "tmp_overlay"
     )]
     tmp_overlay_size: Option<TmpfsSize>,
-    /// Layered root: DIR read-only under a writable layer kept in STATE (an existing directory;
-    /// its upper/ and work/ are made on first use), for the next run to see; one container
-    /// per STATE at a time. Remove it with `pseudo rm -rf STATE`
+    /// Layered root: DIR read-only under a writable layer kept in STATE (an existing directory
+    /// of yours, not a symbolic link; its upper/ and work/ are made on first use, and no link
+    /// in it is followed), for the next run to see; one container per STATE at a time. Remove
+    /// it with `pseudo rm -rf STATE`
     #[arg(long = "overlay", value_name = "STATE")]
     overlay: Option<PathBuf>,
     /// A read-only layer under DIR, with --tmp-overlay or --overlay (repeatable: the first one

@@ -246,3 +246,30 @@ fn binds_work_with_lock_down_and_inject_sees_them() {
     assert_eq!(expect_success(&out), "shared\n");
     target.stop();
 }
+
+#[test]
+fn container_root_can_neither_make_a_ro_bind_writable_nor_unmount_it() {
+    let host = TempDir::new();
+    host.write("f", "kept\n");
+    let bind = format!("{}:/data", host.path_arg());
+    // Container root may mount (the control), so what fails after it is the kernel's lock.
+    let script = "mount -t tmpfs t /tmp && echo control
+        mount -o remount,rw /data 2>/dev/null && echo remounted
+        mount -o remount,bind,rw /data 2>/dev/null && echo bind-remounted
+        umount /data 2>/dev/null && echo unmounted
+        umount -l /data 2>/dev/null && echo detached
+        echo changed > /data/f 2>/dev/null && echo written
+        cat /data/f";
+    for who in [As::User, As::Root].into_iter().filter(|&who| require(who)) {
+        let root = busybox_rootfs_of(who);
+        let options = ["-c", "--ro-bind", &bind];
+        let out = contain(who, &options, &root, &["/bin/sh", "-c", script]);
+        assert_eq!(
+            expect_success(&out),
+            "control\nkept\n",
+            "{who:?}: {}",
+            describe(&out)
+        );
+    }
+    assert_eq!(read(&host.join("f")), "kept\n");
+}

@@ -766,21 +766,17 @@ fn xpra_missing_is_named_with_its_packages() {
 }
 
 #[test]
-fn sigkill_of_contain_before_init_took_the_socket_leaves_no_private_directory() {
+fn sigkill_of_contain_before_the_socket_was_taken_leaves_no_private_directory() {
     let host = HostDisplay::closed();
     let root = x_rootfs();
-    // The -o hook runs while the display is ready and init is still held.
-    let seconds = format!("1{}", unique_token());
-    let hook = format!("sleep {seconds}");
-    let cmd = gui_command(&host, &["--gui", "xephyr", "-o", &hook], &root, &["true"]);
+    // The private directory exists from before the server starts until the container's root
+    // has taken the socket: kill contain in between, as soon as it shows.
+    let cmd = gui_command(&host, &["--gui", "xephyr"], &root, &["sleep", "60"]);
     let container = spawn(cmd);
     let pid = container.pid();
-    wait_for_process("the -o hook", &["sleep", &seconds]);
-    assert_eq!(
-        private_dirs_of(pid).len(),
-        1,
-        "no private directory while held"
-    );
+    wait_for("the private directory", || {
+        (!private_dirs_of(pid).is_empty()).then_some(())
+    });
     container.signal(Signal::SIGKILL);
     drop(container.finish());
     wait_until("the private directory to go", || {

@@ -1,11 +1,13 @@
 //! The shared crate of contain, pseudo and inject. All unsafe code of the project lives here.
 
+pub mod binds;
 pub mod caps;
 pub mod chroot;
 pub mod console;
 pub mod container;
 pub mod display;
 pub mod enter;
+pub mod environment;
 pub mod errors;
 pub mod hooks;
 pub mod idmap;
@@ -16,6 +18,7 @@ pub mod net;
 pub mod ns;
 pub mod overlay;
 pub mod process;
+pub mod registry;
 pub mod seccomp;
 pub mod session;
 pub mod supervise;

@@ -2,6 +2,7 @@
 
 pub mod caps;
 pub mod chroot;
+pub mod cli;
 pub mod console;
 pub mod container;
 pub mod display;

@@ -1,6 +1,6 @@
 //! The tools' manual pages and shell completions, generated from their clap definitions so
 //! that every option appears in both as soon as it exists (`make` writes them with the hidden
-//! `--man` and `--completions SHELL`; see [`crate::errors::parse_args`]).
+//! `--man` and `--completions SHELL`; see [`crate::cli::parse_args`]).
 //!
 //! clap_mangen renders NAME, DESCRIPTION and OPTIONS; this module adds what it lacks: a
 //! SYNOPSIS that shows each option's argument, the EXAMPLES (taken from the command's

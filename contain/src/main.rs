@@ -2,9 +2,10 @@
 
 use clap::Parser;
 use common::caps::Lockdown;
+use common::cli::parse_args;
 use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
-use common::errors::{self, parse_args};
+use common::errors;
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::net::{NetMode, Publish};
 use common::overlay::{Layers, Upper};

@@ -2,8 +2,9 @@
 
 use clap::Parser;
 use common::caps::{parse_user, User};
+use common::cli::parse_args;
 use common::enter::{refuse_setid, Injection};
-use common::errors::{self, parse_args};
+use common::errors;
 use std::ffi::OsString;
 
 /// Run a command inside a running container, as its root, without privilege.

@@ -30,7 +30,8 @@ pub fn parse_args<T: clap::Parser>() -> T {
     if let Some(result) = generated {
         let code = match result {
             Ok(()) => 0,
-            Err(e) if e.ends_with("Broken pipe") => 0,
+            // A reader that stopped early (`| head`) is not a failure.
+            Err(e) if e.contains("Broken pipe") => 0,
             Err(e) => {
                 report(&e);
                 FAILURE

@@ -54,8 +54,12 @@ pub fn write_completions(cmd: Command, shell: &str, out: &mut dyn Write) -> Resu
         .map_err(|_| format!("--completions: unknown shell '{shell}' (bash, zsh or fish)"))?;
     let mut cmd = cmd;
     let name = cmd.get_name().to_string();
-    clap_complete::generate(shell, &mut cmd, name, out);
-    Ok(())
+    // clap_complete panics when it cannot write (a reader that stopped early, `| head`): it
+    // writes to memory, and the tool writes that out, reporting a failure as one line.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut script);
+    out.write_all(&script)
+        .map_err(|e| format!("writing the completions: {e}"))
 }
 
 /// Roff text: backslashes and hyphens escaped, and no line starting with a control character.

@@ -44,6 +44,9 @@ pub fn write_man(cmd: Command, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(part(&|w| page.render_options_section(w))?.as_bytes())?;
     write_exit_status(&name, out)?;
     write_environment(&name, out)?;
+    if name != "inject" {
+        write_guide_section("ID MAPS", MAPS_GUIDE, "Maps", out)?;
+    }
     write_files(&name, out)?;
     write_messages(&name, MESSAGES_GUIDE, out)?;
     if let Some(examples) = examples {
@@ -258,6 +261,49 @@ fn write_environment(name: &str, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// docs/root-and-nested.md, whose section "Maps" is the maps' reference.
+const MAPS_GUIDE: (&str, &str) = (
+    "root-and-nested.md",
+    include_str!("../../docs/root-and-nested.md"),
+);
+
+/// The section `heading` (`## heading`) of a guide as the man page's section `title`: its
+/// paragraphs and bullet lists, so that page and guide say the same.
+fn write_guide_section(
+    title: &str,
+    (file, guide): (&str, &str),
+    heading: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let marker = format!("## {heading}\n");
+    let Some(start) = guide.find(&marker) else {
+        return Ok(());
+    };
+    let body = &guide[start + marker.len()..];
+    let body = body.find("\n## ").map_or(body, |end| &body[..end]);
+    writeln!(out, ".SH \"{title}\"")?;
+    for block in body.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
+        if block.starts_with("- ") {
+            for item in block.split("\n- ") {
+                let text = item.trim_start_matches("- ");
+                writeln!(
+                    out,
+                    ".IP \\(bu 2\n{}",
+                    markdown_to_roff(&joined(text), file)
+                )?;
+            }
+        } else {
+            writeln!(out, ".PP\n{}", markdown_to_roff(&joined(block), file))?;
+        }
+    }
+    Ok(())
+}
+
+/// The lines of a Markdown paragraph as one line.
+fn joined(text: &str) -> String {
+    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
 /// docs/messages.md, whose table "What the messages mean" lists every message of the tools.
 const MESSAGES_GUIDE: &str = include_str!("../../docs/messages.md");
 
@@ -306,8 +352,8 @@ fn write_messages(name: &str, guide: &str, out: &mut dyn Write) -> io::Result<()
         writeln!(
             out,
             ".TP\n{}\n{}",
-            markdown_to_roff(&message),
-            markdown_to_roff(&meaning)
+            markdown_to_roff(&message, "messages.md"),
+            markdown_to_roff(&meaning, "messages.md")
         )?;
     }
     Ok(())
@@ -335,7 +381,7 @@ fn table_cells(line: &str) -> Vec<String> {
 
 /// A line of the guide's Markdown as roff: `code` in bold, a link as its text (followed by
 /// the guide's name, for a link into a guide).
-fn markdown_to_roff(text: &str) -> String {
+fn markdown_to_roff(text: &str, home: &str) -> String {
     let mut plain = String::with_capacity(text.len());
     let mut rest = text;
     // [text](target) -> text
@@ -347,10 +393,10 @@ fn markdown_to_roff(text: &str) -> String {
             Some((mid, close)) if !rest[open + 1..open + mid].contains('`') => {
                 plain.push_str(&rest[..open]);
                 plain.push_str(&rest[open + 1..open + mid]);
-                // A guide of docs/ (the table's own, for an anchor alone) is named after it.
+                // A guide of docs/ (`home`, the text's own, for an anchor alone) is named after it.
                 let target = &rest[open + mid + 2..open + close];
                 let file = target.split('#').next().unwrap_or_default();
-                let file = if file.is_empty() { "messages.md" } else { file };
+                let file = if file.is_empty() { home } else { file };
                 if file.ends_with(".md") && !file.contains('/') {
                     plain.push_str(&format!(" (docs/{file})"));
                 }
@@ -368,7 +414,13 @@ fn markdown_to_roff(text: &str) -> String {
         if i % 2 == 1 {
             roffed.push_str(&bold(piece));
         } else {
-            roffed.push_str(&roff(piece).replace("\\&", ""));
+            for (j, part) in piece.split("**").enumerate() {
+                if j % 2 == 1 {
+                    roffed.push_str(&bold(part).replace("\\&", ""));
+                } else {
+                    roffed.push_str(&roff(part).replace("\\&", ""));
+                }
+            }
         }
     }
     if roffed.starts_with('.') || roffed.starts_with('\'') {
@@ -615,7 +667,7 @@ mod tests {
             rows.len()
         );
         for row in rows {
-            let message = markdown_to_roff(&table_cells(row)[0]);
+            let message = markdown_to_roff(&table_cells(row)[0], "messages.md");
             assert!(
                 pages.iter().any(|p| p.contains(&message)),
                 "no manual page has {message:?}"
@@ -630,16 +682,31 @@ mod tests {
     }
 
     #[test]
+    fn the_maps_section_is_the_guides() {
+        let mut out = Vec::new();
+        write_guide_section("ID MAPS", MAPS_GUIDE, "Maps", &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(".SH \"ID MAPS\"\n.PP\nA map is \\fBSTART:LOWER:COUNT"));
+        assert!(text.contains(".IP \\(bu 2\nAs root: container 0 is host 4294967294"));
+        assert!(
+            text.contains("(see Nested (docs/root\\-and\\-nested.md))"),
+            "{text}"
+        );
+        assert!(!text.contains("## "), "{text}");
+    }
+
+    #[test]
     fn markdown_cells_become_roff() {
         assert_eq!(
             table_cells(r"| `a \| b` (125) | see [Maps](x.md#maps), `-u` |"),
             ["`a | b` (125)", "see [Maps](x.md#maps), `-u`"]
         );
         assert_eq!(
-            markdown_to_roff("see [Maps](x.md#maps), `-u MAP` or [a]"),
+            markdown_to_roff("see [Maps](x.md#maps), `-u MAP` or [a]", "x.md"),
             "see Maps (docs/x.md), \\fB\\-u MAP\\fR or [a]"
         );
-        assert_eq!(markdown_to_roff(".x `y`"), "\\&.x \\fBy\\fR");
+        assert_eq!(markdown_to_roff(".x `y`", "x.md"), "\\&.x \\fBy\\fR");
+        assert_eq!(markdown_to_roff("**Why.** Be", "x.md"), "\\fBWhy.\\fR Be");
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Console emulation: a pty whose slave is the container's /dev/console and whose master the
 //! supervisor relays to and from its own stdin and stdout.
+//!
+//! It relays bytes and the window size and restores the caller's terminal mode; it must not wait
+//! for, reap or signal the container's processes (supervise owns that), except the escape's kill of
+//! init.
 
 use crate::supervise::{Event, Supervisor};
 use anyhow::{Context, Result};

@@ -1,4 +1,8 @@
 //! A container: what `contain` starts, from the supervisor's side and from init's.
+//!
+//! It owns the order of a start and nothing else: each step's work belongs to its module (mount,
+//! overlay, net, display, caps, hooks, watchdog), and every check of the user's input must come
+//! before the first namespace exists, so that bad input leaves nothing behind.
 
 use crate::caps::Lockdown;
 use crate::console::Console;

@@ -24,6 +24,9 @@
 //! mount namespace, the abstract socket belongs to the host's network namespace (so `--gui`
 //! needs one of its own), and with `--net pasta` the routes to the host
 //! ([`net::host_addresses`], [`net::prohibit_destinations`]) are closed.
+//!
+//! It must not give the container anything of the caller's X server: only the socket of a server of
+//! its own, bound in, and that server's cookie.
 
 use crate::idmap::{IdMap, IdMaps};
 use crate::mount::{self, Rootfs};

@@ -2,6 +2,9 @@
 //!
 //! Every failure leaves a tool as `tool: what failed: why` on stderr and one of the statuses
 //! below; the command's own status passes through untouched otherwise.
+//!
+//! It must not print anything but one printable line per failure, and it does not read the command
+//! line (cli does) or write the manual (manual does).
 
 use std::fmt;
 use std::sync::OnceLock;

@@ -1,4 +1,7 @@
 //! The shared crate of contain, pseudo and inject. All unsafe code of the project lives here.
+//!
+//! Each module owns one concern, says so in its opening comment, and never reaches back into the
+//! binaries; docs/architecture.md maps them.
 
 pub mod caps;
 pub mod chroot;

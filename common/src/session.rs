@@ -24,6 +24,9 @@
 //! only for output) the command keeps the caller's descriptors untouched, with no relay and no
 //! copy in between, and the tool passes ^C and ^\ on, which the terminal now sends to the tool
 //! alone.
+//!
+//! It must not leave a command in the caller's session or process group, whatever the tool and
+//! whatever its stdin.
 
 use crate::console::Console;
 use crate::supervise::{Signal, Supervisor};

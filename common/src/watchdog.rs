@@ -13,6 +13,8 @@
 //! a normal end the guarded process has ended already; what a hook left running ends with it.
 //!
 //! Its cost is one fork at the start and one wait for it at the end.
+//!
+//! It must not change its credentials or exec: that is what keeps its right to kill what it guards.
 
 use crate::process;
 use anyhow::{bail, Context, Result};

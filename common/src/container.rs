@@ -252,6 +252,8 @@ impl Container {
         exec: &Exec,
         display: Option<&Handoff>,
     ) -> Result<i32> {
+        // Opened before the root is built: the host sandbox covers the host's /tmp.
+        let display = display.map(Handoff::open).transpose()?;
         let rootfs = match &self.layers {
             Some(layers) => layers.mount(&self.root)?,
             None => Rootfs::bind_working_directory(&self.root)?,
@@ -262,7 +264,7 @@ impl Container {
             net::bring_up_loopback()?;
         }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
-        if let Some(display) = display {
+        if let Some(display) = &display {
             display.install(&rootfs)?;
         }
         if let Some(script) = &self.inside_hook {

@@ -3,10 +3,12 @@
 //! `--man` and `--completions SHELL`; see [`crate::cli::parse_args`]).
 //!
 //! clap_mangen renders NAME, DESCRIPTION and OPTIONS; this module adds what it lacks: a
-//! SYNOPSIS that shows each option's argument, EXIT STATUS, ENVIRONMENT, FILES, MESSAGES, the
-//! EXAMPLES (taken from the command's `after_help`, lines `  COMMAND  what it does`) and SEE
-//! ALSO. MESSAGES is read from docs/messages.md, the guide's table of every message, when the
-//! tool is built: one text for both, so that neither can leave a message out the other has.
+//! SYNOPSIS that shows each option's argument, EXIT STATUS, ENVIRONMENT, ID MAPS, CONSOLE,
+//! SYMBOLIC LINKS IN DIR, FILES, MESSAGES, the EXAMPLES (taken from the command's
+//! `after_help`, lines `  COMMAND  what it does`) and SEE ALSO. MESSAGES is read from
+//! docs/messages.md, the guide's table of every message, and ID MAPS, CONSOLE and SYMBOLIC
+//! LINKS IN DIR from the sections of the guides of those names, when the tool is built: one
+//! text for page and guide, so that neither can leave out what the other says.
 //! It must not describe an option itself: that is the option's clap help, in the binary.
 
 use crate::errors::{FAILURE, NOT_EXECUTABLE, NOT_FOUND};
@@ -46,6 +48,15 @@ pub fn write_man(cmd: Command, out: &mut dyn Write) -> io::Result<()> {
     write_environment(&name, out)?;
     if name != "inject" {
         write_guide_section("ID MAPS", MAPS_GUIDE, "Maps", out)?;
+    }
+    if name == "contain" {
+        write_guide_section("CONSOLE", TERMINAL_GUIDE, "The console", out)?;
+        write_guide_section(
+            "SYMBOLIC LINKS IN DIR",
+            SECURITY_GUIDE,
+            "Symbolic links in DIR",
+            out,
+        )?;
     }
     write_files(&name, out)?;
     write_messages(&name, MESSAGES_GUIDE, out)?;
@@ -267,8 +278,9 @@ const MAPS_GUIDE: (&str, &str) = (
     include_str!("../../docs/root-and-nested.md"),
 );
 
-/// The section `heading` (`## heading`) of a guide as the man page's section `title`: its
-/// paragraphs and bullet lists, so that page and guide say the same.
+/// The section `heading` (`## heading`) of a guide as the man page's section `title`, so that
+/// page and guide say the same: its paragraphs, bullet lists, and code blocks and tables as
+/// they are.
 fn write_guide_section(
     title: &str,
     (file, guide): (&str, &str),
@@ -282,27 +294,48 @@ fn write_guide_section(
     let body = &guide[start + marker.len()..];
     let body = body.find("\n## ").map_or(body, |end| &body[..end]);
     writeln!(out, ".SH \"{title}\"")?;
-    for block in body.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
-        if block.starts_with("- ") {
-            for item in block.split("\n- ") {
-                let text = item.trim_start_matches("- ");
-                writeln!(
-                    out,
-                    ".IP \\(bu 2\n{}",
-                    markdown_to_roff(&joined(text), file)
-                )?;
+    // A paragraph or bullet item being gathered, with the request that starts it.
+    let mut text: Option<(&str, String)> = None;
+    let flush = |text: &mut Option<(&str, String)>, out: &mut dyn Write| -> io::Result<()> {
+        if let Some((request, words)) = text.take() {
+            writeln!(out, "{request}\n{}", markdown_to_roff(&words, file))?;
+        }
+        Ok(())
+    };
+    let mut verbatim = false;
+    for line in body.lines() {
+        let fence = line.trim_start().starts_with("```");
+        if verbatim || fence || line.starts_with('|') {
+            flush(&mut text, out)?;
+            match (fence, verbatim) {
+                (true, false) => writeln!(out, ".PP\n.RS 4\n.nf")?,
+                (true, true) => writeln!(out, ".fi\n.RE")?,
+                (false, true) => writeln!(out, "\\&{}", roff(line).trim_start_matches("\\&"))?,
+                // A table row, as it stands.
+                (false, false) => writeln!(out, ".PP\n\\&{}", roff(line))?,
             }
+            verbatim ^= fence;
+        } else if line.trim().is_empty() {
+            flush(&mut text, out)?;
+        } else if let Some(item) = line.strip_prefix("- ") {
+            flush(&mut text, out)?;
+            text = Some((".IP \\(bu 2", item.trim().to_string()));
         } else {
-            writeln!(out, ".PP\n{}", markdown_to_roff(&joined(block), file))?;
+            let (_, words) = text.get_or_insert((".PP", String::new()));
+            if !words.is_empty() {
+                words.push(' ');
+            }
+            words.push_str(line.trim());
         }
     }
-    Ok(())
+    flush(&mut text, out)
 }
 
-/// The lines of a Markdown paragraph as one line.
-fn joined(text: &str) -> String {
-    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
-}
+/// docs/terminal.md, whose section "The console" describes contain's console.
+const TERMINAL_GUIDE: (&str, &str) = ("terminal.md", include_str!("../../docs/terminal.md"));
+
+/// docs/security.md, whose section "Symbolic links in DIR" says how contain follows them.
+const SECURITY_GUIDE: (&str, &str) = ("security.md", include_str!("../../docs/security.md"));
 
 /// docs/messages.md, whose table "What the messages mean" lists every message of the tools.
 const MESSAGES_GUIDE: &str = include_str!("../../docs/messages.md");
@@ -693,6 +726,32 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("## "), "{text}");
+        // Each section the pages take from a guide is still there, under its name.
+        for (guide, heading) in [
+            (TERMINAL_GUIDE, "The console"),
+            (SECURITY_GUIDE, "Symbolic links in DIR"),
+        ] {
+            let mut out = Vec::new();
+            write_guide_section("X", guide, heading, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains(".PP\n"),
+                "docs/{}: no section {heading:?}",
+                guide.0
+            );
+        }
+    }
+
+    #[test]
+    fn guide_sections_keep_lists_code_and_tables() {
+        let guide = "# T\n\n## S\n\nOne\ntwo `x`.\n\n- a\n  b\n- c\n\n```sh\n.x -y\n\n  z\n```\n\n| a | b |\n\n## Next\n\nno\n";
+        let mut out = Vec::new();
+        write_guide_section("S", ("t.md", guide), "S", &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            ".SH \"S\"\n.PP\nOne two \\fBx\\fR.\n.IP \\(bu 2\na b\n.IP \\(bu 2\nc\n\
+             .PP\n.RS 4\n.nf\n\\&.x \\-y\n\\&\n\\&  z\n.fi\n.RE\n.PP\n\\&| a | b |\n"
+        );
     }
 
     #[test]

@@ -303,7 +303,8 @@ fn write_guide_section(
         Ok(())
     };
     let mut verbatim = false;
-    for line in body.lines() {
+    // HTML comments (notes to the guide's editors) are not shown.
+    for line in body.lines().filter(|l| !l.starts_with("<!--")) {
         let fence = line.trim_start().starts_with("```");
         if verbatim || fence || line.starts_with('|') {
             flush(&mut text, out)?;

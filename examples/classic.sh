@@ -37,7 +37,7 @@ for program in $programs; do
     command -v "$program" >/dev/null || { echo "$0: no $program on this host" >&2; exit 1; }
 done
 # Made by container root, so that it owns the directory (for real root, container root is
-# host 4294967294, not root).
+# the first host ID of root's default block, not root).
 "$pseudo" mkdir -p "$dir"
 
 # The host paths to copy, relative to /, each with the directories above it, so that these get

@@ -63,7 +63,8 @@ echo "I: mirror $mirror, security $security"
 # which is the caller on the host, so the cache stays the caller's own. They expand $CACHE
 # and $1 (the chroot) themselves.
 export CACHE="$cache"
-# Made by container root, which the hooks run as (for real root: host 4294967294).
+# Made by container root, which the hooks run as (for real root: the first host ID of root's
+# default block, 1879048192 on most hosts).
 "$pseudo" mkdir -p "$CACHE/archives" "$CACHE/lists"
 copy='-maxdepth 1 -type f ! -name lock -exec cp -t'
 

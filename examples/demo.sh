@@ -16,7 +16,8 @@
 #
 # As an ordinary user, container root is you and container IDs 1, 2, ... are your subordinate
 # IDs from /etc/subuid and /etc/subgid (Debian's adduser grants 65536 of them to new users).
-# As root, container root is host ID 4294967294 and every other ID is itself.
+# As root, container IDs are root's own subordinate IDs, or else a block of 65536 host IDs
+# that no account has (container ID N is host ID 1879048192 + N on most hosts).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +39,7 @@ echo "\$ pseudo cat /proc/self/uid_map    # container ID, host ID, count"
 tree=$(mktemp -d /tmp/pseudo-demo.XXXXXX)
 # Files of subordinate IDs are not the caller's to delete: container root removes them.
 trap '"$pseudo" rm -rf "$tree"' EXIT
-# The tree belongs to container root: the caller, or for real root host ID 4294967294.
+# The tree belongs to container root: the caller, or for real root the first ID of its block.
 root_uid=$("$pseudo" awk '$1 == 0 { print $2 }' /proc/self/uid_map)
 root_gid=$("$pseudo" awk '$1 == 0 { print $2 }' /proc/self/gid_map)
 chown "$root_uid:$root_gid" "$tree"

@@ -155,7 +155,9 @@ fn parse_cap_list(option: &str, list: &str, last: u8) -> Result<u64> {
 /// What a command may hold, enforced by [`Lockdown::apply`] just before it execs.
 ///
 /// * The bounding set is [`Lockdown::bounding`]. Root regains its whole bounding set on every
-///   exec, so for root inside this is the real limit.
+///   exec, so for root inside this is the real limit; so does a user who runs a set-user-ID
+///   root program (or one with file capabilities), so for another user it holds only the
+///   user's few, as Docker's does.
 /// * Run as root inside (no user, or uid 0): the permitted and effective sets are
 ///   [`Lockdown::root_caps`], the inheritable and ambient sets empty.
 /// * Run as another user: only [`Lockdown::user_caps`] are held, as ambient capabilities so
@@ -176,8 +178,9 @@ impl Lockdown {
     /// `cap_drop` and `cap_add` hold one LIST per occurrence of the option. The capabilities
     /// are every capability the running kernel knows (what a new user namespace starts with,
     /// whatever the host's bounding set), minus the drops, plus the adds. Root inside holds
-    /// exactly those; `user` (`UID[:GID]`) holds only the adds. With no option at all the
-    /// result [`is_default`](Lockdown::is_default) and applying it changes nothing.
+    /// exactly those; `user` (`UID[:GID]`) holds only the adds, in its bounding set too.
+    /// With no option at all the result [`is_default`](Lockdown::is_default) and applying it
+    /// changes nothing.
     ///
     /// Errors name the offending option and word, in one line.
     pub fn from_options(
@@ -295,9 +298,14 @@ impl Lockdown {
         self.bounding == full && self.root_caps == full && self.user.is_none() && !self.no_new_privs
     }
 
-    /// The bounding set to apply (bit N = capability N).
+    /// The bounding set to apply (bit N = capability N): for a user other than root, only
+    /// [`Lockdown::user_caps`], else a set-user-ID root program in the container would give
+    /// the user the rest back.
     pub fn bounding(&self) -> u64 {
-        self.bounding
+        match self.user {
+            Some(user) if !user.is_root() => self.bounding & self.user_caps,
+            _ => self.bounding,
+        }
     }
 
     /// The permitted and effective sets of a command run as root inside.
@@ -338,8 +346,9 @@ impl Lockdown {
         if self.is_default() {
             return Ok(());
         }
+        let bounding = self.bounding();
         for index in 0..=self.last_cap {
-            if self.bounding & (1u64 << index) == 0 {
+            if bounding & (1u64 << index) == 0 {
                 bounding_drop(index).with_context(|| {
                     format!("dropping {} from the bounding set", cap_name(index))
                 })?;
@@ -641,8 +650,14 @@ mod tests {
                 gid: 1000
             })
         );
-        assert_eq!(plain.bounding(), FULL_40);
+        // A set-user-ID root program gives it nothing back either.
+        assert_eq!(plain.bounding(), 0);
         assert_eq!(plain.user_caps(), 0);
+        let added = options(&[], &["chown"], Some("1000"), false).unwrap();
+        assert_eq!((added.bounding(), added.user_caps()), (CHOWN, CHOWN));
+        // Root inside keeps the whole set.
+        let root = options(&["chown"], &[], Some("0"), false).unwrap();
+        assert_eq!(root.bounding(), FULL_40 & !CHOWN);
         let web = options(&["all"], &["net_bind_service"], Some("1000"), false).unwrap();
         assert_eq!(web.bounding(), NET_BIND_SERVICE);
         assert_eq!(web.user_caps(), NET_BIND_SERVICE);
@@ -998,7 +1013,7 @@ mod tests {
             if let Some(p) = expect(
                 "user 1000:1000",
                 from(&[], &[], Some("1000:1000"), false),
-                full(),
+                0,
                 0,
                 0,
             ) {
@@ -1192,7 +1207,7 @@ mod tests {
             expect(
                 "inject --user 1000 into root init without sys_admin",
                 user,
-                want,
+                0,
                 0,
                 0,
             );

@@ -181,44 +181,53 @@ impl IdMap {
 
     /// The map used when none is given.
     ///
-    /// As real root: container 0 is host 4294967294 and every other ID is itself, leaving the
-    /// top ID unmapped, so that container root is not host root. As root of a user namespace
-    /// (inside a container, pseudo or `unshare -Ur`): every ID that exists in it is itself, so
-    /// that container root is the caller, as for an ordinary user; no other ID could be mapped
-    /// (and only root itself when the capability to map IDs has been dropped).
+    /// As real root: container 0, 1, 2, ... run through root's own ranges in /etc/subuid
+    /// (/etc/subgid), in file order, as a user's 1, 2, ... do (root's own ID is never mapped);
+    /// without such ranges, they are the block of [`ROOT_BLOCK_SIZE`] host IDs that
+    /// [`root_block`] picks, which no account, group or subordinate range of the host has. Either way no
+    /// container ID is a host user's or group's: container root may chown and chmod its files
+    /// at will (set-user-ID ones included) without handing them to anyone on the host.
+    /// As root of a user namespace (inside a container, pseudo or `unshare -Ur`): every ID that
+    /// exists in it is itself, so that container root is the caller, as for an ordinary user;
+    /// no other ID could be mapped (and only root itself when the capability to map IDs has
+    /// been dropped).
     /// Otherwise: container 0 is the caller and 1, 2, ... run through the caller's subordinate
     /// ranges in file order.
-    pub fn default_for(kind: IdKind) -> IdMap {
+    pub fn default_for(kind: IdKind) -> Result<IdMap> {
+        let subordinate = match std::fs::read_to_string(kind.subid_file()) {
+            Ok(text) => subordinate_ranges(&text, kind, &login_names()),
+            Err(_) => Vec::new(),
+        };
         if nix::unistd::geteuid().is_root() {
             let own = own_namespace(kind);
             if !is_initial(&own) {
                 if !may_map_others(kind) {
                     // Only its own ID is left to a root that dropped the capability.
-                    return Self::single(0, 0);
+                    return Ok(Self::single(0, 0));
                 }
-                return Self::identity_of(&own);
+                return Ok(Self::identity_of(&own));
             }
-            return IdMap {
-                ranges: vec![
-                    IdRange {
-                        inside: 0,
-                        outside: LAST_ID as u32,
-                        count: 1,
-                    },
-                    IdRange {
-                        inside: 1,
-                        outside: 1,
-                        count: LAST_ID as u32 - 1,
-                    },
-                ],
-            };
+            if let Some(map) = Self::through(&subordinate) {
+                return Ok(map);
+            }
+            let base = root_block(&HostIds::read())?;
+            return Ok(IdMap {
+                ranges: vec![IdRange {
+                    inside: 0,
+                    outside: base,
+                    count: ROOT_BLOCK_SIZE,
+                }],
+            });
         }
-        let own = kind.current();
-        let subordinate = match std::fs::read_to_string(kind.subid_file()) {
-            Ok(text) => subordinate_ranges(&text, kind, &login_names()),
-            Err(_) => Vec::new(),
-        };
-        Self::stacked(own, &subordinate)
+        Ok(Self::stacked(kind.current(), &subordinate))
+    }
+
+    /// Container 0, 1, 2, ... through `subordinate` (start, count) in order; a range that
+    /// starts at 0 is left out, as host root is never mapped. None if no range is left.
+    fn through(subordinate: &[(u32, u32)]) -> Option<IdMap> {
+        let usable: Vec<(u32, u32)> = subordinate.iter().copied().filter(|r| r.0 != 0).collect();
+        let map = Self::appended(Vec::new(), &usable);
+        (!map.ranges.is_empty()).then_some(map)
     }
 
     /// Every ID of a user namespace's map (its inside column) as itself, container 0 first.
@@ -301,15 +310,24 @@ impl IdMap {
 
     /// Container 0 → `own`, then container 1, 2, ... through `subordinate` (start, count).
     fn stacked(own: u32, subordinate: &[(u32, u32)]) -> IdMap {
-        let mut ranges = vec![IdRange {
+        let root = IdRange {
             inside: 0,
             outside: own,
             count: 1,
-        }];
-        let mut next: u64 = 1;
+        };
+        Self::appended(vec![root], subordinate)
+    }
+
+    /// `ranges`, then the next container IDs through `subordinate` (start, count) in order.
+    fn appended(mut ranges: Vec<IdRange>, subordinate: &[(u32, u32)]) -> IdMap {
+        let mut next: u64 = ranges.iter().map(|r| r.count as u64).sum();
         for &(start, count) in subordinate {
-            let room = (LAST_ID + 1).saturating_sub(next);
-            let count = (count as u64).min(room) as u32;
+            // Cut where the IDs end, on the host (a malformed line) and inside.
+            let count = (count as u64).min((LAST_ID + 1).saturating_sub(start as u64));
+            if count == 0 {
+                continue;
+            }
+            let count = count.min((LAST_ID + 1).saturating_sub(next)) as u32;
             if count == 0 || ranges.len() == MAX_RANGES {
                 break;
             }
@@ -438,6 +456,94 @@ pub fn subordinate_ranges(text: &str, kind: IdKind, names: &[String]) -> Vec<(u3
     ranges
 }
 
+/// How many host IDs root's default block holds: as many as a 16-bit system had, what a
+/// distribution's tree uses (systemd-nspawn's `--private-users=pick` takes as many).
+pub const ROOT_BLOCK_SIZE: u32 = 65536;
+
+/// Where root's default block is looked for, in steps of [`ROOT_BLOCK_SIZE`]: systemd's table
+/// of UID ranges (systemd.io/UIDS-GIDS) leaves 0x70000000-0x7FFDFFFF unused, above
+/// systemd-nspawn's container ranges (which end at 0x6FFFFFFF) and shadow's default
+/// SUB_UID_MAX and SUB_GID_MAX (600100000), below systemd's foreign range (0x7FFE0000) and
+/// below 2^31, which programs that take IDs for signed numbers mishandle.
+pub const ROOT_BLOCKS: (u32, u32) = (0x7000_0000, 0x7FFE_0000);
+
+/// The host IDs the host's own files give out: every uid of /etc/passwd, every gid of
+/// /etc/group and every range of /etc/subuid and /etc/subgid, whoever they are for. Read
+/// directly, as the user names are (see [`login_names`]): accounts known only to a network
+/// directory are not seen.
+#[derive(Debug, Default)]
+pub struct HostIds {
+    /// `[start, end)` ranges.
+    taken: Vec<(u64, u64)>,
+}
+
+impl HostIds {
+    /// The IDs given out on this host, from its files (a missing file gives none).
+    pub fn read() -> HostIds {
+        let file = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        Self::parse(
+            &file("/etc/passwd"),
+            &file("/etc/group"),
+            &file(IdKind::User.subid_file()),
+            &file(IdKind::Group.subid_file()),
+        )
+    }
+
+    /// The IDs of these files' texts: field 3 of passwd and group lines, START:COUNT of
+    /// subordinate ID lines.
+    pub fn parse(passwd: &str, group: &str, subuid: &str, subgid: &str) -> HostIds {
+        let mut taken = Vec::new();
+        for line in passwd.lines().chain(group.lines()) {
+            if let Some(Ok(id)) = line.split(':').nth(2).map(|f| f.trim().parse::<u32>()) {
+                taken.push((id as u64, id as u64 + 1));
+            }
+        }
+        for line in subuid.lines().chain(subgid.lines()) {
+            let fields: Vec<&str> = line.trim().split(':').collect();
+            if let [_, start, count] = fields[..] {
+                if let (Ok(start), Ok(count)) = (start.parse::<u64>(), count.parse::<u64>()) {
+                    taken.push((start, start + count));
+                }
+            }
+        }
+        HostIds { taken }
+    }
+
+    /// What takes an ID of `[start, end)`, if anything does.
+    fn first_in(&self, start: u64, end: u64) -> Option<(u64, u64)> {
+        self.taken
+            .iter()
+            .copied()
+            .find(|&(s, e)| s < end && start < e)
+    }
+}
+
+/// The first host ID of root's default block: the first multiple of [`ROOT_BLOCK_SIZE`] in
+/// [`ROOT_BLOCKS`] whose block holds no ID `taken` names, for users and groups alike. On a
+/// host whose files give out nothing there that is 1879048192 (0x70000000): container ID N
+/// is host ID 1879048192 + N, and the low 16 bits of a host ID are the container's. The
+/// choice moves only when something comes to take an ID of the block.
+pub fn root_block(taken: &HostIds) -> Result<u32> {
+    let (first, end) = ROOT_BLOCKS;
+    let mut base = first as u64;
+    while base + ROOT_BLOCK_SIZE as u64 <= end as u64 {
+        match taken.first_in(base, base + ROOT_BLOCK_SIZE as u64) {
+            None => return Ok(base as u32),
+            // Past what took it, on the next boundary.
+            Some((_, taken_end)) => {
+                base = taken_end.div_ceil(ROOT_BLOCK_SIZE as u64) * ROOT_BLOCK_SIZE as u64
+            }
+        }
+    }
+    bail!(
+        "no block of {ROOT_BLOCK_SIZE} host IDs from {first} to {} is free of the IDs /etc/passwd, \
+         /etc/group, /etc/subuid and /etc/subgid give out: grant root ranges of its own \
+         (usermod --add-subuids START-END --add-subgids START-END root) or give maps with -u \
+         and -g",
+        end - 1
+    )
+}
+
 /// The uid and gid maps of one user namespace.
 #[derive(Clone, Debug)]
 pub struct IdMaps {
@@ -455,9 +561,18 @@ impl IdMaps {
     /// The maps given on the command line, or the defaults. Container root must be mapped:
     /// every tool becomes root inside.
     pub fn from_args(uid: Option<IdMap>, gid: Option<IdMap>) -> Result<IdMaps> {
+        let default = |kind: IdKind| {
+            IdMap::default_for(kind).with_context(|| format!("the default {} map", kind.noun()))
+        };
         let maps = IdMaps {
-            uid: uid.unwrap_or_else(|| IdMap::default_for(IdKind::User)),
-            gid: gid.unwrap_or_else(|| IdMap::default_for(IdKind::Group)),
+            uid: match uid {
+                Some(map) => map,
+                None => default(IdKind::User)?,
+            },
+            gid: match gid {
+                Some(map) => map,
+                None => default(IdKind::Group)?,
+            },
         };
         for (map, kind) in [(&maps.uid, IdKind::User), (&maps.gid, IdKind::Group)] {
             if map.to_host(0).is_none() {
@@ -676,6 +791,61 @@ mod tests {
         assert_eq!(
             IdMap::identity_of(&parse_proc_map("5 7 3\n0 1000 2\n")).to_string(),
             "0:0:1,1:1:1,5:5:3"
+        );
+    }
+
+    #[test]
+    fn roots_block_is_free_of_every_id_the_host_gives_out() {
+        let empty = HostIds::parse("", "", "", "");
+        assert_eq!(root_block(&empty).unwrap(), 0x7000_0000);
+        // Accounts, groups and subordinate ranges below the search leave it where it is.
+        let usual = HostIds::parse(
+            "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+            "root:x:0:\nshadow:x:42:\n",
+            "user:100000:65536\n",
+            "user:100000:65536\n",
+        );
+        assert_eq!(root_block(&usual).unwrap(), 1879048192);
+        // An account in the block, a group, or a range reaching into it moves it on.
+        let account = HostIds::parse("big:x:1879048200:1::/:/bin/sh\n", "", "", "");
+        assert_eq!(root_block(&account).unwrap(), 0x7001_0000);
+        let group = HostIds::parse("", "last:x:1879113727:\n", "", "");
+        assert_eq!(root_block(&group).unwrap(), 0x7001_0000);
+        let next = HostIds::parse("", "next:x:1879113728:\n", "", "");
+        assert_eq!(root_block(&next).unwrap(), 0x7000_0000);
+        let range = HostIds::parse("", "", "", "other:1879000000:200000\n");
+        assert_eq!(root_block(&range).unwrap(), 0x7003_0000);
+        // No block left.
+        let all = HostIds::parse("", "", "other:1879048192:268304384\n", "");
+        let err = format!("{:#}", root_block(&all).unwrap_err());
+        assert!(err.contains("usermod --add-subuids"), "{err}");
+        let almost = HostIds::parse("", "", "other:1879048192:268238848\n", "");
+        assert_eq!(root_block(&almost).unwrap(), 0x7FFD_0000);
+    }
+
+    #[test]
+    fn roots_own_ranges_start_at_container_0_without_host_root() {
+        assert_eq!(
+            IdMap::through(&[(200000, 65536), (500000, 10)])
+                .unwrap()
+                .to_string(),
+            "0:200000:65536,65536:500000:10"
+        );
+        // A range holding host root is never used.
+        assert_eq!(
+            IdMap::through(&[(0, 65536), (300000, 5)])
+                .unwrap()
+                .to_string(),
+            "0:300000:5"
+        );
+        assert!(IdMap::through(&[(0, 65536)]).is_none());
+        assert!(IdMap::through(&[]).is_none());
+        // A line past the last ID is cut there; one beyond it is skipped.
+        assert_eq!(
+            IdMap::through(&[(4294967295, 1), (4294967290, 100)])
+                .unwrap()
+                .to_string(),
+            "0:4294967290:5"
         );
     }
 

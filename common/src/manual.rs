@@ -469,15 +469,25 @@ fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
         (
             "/etc/subuid",
             "The caller's subordinate user ID ranges, in file order: the default uid map gives \
-             them to container uids 1, 2, ... (see subuid(5)).",
+             them to container uids 1, 2, ... (see subuid(5)); root's own ranges, if any, to \
+             container uids 0, 1, 2, ... when root runs the tool. Every user's ranges are IDs \
+             root's default block leaves out.",
         ),
         (
             "/etc/subgid",
-            "The caller's subordinate group ID ranges, for the default gid map (see subgid(5)).",
+            "The caller's subordinate group ID ranges, for the default gid map (see subgid(5)), \
+             as /etc/subuid's for uids.",
         ),
         (
             "/etc/passwd",
-            "The caller's user name, by which /etc/subuid and /etc/subgid name their ranges.",
+            "The caller's user name, by which /etc/subuid and /etc/subgid name their ranges; \
+             its uids, as those of /etc/group's gids, are IDs root's default block leaves out \
+             (accounts known only to a network directory are not seen: give root ranges of \
+             its own then).",
+        ),
+        (
+            "/etc/group",
+            "Its gids are IDs root's default block leaves out.",
         ),
         (
             "/usr/bin/newuidmap, /usr/bin/newgidmap",

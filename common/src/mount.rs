@@ -34,6 +34,87 @@ const DEV_LINKS: [(&str, &str); 5] = [
     ("stderr", "/proc/self/fd/2"),
 ];
 
+/// What a container's /dev/shm holds, as under Docker and podman. A tmpfs without a size may
+/// take half of the machine's memory, and each one its own half.
+pub const SHM_SIZE: &str = "64m";
+
+/// The size of a tmpfs as its `size=` option takes it: bytes with an optional k, m or g suffix
+/// (KiB, MiB, GiB), or a share of the machine's memory from 1% to 100%. Never 0, which would
+/// mean no limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TmpfsSize(String);
+
+impl TmpfsSize {
+    /// [`crate::overlay::TMP_LAYER_SIZE`], the temporary writable layer's default.
+    pub fn default_layer() -> TmpfsSize {
+        TmpfsSize(crate::overlay::TMP_LAYER_SIZE.to_string())
+    }
+
+    /// The mount option, `size=...`.
+    pub fn option(&self) -> String {
+        format!("size={}", self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for TmpfsSize {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<TmpfsSize> {
+        const EXPECTED: &str = "expected N, Nk, Nm, Ng or N% of memory";
+        if text.is_empty() {
+            anyhow::bail!("empty ({EXPECTED})");
+        }
+        let shown = crate::errors::shown(text.as_bytes());
+        let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if let Some(percent) = text.strip_suffix('%') {
+            if !all_digits(percent) {
+                anyhow::bail!("'{shown}' is not a size ({EXPECTED})");
+            }
+            return match percent.parse::<u32>() {
+                Ok(1..=100) => Ok(TmpfsSize(text.to_string())),
+                _ => anyhow::bail!("'{shown}': a share of memory is 1% to 100%"),
+            };
+        }
+        let (digits, unit) = match text.char_indices().last() {
+            Some((at, c)) if c.is_ascii_alphabetic() => (&text[..at], c.to_ascii_lowercase()),
+            _ => (text, 'b'),
+        };
+        let scale: u64 = match unit {
+            'b' => 1,
+            'k' => 1 << 10,
+            'm' => 1 << 20,
+            'g' => 1 << 30,
+            _ => anyhow::bail!("'{shown}' is not a size ({EXPECTED})"),
+        };
+        let bytes = match digits.parse::<u64>() {
+            Ok(n) if all_digits(digits) => n.checked_mul(scale),
+            _ => None,
+        };
+        match bytes {
+            Some(1..) => Ok(TmpfsSize(match unit {
+                'b' => digits.to_string(),
+                unit => format!("{digits}{unit}"),
+            })),
+            _ => anyhow::bail!("'{shown}' is not a size ({EXPECTED})"),
+        }
+    }
+}
+
+impl std::fmt::Display for TmpfsSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// clap value parser for a tmpfs size.
+pub fn parse_tmpfs_size(text: &str) -> Result<TmpfsSize, String> {
+    text.parse::<TmpfsSize>().map_err(|e| format!("{e:#}"))
+}
+
 /// Stops mounts made from here on from propagating to the host's (or any other) namespace.
 pub fn make_private() -> Result<()> {
     mount(
@@ -364,7 +445,7 @@ impl Rootfs {
     /// new root to be a mount point. Runs in the container's new mount namespace, started in
     /// `dir` (see [`WorkingDirectory`]): the bind is made from the working directory, without
     /// walking the path to it, which the container's root may not be allowed to (as root, it
-    /// is host 4294967294, and `dir` may be below a 0700 directory of host root's).
+    /// is no host account, and `dir` may be below a 0700 directory of host root's).
     pub fn bind_working_directory(dir: &Path) -> Result<Rootfs> {
         make_private()?;
         match bind_working_directory_onto_itself() {
@@ -637,7 +718,7 @@ impl Rootfs {
             "dev/shm",
             "tmpfs",
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some("mode=1777"),
+            Some(&format!("mode=1777,size={SHM_SIZE}")),
         )?;
 
         let dev = self.resolve("dev")?;
@@ -683,6 +764,34 @@ fn gid_mapped(map: &str, gid: u32) -> bool {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn tmpfs_sizes_are_bytes_units_or_shares_of_memory() {
+        let size = |text: &str| text.parse::<TmpfsSize>().map(|s| s.option());
+        let err = |text: &str| format!("{:#}", text.parse::<TmpfsSize>().unwrap_err());
+        assert_eq!(size("64m").unwrap(), "size=64m");
+        assert_eq!(size("2G").unwrap(), "size=2g");
+        assert_eq!(size("4096").unwrap(), "size=4096");
+        assert_eq!(size("25%").unwrap(), "size=25%");
+        assert_eq!(size("100%").unwrap(), "size=100%");
+        assert_eq!(err(""), "empty (expected N, Nk, Nm, Ng or N% of memory)");
+        assert_eq!(
+            err("0"),
+            "'0' is not a size (expected N, Nk, Nm, Ng or N% of memory)"
+        );
+        assert_eq!(
+            err("0k"),
+            "'0k' is not a size (expected N, Nk, Nm, Ng or N% of memory)"
+        );
+        assert_eq!(err("0%"), "'0%': a share of memory is 1% to 100%");
+        assert_eq!(err("101%"), "'101%': a share of memory is 1% to 100%");
+        assert!(err("%").contains("is not a size"));
+        assert!(err("m").contains("is not a size"));
+        assert!(err("5t").contains("is not a size"));
+        assert!(err("+5m").contains("is not a size"));
+        assert!(err("20000000000g").contains("is not a size"));
+        assert!(err("1\x1b[2J").contains("\\e"), "{}", err("1\x1b[2J"));
+    }
 
     /// A tree under /tmp with links of every kind that could lead out of it, and what each
     /// path must resolve to, as a path relative to the tree (None: must fail).

@@ -18,7 +18,7 @@
 //! It must not change DIR or a layer: only the writable layer (a tmpfs, or STATE's upper/ and
 //! work/) is written, and all its checks come before a namespace exists.
 
-use crate::mount::{self, fd_path, open_dir, Rootfs};
+use crate::mount::{self, fd_path, open_dir, Rootfs, TmpfsSize};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
@@ -36,6 +36,18 @@ const FIRST_KERNEL: (u32, u32) = (5, 11);
 /// Directories of the host's root that the sandbox gets fresh, not from the host.
 const FRESH: [&str; 5] = ["proc", "sys", "dev", "tmp", "run"];
 
+/// The default size of the temporary writable layer (`--tmp-overlay`, the host sandbox's
+/// too): a quarter of memory, as systemd-nspawn gives a volatile root.
+pub const TMP_LAYER_SIZE: &str = "25%";
+
+/// The host sandbox's root tmpfs, which holds only mount points, links and the files bound
+/// onto: systemd's size for a tmpfs of little or no use.
+const SANDBOX_ROOT_SIZE: &str = "size=4m,nr_inodes=1k";
+
+/// The host sandbox's fresh /tmp and /run: a tenth of memory each, as systemd-nspawn gives its
+/// nested tmpfs mounts.
+const SANDBOX_TMP_SIZE: &str = "size=10%";
+
 /// Where the writable layer lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upper {
@@ -51,17 +63,29 @@ pub struct Layers {
     pub upper: Upper,
     /// Read-only layers under DIR, the first one lowest (--layer, in the order given).
     pub lower: Vec<PathBuf>,
+    /// The size of a temporary writable layer's tmpfs ([`Upper::Temporary`]).
+    pub tmp_size: TmpfsSize,
     /// Held from [`Layers::prepare`] until the supervisor ends: one container per STATE.
     lock: Option<Flock<fs::File>>,
 }
 
 impl Layers {
+    /// The layers, a temporary writable layer of [`TMP_LAYER_SIZE`].
     pub fn new(upper: Upper, lower: Vec<PathBuf>) -> Layers {
         Layers {
             upper,
             lower,
+            tmp_size: TmpfsSize::default_layer(),
             lock: None,
         }
+    }
+
+    /// The same with a temporary writable layer of `size`, when given.
+    pub fn with_tmp_size(mut self, size: Option<TmpfsSize>) -> Layers {
+        if let Some(size) = size {
+            self.tmp_size = size;
+        }
+        self
     }
 
     /// Checks the layers against `root` (DIR, absolute and checked already) and takes the
@@ -130,7 +154,7 @@ impl Layers {
     pub fn mount(&self, root: &Path) -> Result<Rootfs> {
         mount::make_private()?;
         if root == Path::new("/") {
-            return host_sandbox();
+            return host_sandbox(&self.tmp_size);
         }
         // DIR is the working directory (the container starts there), reached so even where
         // container root may not walk the path to it; opened before anything covers it.
@@ -142,7 +166,11 @@ impl Layers {
             Upper::Temporary => {
                 // The tmpfs goes over DIR itself, out of sight under the overlay mounted on
                 // top of it: no directory outside DIR is needed.
-                let tmp = mount::new_detached("tmpfs", &[("mode", Some("0700"))])
+                let size = [
+                    ("mode", Some("0700")),
+                    ("size", Some(self.tmp_size.as_str())),
+                ];
+                let tmp = mount::new_detached("tmpfs", &size)
                     .map_err(|e| anyhow!("mounting a tmpfs on {}: {}", root.display(), e.desc()))?;
                 let upper = make_dir_at(&tmp, "upper", 0o755)?;
                 copy_owner_and_mode(&fd_path(&lowers[0]), &fd_path(&upper))?;
@@ -382,10 +410,10 @@ fn kernel_older_than(release: &str, (major, minor): (u32, u32)) -> bool {
 }
 
 /// The host's own system as the container's root: on a fresh tmpfs, each top-level directory
-/// of `/` an overlay with its writable layer on a second tmpfs, symlinks copied, proc, sys,
-/// dev, tmp and run fresh. A directory with file systems mounted below it cannot be a layer:
-/// it is bound read-only instead, with everything below it.
-fn host_sandbox() -> Result<Rootfs> {
+/// of `/` an overlay with its writable layer on a second tmpfs (of `size`), symlinks copied,
+/// proc, sys, dev, tmp and run fresh. A directory with file systems mounted below it cannot be
+/// a layer: it is bound read-only instead, with everything below it.
+fn host_sandbox(size: &TmpfsSize) -> Result<Rootfs> {
     let mut entries: Vec<fs::DirEntry> = fs::read_dir("/")
         .context("reading /")?
         .collect::<std::io::Result<_>>()
@@ -395,7 +423,11 @@ fn host_sandbox() -> Result<Rootfs> {
 
     // The staging area: /tmp of the host is not the container's anyway.
     let staging = Path::new("/tmp");
-    mount::tmpfs(staging, MsFlags::empty(), "mode=0700")?;
+    mount::tmpfs(
+        staging,
+        MsFlags::empty(),
+        &format!("mode=0700,{}", size.option()),
+    )?;
     let (uppers, works, root) = (
         staging.join("upper"),
         staging.join("work"),
@@ -404,7 +436,11 @@ fn host_sandbox() -> Result<Rootfs> {
     for dir in [&uppers, &works, &root] {
         make_dir(dir, 0o755)?;
     }
-    mount::tmpfs(&root, MsFlags::empty(), "mode=0755")?;
+    mount::tmpfs(
+        &root,
+        MsFlags::empty(),
+        &format!("mode=0755,{SANDBOX_ROOT_SIZE}"),
+    )?;
 
     for entry in entries {
         let name = entry.file_name();
@@ -453,10 +489,11 @@ fn host_sandbox() -> Result<Rootfs> {
             )?;
         }
     }
-    for (name, options) in [("tmp", "mode=1777"), ("run", "mode=0755")] {
+    for (name, mode) in [("tmp", "1777"), ("run", "0755")] {
         let dir = root.join(name);
         make_dir(&dir, 0o755)?;
-        mount::tmpfs(&dir, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, options)?;
+        let options = format!("mode={mode},{SANDBOX_TMP_SIZE}");
+        mount::tmpfs(&dir, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, &options)?;
     }
     Rootfs::open(&root)
 }

@@ -1,5 +1,5 @@
 //! Property tests of every parser of user input: ID maps, subordinate-ID files, capability
-//! lists, `--user` and `-p`. Each parser takes any input without panicking, says what is wrong
+//! lists, `--user`, `-p` and `--tmp-overlay-size`. Each parser takes any input without panicking, says what is wrong
 //! in one printable line, and reads back what it prints.
 //!
 //! The test command runs a short form (64 cases per property); a campaign sets more with
@@ -8,6 +8,7 @@
 use common::caps::{cap_name, full_mask, last_cap, parse_user, Lockdown, User};
 use common::errors::one_line;
 use common::idmap::{subordinate_ranges, IdKind, IdMap, IdRange};
+use common::mount::TmpfsSize;
 use common::net::{Proto, Publish};
 use proptest::prelude::*;
 
@@ -237,6 +238,28 @@ proptest! {
             Publish { host, container: container.unwrap_or(host), proto: expected_proto }
         );
         prop_assert_eq!(publish.to_string().parse::<Publish>().unwrap(), publish);
+    }
+
+    #[test]
+    fn any_tmpfs_size_parses_or_fails_in_one_line(text in any_input()) {
+        match text.parse::<TmpfsSize>() {
+            Ok(size) => {
+                // Never 0 (no limit to tmpfs) nor past all of memory.
+                let number: String = size.as_str().chars().filter(char::is_ascii_digit).collect();
+                prop_assert!(number.parse::<u64>().unwrap() > 0, "{}", size);
+                if let Some(percent) = size.as_str().strip_suffix('%') {
+                    prop_assert!(percent.parse::<u32>().unwrap() <= 100, "{}", size);
+                }
+                prop_assert_eq!(size.to_string().parse::<TmpfsSize>().unwrap(), size);
+            }
+            Err(e) => expect_one_printable_line(&e),
+        }
+    }
+
+    #[test]
+    fn tmpfs_sizes_read_back(n in 1u32.., unit in prop::sample::select(vec!["", "k", "m", "g", "K", "M", "G"])) {
+        let size: TmpfsSize = format!("{n}{unit}").parse().unwrap();
+        prop_assert_eq!(size.option(), format!("size={n}{}", unit.to_lowercase()));
     }
 
     #[test]

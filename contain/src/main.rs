@@ -7,6 +7,7 @@ use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
 use common::errors;
 use common::idmap::{parse_map, IdMap, IdMaps};
+use common::mount::{parse_tmpfs_size, TmpfsSize};
 use common::net::{NetMode, Publish};
 use common::overlay::{Layers, Upper};
 use std::ffi::OsString;
@@ -15,8 +16,12 @@ use std::path::PathBuf;
 /// Boot CMD (default /bin/sh) as PID 1 of a container rooted at DIR, without privilege.
 ///
 /// The container gets new user, mount, PID, IPC, UTS, cgroup and time namespaces, and a new
-/// network namespace unless -n (--net host); --net pasta connects it to the host's network. Container root is the caller; other IDs map onto the caller's
-/// subordinate ranges (/etc/subuid, /etc/subgid). CMD starts with a clean environment holding
+/// network namespace unless -n (--net host); --net pasta connects it to the host's network.
+/// Run by a user, container root is the caller and other IDs map onto the caller's subordinate
+/// ranges (/etc/subuid, /etc/subgid). Run by root, the container's IDs are root's own ranges
+/// there, or else a block of 65536 host IDs no account, group or subordinate range has
+/// (usually from 1879048192: container ID N is host ID 1879048192 + N), as pseudo's: container
+/// root can then give its files no host user's or group's ID. CMD starts with a clean environment holding
 /// container=contain, PATH and TERM. contain exits with CMD's status (128+N if it died of
 /// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGPWR on to it.
 /// A halt or power-off inside (reboot(2)) ends contain with status 0; a reboot restarts the
@@ -67,20 +72,34 @@ struct Args {
     #[arg(long = "cap-drop", value_name = "LIST")]
     cap_drop: Vec<String>,
     /// Keep or give back capabilities after --cap-drop; with --user, the only ones the user
-    /// holds (e.g. --cap-drop all --cap-add chown)
+    /// holds, and the only ones in its bounding set (e.g. --cap-drop all --cap-add chown)
     #[arg(long = "cap-add", value_name = "LIST")]
     cap_add: Vec<String>,
     /// Run CMD as this user and group inside, numeric, GID defaulting to UID (e.g. --user 1000
-    /// --cap-drop all --cap-add net_bind_service: a server binding port 80 as uid 1000)
+    /// --cap-drop all --cap-add net_bind_service: a server binding port 80 as uid 1000). The
+    /// user holds only --cap-add's capabilities, and its bounding set only those too, as
+    /// Docker's: a set-user-ID root program in DIR (su, sudo) gives it no others back
     #[arg(long = "user", value_name = "UID[:GID]")]
     user: Option<String>,
     /// Set no_new_privs: setuid programs and file capabilities grant nothing in the container
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
-    /// Layered root: DIR read-only under a writable layer on a tmpfs, whose changes are gone
-    /// when the container ends. DIR / is a sandbox of the host's own system
+    /// Layered root: DIR read-only under a writable layer on a tmpfs (of --tmp-overlay-size),
+    /// whose changes are gone when the container ends. DIR / is a sandbox of the host's own
+    /// system
     #[arg(long = "tmp-overlay")]
     tmp_overlay: bool,
+    /// Size of --tmp-overlay's writable layer, a tmpfs: N, Nk, Nm, Ng (bytes, KiB, MiB, GiB) or
+    /// N% of the machine's memory; when it is full, writes fail with "No space left on device"
+    /// [default: 25%]. With DIR /, the layer of every top-level directory together; the
+    /// sandbox's fresh /tmp and /run hold 10% of memory each, its / (mount points only) 4 MiB
+    #[arg(
+        long = "tmp-overlay-size",
+        value_name = "SIZE",
+        value_parser = parse_tmpfs_size,
+        requires = "tmp_overlay"
+    )]
+    tmp_overlay_size: Option<TmpfsSize>,
     /// Layered root: DIR read-only under a writable layer kept in STATE (an existing directory;
     /// its upper/ and work/ are made on first use), for the next run to see; one container
     /// per STATE at a time. Remove it with `pseudo rm -rf STATE`
@@ -164,7 +183,9 @@ fn main() {
             outside_hook: args.outside,
             lockdown,
             layers: match (args.tmp_overlay, args.overlay) {
-                (true, _) => Some(Layers::new(Upper::Temporary, args.layer)),
+                (true, _) => Some(
+                    Layers::new(Upper::Temporary, args.layer).with_tmp_size(args.tmp_overlay_size),
+                ),
                 (false, Some(state)) => Some(Layers::new(Upper::Kept(state), args.layer)),
                 (false, None) => None,
             },

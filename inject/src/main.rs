@@ -30,7 +30,8 @@ use std::ffi::OsString;
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {
     /// Run CMD as this user and group inside instead of root, numeric, GID defaulting to UID;
-    /// it gets only the capabilities the container's init was given as ambient ones
+    /// it gets only the capabilities the container's init was given as ambient ones, and its
+    /// bounding set holds no others: a set-user-ID root program gives it no more
     #[arg(long = "user", value_name = "UID[:GID]", value_parser = parse_user)]
     user: Option<User>,
     /// The contain supervisor or the container's init

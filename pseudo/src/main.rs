@@ -15,11 +15,21 @@ use std::ffi::OsString;
 
 /// Run a command as root in a new user namespace, like sudo but unprivileged.
 ///
-/// Container root is the caller; container IDs 1, 2, ... are the caller's subordinate ranges
-/// from /etc/subuid and /etc/subgid (mapped by shadow's newuidmap/newgidmap). Files created as
-/// any of them land on the host with the mapped owners. The command runs in a session of its
-/// own, on a pty of pseudo's when stdin and stdout are a terminal, so it can neither type into
-/// your terminal nor signal your shell's process group.
+/// Run by a user, container root is the caller; container IDs 1, 2, ... are the caller's
+/// subordinate ranges from /etc/subuid and /etc/subgid (mapped by shadow's
+/// newuidmap/newgidmap). Files created as any of them land on the host with the mapped owners.
+///
+/// Run by root, container root is never host root nor any host user or group: container IDs
+/// 0, 1, 2, ... are root's own ranges in /etc/subuid and /etc/subgid, or, without such ranges,
+/// the first block of 65536 host IDs from 1879048192 (0x70000000) that no account of
+/// /etc/passwd, group of /etc/group or range of /etc/subuid and /etc/subgid touches (usually
+/// 1879048192 itself: container ID N is host ID 1879048192 + N). contain run by root uses the
+/// same maps, so a tree root's pseudo made boots with them. Inside a user namespace (a
+/// container, pseudo, unshare -Ur), root's default is the namespace's own IDs as themselves.
+/// -u and -g give any other maps.
+///
+/// The command runs in a session of its own, on a pty of pseudo's when stdin and stdout are a
+/// terminal, so it can neither type into your terminal nor signal your shell's process group.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {

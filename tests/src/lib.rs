@@ -38,8 +38,11 @@
 //!
 //! [`TempDir`] is a fresh directory under /tmp, owned by the test user and removed on drop
 //! (entries owned by subordinate IDs included). [`busybox_rootfs`] is a small static root file
-//! system for containers. [`tree_snapshot`] records a tree, to see later that nothing changed
-//! it. [`owner`] reads the host owner of a file. [`ProcStatus`] reads a /proc/PID/status
+//! system for containers, owned by the test user; [`busybox_rootfs_of`] gives it to container
+//! root of root's default maps for [`As::Root`] (whose containers have no host account's IDs:
+//! [`container_root_on_host`] tells which, [`give_tree`] hands a tree over). [`tree_snapshot`]
+//! records a tree, to see later that nothing changed it. [`owner`] reads the host owner of a
+//! file. [`ProcStatus`] reads a /proc/PID/status
 //! (capabilities, NoNewPrivs, IDs), and [`ps_rows`] the table `ps` prints.
 //!
 //! # Example
@@ -752,6 +755,61 @@ pub fn owner(path: &Path) -> (u32, u32) {
     let meta = fs::symlink_metadata(path)
         .unwrap_or_else(|e| panic!("reading the owner of {}: {e}", path.display()));
     (meta.uid(), meta.gid())
+}
+
+/// The host uid and gid of container root under the default maps of `who`: the user itself,
+/// or, for root, the first IDs of root's default maps, read from the uid_map and gid_map that
+/// root's `pseudo` shows (none of them a host account's).
+pub fn container_root_on_host(who: As) -> (u32, u32) {
+    static ROOT: OnceLock<(u32, u32)> = OnceLock::new();
+    match who {
+        As::User => (user().uid, user().gid),
+        As::Root => *ROOT.get_or_init(|| {
+            let out = run(
+                As::Root,
+                "pseudo",
+                ["cat", "/proc/self/uid_map", "/proc/self/gid_map"],
+            );
+            let text = expect_success(&out);
+            let roots: Vec<u32> = text
+                .lines()
+                .filter_map(|line| {
+                    let fields: Vec<u32> = line
+                        .split_whitespace()
+                        .filter_map(|f| f.parse().ok())
+                        .collect();
+                    match fields[..] {
+                        [0, outside, _] => Some(outside),
+                        _ => None,
+                    }
+                })
+                .collect();
+            assert_eq!(roots.len(), 2, "root's default maps: {text}");
+            (roots[0], roots[1])
+        }),
+    }
+}
+
+/// Gives `path` and everything below it (symbolic links themselves, not their targets) to
+/// `owner`, as `chown -hR` would: for a tree that root's container root is to write in.
+pub fn give_tree(path: &Path, (uid, gid): (u32, u32)) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        for entry in fs::read_dir(path).unwrap().flatten() {
+            give_tree(&entry.path(), (uid, gid));
+        }
+    }
+}
+
+/// [`busybox_rootfs`] owned by container root of `who`'s default maps: for root, a tree its
+/// containers may write in, as one bootstrapped by root's `pseudo` is.
+pub fn busybox_rootfs_of(who: As) -> TempDir {
+    let rootfs = busybox_rootfs();
+    if who == As::Root {
+        give_tree(rootfs.path(), container_root_on_host(As::Root));
+    }
+    rootfs
 }
 
 /// A process as /proc shows it.

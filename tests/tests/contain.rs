@@ -12,9 +12,6 @@ use std::process::Output;
 use std::time::Duration;
 use tests::*;
 
-/// The host's uid and gid for container root under the run-as-root default map.
-const ROOT_DEFAULT_HOST_ID: u32 = 4294967294;
-
 /// Waits until the container's init, the child of contain, runs `program`, and returns it.
 #[track_caller]
 fn init_of(contain_pid: u32, program: &str) -> Process {
@@ -631,11 +628,10 @@ fn root_gets_the_run_as_root_defaults() {
     let out = contain(As::Root, &[], &root, &["sh", "-c", script]);
     // PID 1, root, and a network of its own (only lo).
     assert_eq!(expect_success(&out), "1\n0\n1\n");
-    assert_eq!(
-        owner(&root.join("tmp/by-root")),
-        (ROOT_DEFAULT_HOST_ID, ROOT_DEFAULT_HOST_ID)
-    );
-    assert_eq!(owner(&root.join("tmp/given")), (1000, 1000));
+    // Container IDs are one block of host IDs no host account has.
+    let (uid, gid) = container_root_on_host(As::Root);
+    assert_eq!(owner(&root.join("tmp/by-root")), (uid, gid));
+    assert_eq!(owner(&root.join("tmp/given")), (uid + 1000, gid + 1000));
 }
 
 /// A namespace the kernel refuses is named in the message, with the setting to check. The

@@ -204,23 +204,18 @@ fn mirror_answers(mirror: &str) -> bool {
 /// umountfs has ended, and startpar has printed its output, before halt starts.
 const SYSVINIT_SHUTDOWN: &str = "Unmounting local filesystems";
 
-/// The host uid and gid of container root under the run-as-root default maps.
-const ROOT_DEFAULT_HOST_ID: u32 = 4294967294;
-
 /// The download cache for examples/debian.sh, kept between test runs to spare the downloads:
-/// /tmp/contain-tests-debian-cache.UID, a directory of the test user, or for root's runs
-/// /tmp/contain-tests-debian-cache.0, owned by the ID pseudo's root is under root's defaults
-/// (each writes files the other's pseudo could not replace). The lock (an flock on a file in
-/// it) makes tests that bootstrap take turns, in this run and with other runs.
+/// /tmp/contain-tests-debian-cache.UID, a directory of the test user, or for root's runs of
+/// the host uid pseudo's root is under root's defaults (each writes files the other's pseudo
+/// could not replace). The lock (an flock on a file in it) makes tests that bootstrap take
+/// turns, in this run and with other runs.
 fn locked_debian_cache(who: As) -> (PathBuf, Flock<fs::File>) {
-    let (uid, gid, name) = match who {
-        As::User => (user().uid, user().gid, user().name.as_str()),
-        As::Root => (ROOT_DEFAULT_HOST_ID, ROOT_DEFAULT_HOST_ID, "root's pseudo"),
+    let (uid, gid) = container_root_on_host(who);
+    let name = match who {
+        As::User => user().name.as_str(),
+        As::Root => "root's pseudo",
     };
-    let dir = PathBuf::from(format!(
-        "/tmp/contain-tests-debian-cache.{}",
-        if who == As::Root { 0 } else { uid }
-    ));
+    let dir = PathBuf::from(format!("/tmp/contain-tests-debian-cache.{uid}"));
     match fs::create_dir(&dir) {
         Ok(()) if is_root() => std::os::unix::fs::lchown(&dir, Some(uid), Some(gid)).unwrap(),
         Ok(()) => {}
@@ -262,8 +257,8 @@ fn debian_sh_bootstraps_and_boots(
     }
     // Host owners of root's files, of uid 42 (_apt) and of gid 8 (mail) in the tree.
     let (root_ids, apt_uid, mail_gid) = if who == As::Root {
-        let id = ROOT_DEFAULT_HOST_ID;
-        ((id, id), 42, 8)
+        let (uid, gid) = container_root_on_host(As::Root);
+        ((uid, gid), uid + 42, gid + 8)
     } else {
         let (subuid, subgid) = subordinate_ids(65536)?;
         (
@@ -287,6 +282,12 @@ fn debian_sh_bootstraps_and_boots(
     example(&work, "debian-boot.sh");
     let logs = work.mkdir("logs");
     let root = work.join("root");
+    if who == As::Root {
+        // Container root of root's defaults is no host account: DIR is made for it to fill,
+        // as root would make it (the work directory is the test user's).
+        fs::create_dir(&root).unwrap();
+        give_tree(&root, container_root_on_host(As::Root));
+    }
 
     let mut cmd = sh_command(who, &format!("{} {}", script.display(), root.display()));
     cmd.env("CACHE", &cache)
@@ -299,8 +300,8 @@ fn debian_sh_bootstraps_and_boots(
     let report = expect_success(&out);
 
     // The bootstrap: root's files are the user's, _apt's (uid 42) the user's subuid + 41, the
-    // mail group's (gid 8) the user's subgid + 7; under real root, root's are 4294967294's
-    // and the others keep their IDs.
+    // mail group's (gid 8) the user's subgid + 7; under real root, root's are the first IDs
+    // of root's default block and the others follow them.
     assert_eq!(owner(&root.join("etc/passwd")), root_ids);
     assert!(read(&root.join("etc/passwd")).contains("_apt:x:42:"));
     assert_eq!(

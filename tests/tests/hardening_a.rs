@@ -35,8 +35,9 @@ fn wait_for_init(contain_pid: u32, program: &str) {
 
 // ---- 1. Running as root -------------------------------------------------------------------
 
-/// Under real root, container root is host 4294967294, which the pty contain opened (host
-/// root's) did not belong to: /dev/console showed as nobody's and nobody inside could open it.
+/// Under real root, container root is a host ID of root's default block, which the pty contain
+/// opened (host root's) did not belong to: /dev/console showed as nobody's and nobody inside
+/// could open it.
 #[test]
 fn as_root_the_console_belongs_to_container_root() {
     if !require(As::Root) {

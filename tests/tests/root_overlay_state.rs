@@ -1,4 +1,4 @@
-//! As root, container root is host 4294967294, not the caller: `--overlay STATE` gives the
+//! As root, container root is the first ID of root's default block, not the caller: `--overlay STATE` gives the
 //! `upper` and `work` directories it makes in STATE to container root, which mounts the overlay
 //! and writes to them; what the container wrote is there on the next run, and DIR is untouched.
 
@@ -10,7 +10,7 @@ fn root_keeps_a_layered_roots_changes_in_state() {
     if !require(As::Root) {
         return;
     }
-    let root = busybox_rootfs();
+    let root = busybox_rootfs_of(As::Root);
     let state = TempDir::new();
     let before = tree_snapshot(root.path());
     let overlay = ["--overlay", &state.path_arg()];
@@ -25,5 +25,5 @@ fn root_keeps_a_layered_roots_changes_in_state() {
     assert_eq!(expect_success(&out), "kept\n");
     assert_eq!(tree_snapshot(root.path()), before, "DIR changed");
     let upper = std::fs::metadata(state.join("upper/tmp/f")).unwrap();
-    assert_eq!(upper.uid(), 4294967294);
+    assert_eq!(upper.uid(), container_root_on_host(As::Root).0);
 }

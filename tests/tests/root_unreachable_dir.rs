@@ -1,4 +1,4 @@
-//! As root, container root is host 4294967294, which may not walk a 0700 directory of host
+//! As root, container root is a host ID of root's default block, which may not walk a 0700 directory of host
 //! root's such as /root, /var/lib/machines or a `mktemp -d` directory. DIR below one is still
 //! DIR that the caller named and could reach: contain boots it (on a layered root too), and runs
 //! the -i hook in it.
@@ -13,7 +13,7 @@ fn tree_below_a_root_only_directory() -> (TempDir, std::path::PathBuf) {
     let outer = TempDir::new();
     std::os::unix::fs::chown(outer.path(), Some(0), Some(0)).unwrap();
     fs::set_permissions(outer.path(), fs::Permissions::from_mode(0o700)).unwrap();
-    let rootfs = busybox_rootfs();
+    let rootfs = busybox_rootfs_of(As::Root);
     let dir = outer.join("rootfs");
     fs::rename(rootfs.path(), &dir).unwrap();
     (outer, dir)

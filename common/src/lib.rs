@@ -20,6 +20,7 @@ pub mod net;
 pub mod ns;
 pub mod overlay;
 pub mod process;
+pub mod seccomp;
 pub mod session;
 pub mod supervise;
 pub mod userns;

@@ -24,9 +24,6 @@
 //! mount namespace, the abstract socket belongs to the host's network namespace (so `--gui`
 //! needs one of its own), and with `--net pasta` the routes to the host
 //! ([`net::host_addresses`], [`net::prohibit_destinations`]) are closed.
-//!
-//! It must not give the container anything of the caller's X server: only the socket of a server of
-//! its own, bound in, and that server's cookie.
 
 use crate::idmap::{IdMap, IdMaps};
 use crate::mount::{self, Rootfs};
@@ -380,8 +377,11 @@ impl Display {
                 nix::unistd::getegid().as_raw(),
             )
         {
-            for path in [dir, sockets.as_path()] {
-                nix::unistd::chown(path, Some(owner.0.into()), Some(owner.1.into()))
+            // The inner directory first, while the outer one is still ours alone: once that is
+            // container root's, a process of its uid could put a link in the inner one's place.
+            // Links are never followed (lchown).
+            for path in [sockets.as_path(), dir] {
+                std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1))
                     .with_context(|| format!("handing {} to container root", path.display()))?;
             }
         }
@@ -421,13 +421,14 @@ impl Display {
                 nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600))
                     .with_context(|| format!("creating {}", fifo.display()))?;
                 if owner.0 != nix::unistd::geteuid().as_raw() {
-                    nix::unistd::chown(&fifo, Some(owner.0.into()), Some(owner.1.into()))
+                    // Not through a link container root's processes may have put there.
+                    std::os::unix::fs::lchown(&fifo, Some(owner.0), Some(owner.1))
                         .with_context(|| format!("handing {} to container root", fifo.display()))?;
                 }
                 let open = |flags| {
                     nix::fcntl::open(
                         &fifo,
-                        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                        flags | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                         Mode::empty(),
                     )
                     .with_context(|| format!("opening {}", fifo.display()))
@@ -829,7 +830,7 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// In the container's init, first thing, before its root is built: the directory holding
+    /// In the container's setup, first thing, before its root is built: the directory holding
     /// the private one, opened while its path still leads there (the host sandbox,
     /// `--tmp-overlay /`, covers the host's /tmp with a tmpfs of its own).
     pub fn open(&self) -> Result<OpenHandoff<'_>> {
@@ -839,22 +840,28 @@ impl Handoff {
             parent: mount::open_dir(parent)?,
         })
     }
+
+    /// In the container's init: the routes to the host's own addresses (through pasta)
+    /// closed, in the container's network namespace, as root of the user namespace owning it.
+    pub fn close_host_addresses(&self) -> Result<()> {
+        net::prohibit_destinations(&self.blocked)
+    }
 }
 
-/// A [`Handoff`] with the private directory's parent open, in the container's mount namespace.
+/// A [`Handoff`] with the private directory's parent open, in the setup's mount namespace (a
+/// bind from a mount of another namespace is refused).
 pub struct OpenHandoff<'a> {
     handoff: &'a Handoff,
     parent: OwnedFd,
 }
 
 impl OpenHandoff<'_> {
-    /// In the container's init, before the pivot: the routes to the host closed, a small
+    /// In the container's setup (before the lock point, see container.rs): a small
     /// tmpfs on ROOT/tmp/.X11-unix, the server's socket bound there as X0, the cookie file
     /// (0600), and the private directory removed from the host. The binding keeps the socket
     /// reachable after its file is gone.
     pub fn install(&self, rootfs: &Rootfs) -> Result<()> {
         let this = self.handoff;
-        net::prohibit_destinations(&this.blocked)?;
         // Resolved inside the root: a link in the tree (tmp -> /home/...) cannot lead the
         // socket or the cookie out of it.
         let (sockets, _) = SOCKET_INSIDE.rsplit_once('/').expect("an absolute path");
@@ -897,6 +904,8 @@ impl OpenHandoff<'_> {
         mount::fd_path(&self.parent).join(below)
     }
 }
+
+
 
 #[cfg(test)]
 mod tests {

@@ -905,8 +905,6 @@ impl OpenHandoff<'_> {
     }
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! Each module owns one concern, says so in its opening comment, and never reaches back into the
 //! binaries; docs/architecture.md maps them.
 
+pub mod binds;
 pub mod caps;
 pub mod chroot;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod console;
 pub mod container;
 pub mod display;
 pub mod enter;
+pub mod environment;
 pub mod errors;
 pub mod hooks;
 pub mod idmap;
@@ -20,6 +22,7 @@ pub mod net;
 pub mod ns;
 pub mod overlay;
 pub mod process;
+pub mod registry;
 pub mod seccomp;
 pub mod session;
 pub mod supervise;

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::process::Stdio;
 use tests::*;
 
-/// The tour's `sh` blocks, in order: pseudo, contain, inject, sandbox, GUI, Debian.
+/// The tour's `sh` blocks, in order: pseudo, contain, inject, sandbox, sandbox keeping $PWD,
+/// GUI, Debian.
 fn tour_blocks() -> Vec<String> {
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("reading README.md");
@@ -44,8 +45,9 @@ fn tour_blocks() -> Vec<String> {
     let expected = [
         "pseudo tar",
         "contain box",
-        "inject $!",
+        "inject web",
         "--tmp-overlay /",
+        "--bind \"$PWD\"",
         "--gui xephyr",
         "examples/debian.sh",
     ];
@@ -76,15 +78,18 @@ fn the_tours_pseudo_contain_inject_and_sandbox_blocks_work_as_shown() {
     }
     let leftover = home.join("sandboxed");
     let _ = fs::remove_file(&leftover);
+    let gone = home.join("gone");
+    let _ = fs::remove_file(&gone);
 
     let dir = TempDir::new();
     let script = format!(
-        "set -eu\ncd {}\n{}{}{}{}",
+        "set -eu\ncd {}\n{}{}{}{}{}",
         dir.path_arg(),
         blocks[0],
         blocks[1],
         blocks[2],
-        blocks[3]
+        blocks[3],
+        blocks[4]
     );
     let out = sh(As::User, &script);
     let text = expect_success(&out);
@@ -187,7 +192,7 @@ fn the_tours_gui_block_shows_the_containers_display_on_the_callers() {
     let dir = TempDir::new();
     let mut cmd = sh_command(
         As::User,
-        &format!("set -eu\ncd {}\n{}", dir.path_arg(), blocks[4]),
+        &format!("set -eu\ncd {}\n{}", dir.path_arg(), blocks[5]),
     );
     cmd.env("DISPLAY", &display);
     let tour = spawn(cmd);
@@ -221,8 +226,8 @@ impl Drop for XvfbGuard {
 #[test]
 fn the_tours_debian_block_is_the_script_the_debian_tests_run() {
     let blocks = tour_blocks();
-    let words: Vec<&str> = blocks[5].split_whitespace().collect();
-    assert_eq!(words.len(), 2, "{}", blocks[5]);
+    let words: Vec<&str> = blocks[6].split_whitespace().collect();
+    assert_eq!(words.len(), 2, "{}", blocks[6]);
     assert_eq!(words[0], "examples/debian.sh");
     assert!(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),

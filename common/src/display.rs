@@ -65,6 +65,10 @@ const HOST_COOKIE: &str = "/tmp/.contain-host-auth";
 /// system's /etc/xpra/conf.d would start an Xsession, and a user configuration is not read
 /// for uid 0, which the server is in its namespace.
 const XPRA_CONFIG_DIRS: &str = "/tmp/.contain-xdg";
+/// What the server's /tmp may hold: the cookie, the sockets, xpra's configuration and logs,
+/// which clients in the container can make grow. A tmpfs without a size may take half of the
+/// machine's memory; this is /dev/shm's size.
+const SERVER_TMP_SIZE: &str = mount::SHM_SIZE;
 /// xpra's own sockets and runtime files, on the server's /tmp.
 const XPRA_SOCKETS: &str = "/tmp/.contain-xpra";
 /// The FIFO, in the socket directory, that says an xpra server has its first client: the
@@ -721,7 +725,7 @@ impl ServerSetup<'_> {
         mount::tmpfs(
             Path::new("/tmp"),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            "mode=1777",
+            &format!("mode=1777,size={SERVER_TMP_SIZE}"),
         )?;
         write_private(Path::new(SERVER_COOKIE), &self.cookie)?;
         if self.xpra {

@@ -437,6 +437,8 @@ impl Container {
     /// must not see, is made here, never in [`Container::init`]: a read-only bind made later
     /// can be made writable again by container root, and a mount made later can be unmounted.
     fn setup(&self, console: Option<&Console>, display: Option<&Handoff>) -> Result<()> {
+        // Opened before the root is built: the host sandbox covers the host's /tmp.
+        let display = display.map(Handoff::open).transpose()?;
         // Before the root's own mounts, which may cover a SRC (see binds.rs).
         let sources = self.mounts.open_sources()?;
         let rootfs = match &self.layers {
@@ -447,7 +449,7 @@ impl Container {
             rootfs.bind_host_sys()?;
         }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
-        if let Some(display) = display {
+        if let Some(display) = &display {
             display.install(&rootfs)?;
         }
         // The user's own (--bind, --ro-bind, --tmpfs): a read-only one stays so.

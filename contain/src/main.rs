@@ -3,10 +3,11 @@
 use clap::Parser;
 use common::binds::{parse_bind, UserMounts};
 use common::caps::Lockdown;
+use common::cli::parse_args;
 use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
 use common::environment::{self, parse_assignment, Assignment};
-use common::errors::{self, parse_args};
+use common::errors;
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::mount::{parse_tmpfs_size, TmpfsSize};
 use common::net::{NetMode, Publish};

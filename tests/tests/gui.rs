@@ -917,3 +917,50 @@ fn a_directory_named_like_shell_commands_runs_none_of_them() {
         );
     }
 }
+
+#[test]
+fn the_host_sandbox_gets_a_display_of_its_own_too() {
+    // `--tmp-overlay /` covers the host's /tmp, where the display's private directory is
+    // made (the test user has no XDG_RUNTIME_DIR): the socket is still bound in, and the
+    // directory still removed from the host.
+    let host = HostDisplay::closed();
+    let mut command = command(
+        As::User,
+        "contain",
+        [
+            "-c",
+            "--gui",
+            "xephyr",
+            "--tmp-overlay",
+            "/",
+            "/bin/sh",
+            "-c",
+            "xdpyinfo | grep dimensions; ls /tmp/.X11-unix",
+        ],
+    );
+    host.apply(&mut command);
+    let out = output(command);
+    let report = expect_success(&out);
+    assert!(
+        report.contains("dimensions:    1024x768 pixels"),
+        "{report}"
+    );
+    assert!(report.ends_with("X0\nXauthority\n"), "{report}");
+    let leftover: Vec<String> = fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("contain-gui."))
+        .filter(|e| owner(&e.path()).0 == user().uid)
+        .map(|e| e.path().display().to_string())
+        .collect();
+    // Other tests of this process may hold a display right now: only a directory of an
+    // ended supervisor would be a leftover.
+    let stale: Vec<&String> = leftover
+        .iter()
+        .filter(|path| {
+            let pid = path.split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+            pid.is_some_and(|pid| !process_alive(pid))
+        })
+        .collect();
+    assert!(stale.is_empty(), "left on the host: {stale:?}");
+}

@@ -215,9 +215,9 @@ fn bind(rootfs: &Rootfs, mount: &UserMount, source: &OwnedFd, read_only: bool) -
         .map_err(|e| fail(crate::errors::one_line(&e)))?;
     mount_bind(source, &target).map_err(|e| fail(e.desc().into()))?;
     if read_only {
-        // Resolved afresh: the descriptor taken before the mount holds what it covers.
+        // Found afresh: the descriptor taken before the mount holds what it covers.
         let bound = rootfs
-            .resolve(&mount.dest)
+            .find_new_mount(&mount.dest, &target, source)
             .map_err(|e| fail(crate::errors::one_line(&e)))?;
         make_read_only(&bound).map_err(|e| fail(format!("making it read-only: {}", e.desc())))?;
     }

@@ -11,7 +11,7 @@
 //! It must not mount on, create or open a path below DIR by a name the kernel would resolve again,
 //! nor follow a link out of DIR; it does not decide which mounts a container gets (container does).
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -159,6 +159,17 @@ pub fn open_dir_without_links(path: &Path) -> nix::Result<OwnedFd> {
         dir = openat(&dir, part, flags | OFlag::O_NOFOLLOW, Mode::empty())?;
     }
     Ok(dir)
+}
+
+/// The ID of the mount `fd` is on (the `mnt_id` of /proc/self/fdinfo), which no other mount
+/// of the system has while it exists.
+pub fn mount_id(fd: &impl AsRawFd) -> Result<u64> {
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    let info = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .and_then(|id| id.trim().parse().ok())
+        .with_context(|| format!("reading {path}: no mnt_id"))
 }
 
 /// The device and inode of what `fd` holds: who it is, whatever path led to it.
@@ -662,7 +673,34 @@ impl Rootfs {
     /// Binds `source`, a path of the host's (a directory with everything below it, a file, a
     /// socket, a device node), onto `inside` (created as a directory or an empty file to match
     /// when missing).
-    pub fn bind_onto(&self, source: &Path, inside: &str) -> Result<()> {
+    /// Opens the mount just made on `under` (what it covers) of `source`, by resolving
+    /// `inside` again (a descriptor taken before the mount holds what it covers), for a change
+    /// that must reach that mount: making it read-only. Refuses what that path leads to once
+    /// it is not that mount: a process that may write the tree (another container on the same
+    /// DIR) may have moved the mount point aside and put a link in its place meanwhile, which
+    /// would leave the mount writable and make something else read-only.
+    pub fn find_new_mount(
+        &self,
+        inside: &str,
+        under: &OwnedFd,
+        source: &OwnedFd,
+    ) -> Result<OwnedFd> {
+        let found = self.resolve(inside)?;
+        let identity = |fd: &OwnedFd| fstat(fd).map(|s| (s.st_dev, s.st_ino));
+        let same_source = identity(&found)? == identity(source)?;
+        if !same_source || mount_id(&found)? == mount_id(under)? {
+            bail!(
+                "{}: changed while it was mounted on (moved, or replaced by a link); nothing \
+                 is mounted on another path",
+                self.path(inside).display()
+            );
+        }
+        Ok(found)
+    }
+
+    /// Binds `source` onto `inside` (with what is mounted below it) and returns the
+    /// descriptor of what the bind covers (see [`Rootfs::find_new_mount`]).
+    pub fn bind_onto(&self, source: &Path, inside: &str) -> Result<OwnedFd> {
         let kind = match fs::metadata(source) {
             Ok(meta) if meta.is_dir() => Kind::Directory,
             Ok(_) => Kind::File,
@@ -685,13 +723,17 @@ impl Rootfs {
                 self.path(inside).display(),
                 e.desc()
             )
-        })
+        })?;
+        Ok(target)
     }
 
     /// Makes the bind mount at `inside` read-only, keeping the flags the kernel locked on it.
-    pub fn remount_read_only(&self, inside: &str) -> Result<()> {
-        // Resolved afresh: a descriptor taken before the mount holds what it covers.
-        let target = self.resolve(inside)?;
+    /// Binds `source` onto `inside` read-only, with everything mounted below it.
+    pub fn bind_read_only(&self, source: &Path, inside: &str) -> Result<()> {
+        let opened = nix::fcntl::open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .with_context(|| format!("binding {}", source.display()))?;
+        let under = self.bind_onto(source, inside)?;
+        let target = self.find_new_mount(inside, &under, &opened)?;
         fstatvfs(&target)
             .and_then(|flags| remount_read_only_keeping(&fd_path(&target), &flags))
             .map_err(|e| {
@@ -730,8 +772,7 @@ impl Rootfs {
     /// before the lock point: container root can neither make it writable nor unmount the
     /// cgroup2 to see the host's cgroups below.
     pub fn bind_host_sys(&self) -> Result<()> {
-        self.bind_onto(Path::new("/sys"), "sys")?;
-        self.remount_read_only("sys")?;
+        self.bind_read_only(Path::new("/sys"), "sys")?;
         self.mount_cgroup();
         Ok(())
     }
@@ -868,6 +909,60 @@ fn gid_mapped(map: &str, gid: u32) -> bool {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    /// A mount point moved aside by a process of another mount namespace (another container
+    /// on the same tree) and replaced by a link, between the bind and the change that must
+    /// reach it, is refused: the link is not followed to make something else read-only.
+    #[test]
+    fn a_mount_point_moved_aside_and_replaced_by_a_link_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root, to mount in a mount namespace of its own");
+            return;
+        }
+        let temp = std::env::temp_dir().join(format!("mount-moved.{}", std::process::id()));
+        let (root, source) = (temp.join("root"), temp.join("source"));
+        for dir in [&root, &root.join("data"), &root.join("other"), &source] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        let (bound, go) = (temp.join("bound"), temp.join("go"));
+        let wait_for = |file: &Path| {
+            for _ in 0..6000 {
+                if file.exists() {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            false
+        };
+        // The child binds in a mount namespace of its own, where the move below is no move
+        // of a mount point (the kernel refuses that only in the namespace that has it).
+        let child = crate::process::spawn(libc::CLONE_NEWNS as u64, || {
+            make_private()?;
+            let rootfs = Rootfs::open(&root)?;
+            let opened =
+                nix::fcntl::open(&source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
+            let under = rootfs.bind_onto(&source, "data")?;
+            fs::write(&bound, "")?;
+            if !wait_for(&go) {
+                return Ok(2);
+            }
+            match rootfs.find_new_mount("data", &under, &opened) {
+                Err(e) if e.to_string().contains("changed while it was mounted on") => Ok(0),
+                _ => Ok(1),
+            }
+        })
+        .unwrap();
+        assert!(wait_for(&bound), "the child did not bind");
+        fs::rename(root.join("data"), root.join("moved")).unwrap();
+        symlink("other", root.join("data")).unwrap();
+        fs::write(&go, "").unwrap();
+        let status = crate::process::wait(child).unwrap();
+        fs::remove_dir_all(&temp).unwrap();
+        assert_eq!(
+            status, 0,
+            "the link in place of the mount point was followed"
+        );
+    }
 
     #[test]
     fn tmpfs_sizes_are_bytes_units_or_shares_of_memory() {

@@ -325,8 +325,15 @@ impl Display {
     ///
     /// `owner` are the host uid and gid of container root: the server runs as them (the
     /// caller, unless the caller is root) and the private directory is theirs, so that the
-    /// container's init can take the socket and remove the directory.
-    pub fn start(gui: &Gui, title: &str, owner: (u32, u32)) -> Result<Display> {
+    /// container's init can take the socket and remove the directory. `created` learns of the
+    /// directory as soon as it exists (for the watchdog to remove it should contain be killed
+    /// before init has).
+    pub fn start(
+        gui: &Gui,
+        title: &str,
+        owner: (u32, u32),
+        created: &mut dyn FnMut(&Path) -> Result<()>,
+    ) -> Result<Display> {
         let euid = nix::unistd::geteuid();
         if owner.0 != euid.as_raw() && !euid.is_root() {
             bail!(
@@ -336,7 +343,8 @@ impl Display {
         }
         let program = program_path(gui.mode)?;
         let dir = private_dir(owner.0 == euid.as_raw())?;
-        let started = Self::start_in(&dir, gui, title, &program, owner);
+        let started =
+            created(&dir).and_then(|()| Self::start_in(&dir, gui, title, &program, owner));
         if started.is_err() {
             let _ = fs::remove_dir_all(&dir);
         }

@@ -1,5 +1,6 @@
 //! The shared crate of contain, pseudo and inject. All unsafe code of the project lives here.
 
+pub mod binds;
 pub mod caps;
 pub mod cgroup;
 pub mod chroot;
@@ -8,6 +9,7 @@ pub mod container;
 pub mod container_cgroup;
 pub mod display;
 pub mod enter;
+pub mod environment;
 pub mod errors;
 pub mod hooks;
 pub mod idmap;
@@ -18,6 +20,7 @@ pub mod net;
 pub mod ns;
 pub mod overlay;
 pub mod process;
+pub mod registry;
 pub mod seccomp;
 pub mod session;
 pub mod supervise;

@@ -219,7 +219,13 @@ fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
             ),
             (
                 "/proc/PID/status, /proc/PID/environ",
-                "The init's capabilities, no_new_privs and PATH, which CMD gets.",
+                "The init's capabilities and no_new_privs, which bound CMD's, and its \
+                 environment, which CMD starts from.",
+            ),
+            (
+                "$XDG_RUNTIME_DIR/contain, /tmp/contain-UID, /run/contain",
+                "The names of the caller's running containers (root's: /run/contain), by which \
+                 inject NAME finds one (see contain(1)).",
             ),
         ],
         "contain" => {
@@ -238,6 +244,13 @@ fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
             files.push((
                 "/sys/kernel/cgroup/delegate",
                 "The files of a cgroup that contain gives to container root with the directory.",
+            ));
+            files.push((
+                "$XDG_RUNTIME_DIR/contain, /tmp/contain-UID, /run/contain",
+                "The caller's running containers, one entry each (named after --name, or @PID), \
+                 for --list and inject NAME: $XDG_RUNTIME_DIR/contain when the caller has a \
+                 runtime directory, else /tmp/contain-UID; root's is /run/contain. Made mode \
+                 0700; one that is not the caller's alone, or a symbolic link, is refused.",
             ));
             files
         }

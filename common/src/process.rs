@@ -141,6 +141,7 @@ pub fn kill_and_reap(pid: Pid) {
 }
 
 /// A command line and environment ready for execve.
+#[derive(Clone)]
 pub struct Exec {
     argv: Vec<CString>,
     env: Vec<CString>,
@@ -171,6 +172,21 @@ impl Exec {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
         Exec::new(argv, env)
+    }
+
+    /// Sets variable `name` to `value` unless the environment has it already.
+    pub fn set_default_env(&mut self, name: &str, value: &str) {
+        let prefix = format!("{name}=");
+        if self
+            .env
+            .iter()
+            .any(|e| e.to_bytes().starts_with(prefix.as_bytes()))
+        {
+            return;
+        }
+        if let Ok(entry) = CString::new(format!("{name}={value}")) {
+            self.env.push(entry);
+        }
     }
 
     fn path(&self) -> String {

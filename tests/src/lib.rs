@@ -1219,13 +1219,12 @@ impl BackgroundContainer {
     /// The host PID of the container's init.
     #[track_caller]
     pub fn init(&self) -> u32 {
-        // With --net pasta, pasta is contain's other child; its watchdog, a copy of contain
-        // itself, is always one.
-        let own = process(self.supervisor()).map(|p| p.cmdline);
+        // With --net pasta, pasta is contain's other child; its watchdog always is one.
+        let watchdog = [format!("contain: watchdog of PID {}", self.supervisor())];
         let children: Vec<Process> = children_of(self.supervisor())
             .into_iter()
             .filter(|c| c.cmdline.first().is_none_or(|c0| !c0.ends_with("pasta")))
-            .filter(|c| Some(&c.cmdline) != own.as_ref())
+            .filter(|c| c.cmdline != watchdog)
             .collect();
         assert_eq!(
             children.len(),

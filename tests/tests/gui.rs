@@ -789,6 +789,55 @@ fn xpra_missing_is_named_with_its_packages() {
     );
 }
 
+#[test]
+fn sigkill_of_contain_before_the_socket_was_taken_leaves_no_private_directory() {
+    let host = HostDisplay::closed();
+    let root = x_rootfs();
+    // The private directory exists from before the server starts until the container's root
+    // has taken the socket: kill contain in between, as soon as it shows.
+    let cmd = gui_command(&host, &["--gui", "xephyr"], &root, &["sleep", "60"]);
+    let container = spawn(cmd);
+    let pid = container.pid();
+    wait_for("the private directory", || {
+        (!private_dirs_of(pid).is_empty()).then_some(())
+    });
+    container.signal(Signal::SIGKILL);
+    drop(container.finish());
+    wait_until("the private directory to go", || {
+        private_dirs_of(pid).is_empty()
+    });
+    wait_until("the display server to end", || servers_of(&root).is_empty());
+}
+
+#[test]
+fn bind_mounts_work_beside_the_display() {
+    let host = HostDisplay::closed();
+    let root = x_rootfs();
+    let data = TempDir::new();
+    data.write("f", "from the host\n");
+    let bind = format!("{}:/data", data.path_arg());
+    // A tmpfs in /tmp, beside the display's socket directory, must not hide it.
+    let script = "cat /data/f; xdpyinfo >/dev/null && echo display-works; \
+                  echo x > /data/f 2>/dev/null || echo read-only";
+    let out = output(gui_command(
+        &host,
+        &[
+            "--gui",
+            "xephyr",
+            "--ro-bind",
+            &bind,
+            "--tmpfs",
+            "/tmp/scratch",
+        ],
+        &root,
+        &["/bin/sh", "-c", script],
+    ));
+    assert_eq!(
+        expect_success(&out),
+        "from the host\ndisplay-works\nread-only\n"
+    );
+}
+
 /// A directory name that runs commands wherever a shell reads it, unquoted, in double quotes
 /// or in single quotes: each creates the file `$CONTAIN_TEST_MARK.N`.
 const SHELL_BAIT: &str = "bait $(touch $CONTAIN_TEST_MARK.1) `touch $CONTAIN_TEST_MARK.2`\n\

@@ -13,7 +13,8 @@
 #   tests/install-check.sh installed STAGE BINDIR MANDIR BASHCOMPDIR ZSHCOMPDIR FISHCOMPDIR
 #       the staged tree of `make install DESTDIR=STAGE`: the three binaries (executable, and
 #       the staged ones run), the three manual pages (`man --warnings -l` renders them without
-#       a warning; SYNOPSIS, EXIT STATUS, FILES and EXAMPLES present), and the completions
+#       a warning; SYNOPSIS, EXIT STATUS, ENVIRONMENT, FILES, MESSAGES, EXAMPLES and SEE ALSO
+#       present), and the completions
 #       (bash's loads and `complete -p` shows it; zsh and fish parse theirs)
 #   tests/install-check.sh uninstalled STAGE
 #       `make uninstall DESTDIR=STAGE` left no file in STAGE
@@ -74,7 +75,8 @@ check_installed() {
         [ -f "$page" ] || fail "$page: missing"
         warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
         [ -z "$warnings" ] || fail "$page: man --warnings: $warnings"
-        for section in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' FILES EXAMPLES; do
+        for section in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' ENVIRONMENT FILES MESSAGES \
+            EXAMPLES 'SEE ALSO'; do
             LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$page" 2>/dev/null | grep -x "$section" >/dev/null ||
                 fail "$page: no $section section"
         done

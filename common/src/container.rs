@@ -517,6 +517,8 @@ impl Container {
         display: Option<&Handoff>,
         systemd: bool,
     ) -> Result<()> {
+        // Opened before the root is built: the host sandbox covers the host's /tmp.
+        let display = display.map(Handoff::open).transpose()?;
         // Before the root's own mounts, which may cover a SRC (see binds.rs).
         let sources = self.mounts.open_sources()?;
         let rootfs = match &self.layers {
@@ -530,7 +532,7 @@ impl Container {
         if systemd {
             systemd::mount_run(&rootfs)?;
         }
-        if let Some(display) = display {
+        if let Some(display) = &display {
             display.install(&rootfs)?;
         }
         // The user's own (--bind, --ro-bind, --tmpfs): a read-only one stays so.

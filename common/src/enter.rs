@@ -3,6 +3,9 @@
 //!
 //! No privilege is needed: the kernel lets a process join the namespaces of any process it may
 //! ptrace, and the owner of a user namespace may ptrace everything inside it.
+//!
+//! It must not give the injected command more than the container's init has (caps), nor enter a
+//! container of another user unless the caller is root.
 
 use crate::caps::{Lockdown, User};
 use crate::container::MARKER;

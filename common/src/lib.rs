@@ -1,9 +1,13 @@
 //! The shared crate of contain, pseudo and inject. All unsafe code of the project lives here.
+//!
+//! Each module owns one concern, says so in its opening comment, and never reaches back into the
+//! binaries; docs/architecture.md maps them.
 
 pub mod binds;
 pub mod caps;
 pub mod cgroup;
 pub mod chroot;
+pub mod cli;
 pub mod console;
 pub mod container;
 pub mod container_cgroup;

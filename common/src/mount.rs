@@ -7,6 +7,9 @@
 //! same rules on kernels before 5.6), and every mount goes onto the descriptor that resolution
 //! returned, through /proc/self/fd/N, never onto a path the kernel would resolve again: a link
 //! leads somewhere inside DIR or the start is refused with one line naming it.
+//!
+//! It must not mount on, create or open a path below DIR by a name the kernel would resolve again,
+//! nor follow a link out of DIR; it does not decide which mounts a container gets (container does).
 
 use anyhow::{anyhow, Context, Result};
 use nix::errno::Errno;

@@ -1,4 +1,8 @@
 //! The one way the tools fork, exec and wait.
+//!
+//! Children in new namespaces and the commands the tools exec go through it (spawn, Exec); helper
+//! programs run as they are (newuidmap, pasta, hooks) use std::process::Command. It must not decide
+//! what a child does, only how it is started, exec'd and waited for.
 
 use crate::errors::{self, exit_error, NOT_EXECUTABLE, NOT_FOUND};
 use anyhow::Result;

@@ -1,5 +1,8 @@
 //! The supervisor: the tool's process that waits for its child, passes signals on and turns
 //! the child's end into the tool's exit status.
+//!
+//! It must not lose a signal that comes while the child starts, and must not sleep or poll in place
+//! of waiting for the next signal or the child's end.
 
 use crate::process;
 use crate::watchdog::{Guard, Watchdog};

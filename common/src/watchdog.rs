@@ -20,6 +20,8 @@
 //! which nothing would end otherwise.
 //!
 //! Its cost is one fork at the start and one wait for it at the end.
+//!
+//! It must not change its credentials or exec: that is what keeps its right to kill what it guards.
 
 use crate::process;
 use crate::registry::Removal;

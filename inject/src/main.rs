@@ -2,9 +2,10 @@
 
 use clap::Parser;
 use common::caps::{parse_user, User};
+use common::cli::parse_args;
 use common::enter::{refuse_setid, Injection};
 use common::environment::{self, parse_assignment, Assignment};
-use common::errors::{self, parse_args};
+use common::errors;
 use common::registry;
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -859,6 +859,16 @@ fn a_directory_named_like_shell_commands_runs_none_of_them() {
         let root = temp.mkdir(SHELL_BAIT);
         x_rootfs_in(&temp, Path::new(SHELL_BAIT));
         let root = root.to_str().unwrap().to_string();
+        // Root names DIR by a harmless symbolic link to it: contain follows DIR to the bait,
+        // which is what the title holds.
+        let named = match who {
+            As::User => root.clone(),
+            As::Root => {
+                let link = temp.join("plain-link");
+                std::os::unix::fs::symlink(SHELL_BAIT, &link).unwrap();
+                link.to_str().unwrap().to_string()
+            }
+        };
 
         let script = "trap 'exit 0' TERM; touch /tmp/ready; sleep 1000 & wait";
         let options = [
@@ -871,7 +881,7 @@ fn a_directory_named_like_shell_commands_runs_none_of_them() {
             "320x200",
         ];
         let mut args: Vec<&str> = options.to_vec();
-        args.extend([root.as_str(), "/bin/sh", "-c", script]);
+        args.extend([named.as_str(), "/bin/sh", "-c", script]);
         let mut cmd = command(who, "contain", &args);
         host.apply(&mut cmd);
         cmd.env("CONTAIN_TEST_MARK", &mark);
@@ -906,4 +916,51 @@ fn a_directory_named_like_shell_commands_runs_none_of_them() {
             "{who:?}: a shell ran commands from DIR: {made:?}"
         );
     }
+}
+
+#[test]
+fn the_host_sandbox_gets_a_display_of_its_own_too() {
+    // `--tmp-overlay /` covers the host's /tmp, where the display's private directory is
+    // made (the test user has no XDG_RUNTIME_DIR): the socket is still bound in, and the
+    // directory still removed from the host.
+    let host = HostDisplay::closed();
+    let mut command = command(
+        As::User,
+        "contain",
+        [
+            "-c",
+            "--gui",
+            "xephyr",
+            "--tmp-overlay",
+            "/",
+            "/bin/sh",
+            "-c",
+            "xdpyinfo | grep dimensions; ls /tmp/.X11-unix",
+        ],
+    );
+    host.apply(&mut command);
+    let out = output(command);
+    let report = expect_success(&out);
+    assert!(
+        report.contains("dimensions:    1024x768 pixels"),
+        "{report}"
+    );
+    assert!(report.ends_with("X0\nXauthority\n"), "{report}");
+    let leftover: Vec<String> = fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("contain-gui."))
+        .filter(|e| owner(&e.path()).0 == user().uid)
+        .map(|e| e.path().display().to_string())
+        .collect();
+    // Other tests of this process may hold a display right now: only a directory of an
+    // ended supervisor would be a leftover.
+    let stale: Vec<&String> = leftover
+        .iter()
+        .filter(|path| {
+            let pid = path.split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+            pid.is_some_and(|pid| !process_alive(pid))
+        })
+        .collect();
+    assert!(stale.is_empty(), "left on the host: {stale:?}");
 }

@@ -316,7 +316,7 @@ fn set_user_id_is_refused() {
     // A set-user-ID copy owned by nobody: running it gives the test user another euid.
     let dir = TempDir::new();
     let copy = dir.join("inject");
-    fs::copy(bin("inject"), &copy).unwrap();
+    copy_executable(&bin("inject"), &copy);
     std::os::unix::fs::chown(&copy, Some(65534), Some(65534)).unwrap();
     fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).unwrap();
     let nosuid = nix::sys::statvfs::statvfs(dir.path())

@@ -6,6 +6,13 @@
 # second with a signal to contain (SIGPWR for sysvinit, SIGINT for runit), with time to shut
 # down (--stop-timeout). contain must then exit with 0.
 #
+# systemd (INIT=systemd in debian.sh): each boot waits for `systemctl is-system-running` too;
+# the first boot is rebooted from inside (systemctl reboot) and, once up again, powered off
+# (systemctl poweroff); the second is stopped with SIGTERM, which contain passes on as
+# systemd's halt request (SIGRTMIN+3). systemd needs a cgroup v2 subtree it may write: run as
+# root (contain makes one), or from a cgroup delegated to you, e.g.
+#   systemd-run --user --scope -p Delegate=yes examples/debian-boot.sh DIR
+#
 # Usage: examples/debian-boot.sh DIR
 #
 # Environment:
@@ -31,6 +38,9 @@ halt_limit=60
 case $(readlink "$dir/sbin/init" || true) in
 *runit*)
     init=runit stop_signal=INT
+    ;;
+*systemd*)
+    init=systemd stop_signal=TERM
     ;;
 *)
     [ -f "$dir/etc/inittab" ] || { echo "$0: $dir has neither runit nor sysvinit" >&2; exit 1; }
@@ -82,6 +92,18 @@ boot() {
         sleep 0.5
     done
     echo "services running $(since "$started") s after the start"
+    if [ "$init" = systemd ]; then
+        echo "\$ inject $pid systemctl is-system-running --wait"
+        timeout 60 "$inject" "$pid" systemctl is-system-running --wait ||
+            fail "systemd is not running"
+        echo "running $(since "$started") s after the start"
+        # The console's getty prints its prompt a moment after it starts.
+        until grep -q ' login: ' "$log"; do
+            [ $(($(date +%s) - started / 1000000000)) -lt $boot_limit ] || fail "no login prompt on the console after $boot_limit s"
+            sleep 0.2
+        done
+        echo "login prompt on the console $(since "$started") s after the start"
+    fi
 
     echo "\$ inject $pid ps ax"
     timeout 10 "$inject" "$pid" ps ax
@@ -90,6 +112,23 @@ boot() {
 
     stopped=$(date +%s%N)
     case $stop in
+    reboot)
+        # /run is a tmpfs of each boot: the mark is gone once the container has booted again.
+        echo "\$ inject $pid systemctl reboot"
+        timeout 30 "$inject" "$pid" sh -c ': >/run/before-reboot && systemctl reboot' ||
+            fail "reboot failed"
+        until [ "$(timeout 10 "$inject" "$pid" sh -c \
+            'test -e /run/before-reboot || systemctl is-system-running' 2>/dev/null)" = running ]
+        do
+            running "$pid" || fail "contain ended during the reboot"
+            [ $(($(date +%s) - stopped / 1000000000)) -lt $boot_limit ] || fail "not up again $boot_limit s after the reboot"
+            sleep 0.5
+        done
+        echo "running again $(since "$stopped") s after the reboot"
+        stopped=$(date +%s%N) stop=poweroff
+        echo "\$ inject $pid systemctl poweroff"
+        timeout 30 "$inject" "$pid" systemctl poweroff || fail "poweroff failed"
+        ;;
     halt)
         echo "\$ inject $pid /sbin/halt"
         timeout 30 "$inject" "$pid" /sbin/halt || fail "halt failed"
@@ -110,6 +149,10 @@ boot() {
 }
 
 echo "I: booting $dir ($init), console logs in $logs"
-boot host-network halt -n
+if [ "$init" = systemd ]; then
+    boot host-network reboot -n
+else
+    boot host-network halt -n
+fi
 # runit warns for 14 s before it halts: more than contain's default 10 s of grace.
 boot own-network "$stop_signal" --stop-timeout "$halt_limit"

@@ -9,7 +9,8 @@
 #
 # Environment:
 #   PSEUDO  the pseudo binary (default: pseudo from PATH)
-#   INIT    the init package: sysvinit-core (default) or runit-init
+#   INIT    the init: sysvinit-core (default), runit-init, or systemd (package systemd-sysv;
+#           booting it needs a cgroup: see debian-boot.sh)
 #   CACHE   download cache, kept between runs (default: /tmp/debian-cache-$USER); it only
 #           grows, delete it to start afresh
 #   MIRROR  Debian archive URI (default: the one the host's apt sources use)
@@ -34,6 +35,8 @@ dir=$1
 suite=${2:-bookworm}
 pseudo=${PSEUDO:-pseudo}
 init=${INIT:-sysvinit-core}
+# systemd-sysv makes /sbin/init systemd's.
+case $init in systemd) package=systemd-sysv ;; *) package=$init ;; esac
 user=$(id -un)
 cache=${CACHE:-/tmp/debian-cache-$user}
 
@@ -70,7 +73,7 @@ copy='-maxdepth 1 -type f ! -name lock -exec cp -t'
 
 start=$(date +%s)
 "$pseudo" -p mmdebstrap --mode=root --variant=minbase \
-    --include="$init,procps,cron${PACKAGES:+,$PACKAGES}" \
+    --include="$package,procps,cron${PACKAGES:+,$PACKAGES}" \
     --skip=essential/unlink \
     --setup-hook='mkdir -p "$1/var/cache/apt/archives" "$1/var/lib/apt/lists"' \
     --setup-hook="find \"\$CACHE/archives\" $copy \"\$1/var/cache/apt/archives\" {} +" \
@@ -119,6 +122,11 @@ runit-init)
     for getty in getty-tty*; do
         if [ -L "$getty" ]; then mv "$getty" ".$getty"; fi
     done
+    ;;
+systemd)
+    # Nothing: systemd's getty generator puts a getty on /dev/console in a container.
+    echo "I: systemd needs no adjustment for a container"
+    exit
     ;;
 *)
     echo "I: nothing to adjust for $1"

@@ -298,6 +298,17 @@ impl Lockdown {
         self.bounding == full && self.root_caps == full && self.user.is_none() && !self.no_new_privs
     }
 
+    /// Withholds capability `index` from the command unless `--cap-add` gave it explicitly:
+    /// for an init that is better off without it (see crate::systemd).
+    pub fn withholding(mut self, index: u8) -> Lockdown {
+        let bit = 1u64 << index;
+        if self.user_caps & bit == 0 {
+            self.bounding &= !bit;
+            self.root_caps &= !bit;
+        }
+        self
+    }
+
     /// The bounding set to apply (bit N = capability N): for a user other than root, only
     /// [`Lockdown::user_caps`], else a set-user-ID root program in the container would give
     /// the user the rest back.

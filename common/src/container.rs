@@ -2,7 +2,9 @@
 
 use crate::binds::UserMounts;
 use crate::caps::Lockdown;
+use crate::cgroup::Resources;
 use crate::console::Console;
+use crate::container_cgroup::{ContainerCgroup, Needs};
 use crate::display::{self, Display, Gui, Handoff};
 use crate::environment::{self as env, Environment};
 use crate::hooks;
@@ -15,6 +17,7 @@ use crate::process::{Exec, DEFAULT_PATH};
 use crate::registry::{Entry, Registration, Registry};
 use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{self, Signal, Supervisor};
+use crate::systemd;
 use crate::userns::{Lifeline, LifelinePipe, NsChild};
 use crate::watchdog::{Leftover, Watchdog};
 use anyhow::{bail, Context, Result};
@@ -68,11 +71,28 @@ pub struct Container {
     pub hostname: Option<String>,
     /// The name it is registered under (`--name`); without one it is listed by its PID.
     pub name: Option<String>,
+    /// The signal the stopping signals reach init as (`--stop-signal`); by default systemd's
+    /// halt request for a systemd init, the signal itself for any other.
+    pub stop_signal: Option<i32>,
+    /// Limits on the container's cgroup (`--memory`, `--pids-limit`, `--cpus`).
+    pub limits: Resources,
+}
+
+/// What this run of the container found out about its init, and the cgroup made for it.
+struct InitSetup {
+    /// Init is systemd (see crate::systemd).
+    systemd: bool,
+    /// systemd's `container_uuid`.
+    uuid: Option<String>,
+    /// The container's cgroup, if it has one: init's cgroup and the root of its cgroup
+    /// namespace.
+    cgroup: Option<ContainerCgroup>,
 }
 
 /// What every start of one run of a container shares.
 struct Run<'a> {
     exec: &'a Exec,
+    prepared: &'a InitSetup,
     start_directory: Option<&'a (PathBuf, bool)>,
     console: Option<&'a Console>,
     supervisor: &'a Supervisor,
@@ -100,11 +120,17 @@ impl Run<'_> {
     }
 
     /// What contain leaves on the host, for the watchdog to remove if contain is killed: its
-    /// entry in the registry (named `name`, or by its PID).
+    /// entry in the registry (named `name`, or by its PID), and the cgroups it made.
     fn leftovers(&self, name: Option<&str>) -> Vec<Leftover> {
         self.registry()
             .map(|r| Leftover::Entry(r.removal(name)))
             .into_iter()
+            .chain(
+                self.prepared
+                    .cgroup
+                    .as_ref()
+                    .map(|c| Leftover::Cgroups(c.leftover())),
+            )
             .collect()
     }
 }
@@ -145,10 +171,38 @@ impl Container {
         self.root == Path::new("/") && self.layers.is_some()
     }
 
+    /// Finds out whether init is systemd (in DIR or, with layers, below it) and prepares what
+    /// that and the limits need: CAP_SYS_MODULE and CAP_SYS_RAWIO withheld from systemd, its
+    /// UUID, and the container's cgroup, or the refusal when there is none to be had.
+    fn prepare_init(&mut self) -> Result<InitSetup> {
+        let roots: Vec<&Path> = std::iter::once(self.root.as_path())
+            .chain(
+                self.layers
+                    .iter()
+                    .flat_map(|l| l.lower.iter().rev().map(PathBuf::as_path)),
+            )
+            .collect();
+        let systemd = systemd::is_systemd(&roots, &self.command[0]);
+        if systemd {
+            for cap in systemd::WITHHELD_CAPABILITIES {
+                self.lockdown = self.lockdown.clone().withholding(cap);
+            }
+        }
+        let needs = Needs {
+            systemd,
+            limits: self.limits,
+        };
+        Ok(InitSetup {
+            systemd,
+            uuid: systemd.then(systemd::new_uuid).transpose()?,
+            cgroup: ContainerCgroup::set_up(needs, self.maps.root_on_host())?,
+        })
+    }
+
     /// The clean environment init starts with, the caller's `-e` and `--env-file` over it
     /// (HOME and USER of the user inside are added by init, from the container's
-    /// /etc/passwd, unless given).
-    fn environment(&self) -> Environment {
+    /// /etc/passwd, unless given); systemd's `container_uuid` too.
+    fn environment(&self, prepared: &InitSetup) -> Environment {
         let mut env = if self.is_host_sandbox() {
             env::host_sandbox()
         } else {
@@ -161,6 +215,9 @@ impl Container {
         if self.gui.is_some() {
             env::set(&mut env, "DISPLAY", display::DISPLAY_INSIDE.into());
             env::set(&mut env, "XAUTHORITY", display::XAUTHORITY_INSIDE.into());
+        }
+        if let Some(uuid) = &prepared.uuid {
+            env::set(&mut env, systemd::UUID_VARIABLE, uuid.clone());
         }
         env::extend(&mut env, &self.env);
         env
@@ -199,6 +256,8 @@ impl Container {
             let container_root = self.maps.root_on_host();
             layers.prepare(&self.root, container_root)?;
         }
+        // Refused here, before anything starts, when init needs a cgroup there is none of.
+        let prepared = self.prepare_init()?;
         // A name is taken before anything starts; a container without one is registered
         // once init runs (see Container::register_once).
         let registry = std::cell::OnceCell::new();
@@ -209,7 +268,7 @@ impl Container {
             registration = Some(opened.register(&entry)?);
             let _ = registry.set(Some(opened));
         }
-        let exec = Exec::new(&self.command, self.environment())?;
+        let exec = Exec::new(&self.command, self.environment(&prepared))?;
         let start_directory = self.start_directory();
         let console = if self.console {
             Some(Console::open()?.with_escape())
@@ -224,9 +283,14 @@ impl Container {
             // Init leads a session away from the terminal: ^C goes to its group, as it would.
             None => Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS),
         }
-        .with_stop_timeout(self.stop_timeout);
+        .with_stop_timeout(self.stop_timeout)
+        .with_stop_signal(
+            self.stop_signal
+                .or(prepared.systemd.then_some(systemd::HALT_SIGNAL)),
+        );
         let run = Run {
             exec: &exec,
+            prepared: &prepared,
             start_directory: start_directory.as_ref(),
             console: console.as_ref(),
             supervisor: &supervisor,
@@ -241,7 +305,12 @@ impl Container {
             match supervisor.killed_by() {
                 Some(Signal::SIGINT) => return Ok(0),
                 Some(Signal::SIGHUP) if supervisor.stop_requested() => return Ok(0),
-                Some(Signal::SIGHUP) => continue,
+                Some(Signal::SIGHUP) => {
+                    if let Some(cgroup) = &prepared.cgroup {
+                        cgroup.reset()?;
+                    }
+                    continue;
+                }
                 _ => return Ok(status),
             }
         }
@@ -271,7 +340,13 @@ impl Container {
             NsChild::spawn_locked(
                 &self.namespaces(),
                 &self.maps,
-                || self.setup(console, handoff),
+                // The container's cgroup, placed before its namespaces are made: the root of
+                // its cgroup namespace, and init's cgroup.
+                |setup_pid| match &run.prepared.cgroup {
+                    Some(cgroup) => cgroup.place(setup_pid),
+                    None => Ok(()),
+                },
+                || self.setup(console, handoff, run.prepared.systemd),
                 |lifeline| {
                     let guarded = guarded_pipe.child();
                     self.init(
@@ -436,7 +511,12 @@ impl Container {
     /// must stay read-only, nosuid, nodev or noexec, or that hides something container root
     /// must not see, is made here, never in [`Container::init`]: a read-only bind made later
     /// can be made writable again by container root, and a mount made later can be unmounted.
-    fn setup(&self, console: Option<&Console>, display: Option<&Handoff>) -> Result<()> {
+    fn setup(
+        &self,
+        console: Option<&Console>,
+        display: Option<&Handoff>,
+        systemd: bool,
+    ) -> Result<()> {
         // Opened before the root is built: the host sandbox covers the host's /tmp.
         let display = display.map(Handoff::open).transpose()?;
         // Before the root's own mounts, which may cover a SRC (see binds.rs).
@@ -449,6 +529,9 @@ impl Container {
             rootfs.bind_host_sys()?;
         }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
+        if systemd {
+            systemd::mount_run(&rootfs)?;
+        }
         if let Some(display) = &display {
             display.install(&rootfs)?;
         }

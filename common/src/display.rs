@@ -244,17 +244,8 @@ impl Cookie {
     /// 16 bytes from the kernel's random source (getrandom(2)).
     pub fn new() -> Result<Cookie> {
         let mut bytes = [0u8; 16];
-        let mut filled = 0;
-        while filled < bytes.len() {
-            let rest = &mut bytes[filled..];
-            // SAFETY: getrandom writes at most rest.len() bytes into the buffer we own.
-            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-            match Errno::result(n) {
-                Ok(n) => filled += n as usize,
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e).context("reading random bytes for the X cookie"),
-            }
-        }
+        crate::process::random_bytes(&mut bytes)
+            .context("reading random bytes for the X cookie")?;
         Ok(Cookie(bytes))
     }
 

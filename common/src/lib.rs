@@ -5,10 +5,12 @@
 
 pub mod binds;
 pub mod caps;
+pub mod cgroup;
 pub mod chroot;
 pub mod cli;
 pub mod console;
 pub mod container;
+pub mod container_cgroup;
 pub mod display;
 pub mod enter;
 pub mod environment;
@@ -26,5 +28,6 @@ pub mod registry;
 pub mod seccomp;
 pub mod session;
 pub mod supervise;
+pub mod systemd;
 pub mod userns;
 pub mod watchdog;

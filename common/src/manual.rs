@@ -518,6 +518,17 @@ fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
                 "Created if missing; contain mounts the container's /proc, /sys and /dev there.",
             ));
             files.push((
+                "/sys/fs/cgroup (or /sys/fs/cgroup/unified), /proc/self/cgroup",
+                "The cgroup v2 hierarchy and contain's cgroup in it. For a systemd init or a \
+                 limit, contain uses that cgroup when it is delegated to the caller (its \
+                 children supervisor and container) or, as root in the root cgroup, makes \
+                 contain-PID; it removes them when the container ends.",
+            ));
+            files.push((
+                "/sys/kernel/cgroup/delegate",
+                "The files of a cgroup that contain gives to container root with the directory.",
+            ));
+            files.push((
                 "$XDG_RUNTIME_DIR/contain, /tmp/contain-UID, /run/contain",
                 "The caller's running containers, one entry each (named after --name, or @PID), \
                  for --list and inject NAME: $XDG_RUNTIME_DIR/contain when the caller has a \

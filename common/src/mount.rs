@@ -275,6 +275,14 @@ fn resolve_in_root(root: BorrowedFd<'_>, inside: &str, directory: bool) -> nix::
     Err(Errno::EAGAIN)
 }
 
+/// What `inside` leads to when resolved as if `root` were `/` (links followed, inside it
+/// only), as a host path; None when it leads nowhere. For looking, never for mounting.
+pub fn resolve_path_in(root: &Path, inside: &str) -> Option<PathBuf> {
+    let root = open_dir(root).ok()?;
+    let found = resolve_in_root(root.as_fd(), inside, false).ok()?;
+    fs::read_link(fd_path(&found)).ok()
+}
+
 /// The most symbolic links one resolution follows, as the kernel's limit.
 const MAX_LINKS: usize = 40;
 

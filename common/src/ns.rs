@@ -99,6 +99,13 @@ impl Namespace {
     }
 }
 
+/// Moves the calling process into a new namespace of kind `ns` (for a PID or time namespace:
+/// its next children).
+pub fn unshare(ns: Namespace) -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(ns.flag() as i32))
+        .with_context(|| format!("creating a {}", ns.describe()))
+}
+
 /// Open namespace files of one process, to be joined later with [`Joiner::join`].
 pub struct Joiner {
     files: Vec<(Namespace, File)>,

@@ -76,6 +76,8 @@ pub struct Supervisor {
     stopped_by: Cell<Option<Signal>>,
     /// A SIGWINCH read while looking for signals during the start, still to be reported.
     resized: Cell<bool>,
+    /// What the stopping signals become when passed on (see [`Supervisor::with_stop_signal`]).
+    stop_signal: Option<i32>,
     /// The watchdog of the child, looked after at every SIGCHLD (see [`Supervisor::guarded_by`]).
     watchdog: RefCell<Option<Watchdog>>,
 }
@@ -107,6 +109,7 @@ impl Supervisor {
             stopping: Cell::new(None),
             stopped_by: Cell::new(None),
             resized: Cell::new(false),
+            stop_signal: None,
             watchdog: RefCell::new(None),
         })
     }
@@ -117,6 +120,16 @@ impl Supervisor {
     pub fn with_stop_timeout(self, grace: Duration) -> Supervisor {
         Supervisor {
             stop_timeout: Some(grace),
+            ..self
+        }
+    }
+
+    /// Passes every stopping signal ([`STOPPING`]) on to the child as signal number `sig`
+    /// instead, to the child alone: the one its init takes as the request to shut down
+    /// (systemd's SIGRTMIN+3, a number nix has no name for). `None` passes them on as they are.
+    pub fn with_stop_signal(self, sig: Option<i32>) -> Supervisor {
+        Supervisor {
+            stop_signal: sig,
             ..self
         }
     }
@@ -178,6 +191,12 @@ impl Supervisor {
                     };
                     if sig == Signal::SIGWINCH && event == Event::Nothing {
                         event = Event::Resized;
+                    } else if let Some(stop) = self
+                        .stop_signal
+                        .filter(|_| STOPPING.contains(&sig) && self.passes_on(sig, info.ssi_code))
+                    {
+                        send_raw(child, stop);
+                        self.start_grace_period(sig);
                     } else if self.passes_on(sig, info.ssi_code) {
                         // The child may be gone already; its SIGCHLD is then pending too.
                         let group = Pid::from_raw(-child.as_raw());
@@ -378,6 +397,53 @@ pub fn pending_forwarded() -> Option<Signal> {
     })
 }
 
+/// Sends signal number `sig`, which may be one nix's [`Signal`] cannot name (a real-time
+/// signal), to `pid`; it may be gone already.
+fn send_raw(pid: Pid, sig: i32) {
+    // SAFETY: kill takes integers and only sends a signal.
+    unsafe { libc::kill(pid.as_raw(), sig) };
+}
+
+/// glibc's SIGRTMIN, which `RTMIN+N` counts from, as systemd (built with glibc) and podman do.
+const RTMIN: i32 = 34;
+/// The highest real-time signal.
+const RTMAX: i32 = 64;
+
+/// Parses a signal as `--stop-signal` takes it: a name with or without SIG (TERM, SIGPWR), in
+/// any case, RTMIN+N or RTMAX-N (RTMIN being 34, glibc's, as systemd counts), or a number.
+pub fn parse_signal(text: &str) -> std::result::Result<i32, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let invalid = || format!("{text:?} is not a signal (e.g. TERM, RTMIN+3, 37)");
+    let number = if let Ok(n) = name.parse::<i32>() {
+        n
+    } else if let Some(rest) = name.strip_prefix("RTMIN") {
+        match rest.strip_prefix('+') {
+            Some(n) => RTMIN + n.parse::<i32>().map_err(|_| invalid())?,
+            None if rest.is_empty() => RTMIN,
+            None => return Err(invalid()),
+        }
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        match rest.strip_prefix('-') {
+            Some(n) => RTMAX - n.parse::<i32>().map_err(|_| invalid())?,
+            None if rest.is_empty() => RTMAX,
+            None => return Err(invalid()),
+        }
+    } else {
+        format!("SIG{name}")
+            .parse::<Signal>()
+            .map_err(|_| invalid())? as i32
+    };
+    match number {
+        // Not SIGKILL or SIGSTOP: init could not shut down on them.
+        9 | 19 => Err(format!(
+            "{text:?} cannot ask init to stop: it cannot be handled"
+        )),
+        1..=RTMAX => Ok(number),
+        _ => Err(invalid()),
+    }
+}
+
 /// True if process `pid` has a handler for `sig` (SigCgt in its /proc status).
 fn catches(pid: Pid, sig: Signal) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
@@ -401,6 +467,21 @@ fn forwarded_set() -> SigSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("sigpwr"), Ok(libc::SIGPWR));
+        assert_eq!(parse_signal("RTMIN+3"), Ok(37));
+        assert_eq!(parse_signal("SIGRTMIN+3"), Ok(crate::systemd::HALT_SIGNAL));
+        assert_eq!(parse_signal("rtmax-1"), Ok(63));
+        assert_eq!(parse_signal("37"), Ok(37));
+        for bad in [
+            "", "FOO", "RTMIN+x", "RTMIN3", "0", "65", "KILL", "9", "STOP", "-1",
+        ] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn catches_reads_the_handlers_of_a_process() {

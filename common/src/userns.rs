@@ -306,8 +306,10 @@ impl NsChild {
     /// The kernel locks the flags of every mount (read-only, nosuid, nodev, noexec, atime) and
     /// ties it to the mount it sits on when it copies a mount namespace into one owned by a
     /// less privileged user namespace. So the start has two stages. A setup child is made in a
-    /// new user namespace (the outer one, which gets `maps`) and a new mount namespace (and a
-    /// cgroup namespace when `extra` names one); it becomes root there and runs `setup`, whose
+    /// new user namespace (the outer one, which gets `maps`) and a new mount namespace; once
+    /// `place` has run on it (to move it into a cgroup) and it is let go, it makes a cgroup
+    /// namespace when `extra` names one, rooted at the cgroup it is in then, becomes root
+    /// there and runs `setup`, whose
     /// mounts belong to the outer user namespace. It then makes init, as our child
     /// (CLONE_PARENT), in a user namespace nested in the outer one with the same IDs, a copy of
     /// the mount namespace owned by it, and the `extra` namespaces; writes init's maps, tells
@@ -317,17 +319,16 @@ impl NsChild {
     pub fn spawn_locked(
         extra: &[Namespace],
         maps: &IdMaps,
+        place: impl FnOnce(Pid) -> Result<()>,
         setup: impl FnOnce() -> Result<()>,
         body: impl FnOnce(&Lifeline) -> Result<i32>,
     ) -> Result<NsChild> {
         let pipe = LifelinePipe::new()?;
         let (report_read, report_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
-        let setup_extra: &[Namespace] = if extra.contains(&Namespace::Cgroup) {
-            &[Namespace::Mount, Namespace::Cgroup]
-        } else {
-            &[Namespace::Mount]
-        };
+        // The cgroup namespace is made after the release, in the cgroup `place` chose.
+        let setup_extra: &[Namespace] = &[Namespace::Mount];
+        let own_cgroup_namespace = extra.contains(&Namespace::Cgroup);
         let setup_flags = Namespace::User.flag() | Namespace::flags(setup_extra);
         let init_flags = Namespace::User.flag() | Namespace::Mount.flag() | Namespace::flags(extra);
         let spawned = process::spawn(setup_flags, || {
@@ -340,6 +341,9 @@ impl NsChild {
             let outcome = (|| {
                 become_root()?;
                 lifeline.die_with_parent()?;
+                if own_cgroup_namespace {
+                    crate::ns::unshare(Namespace::Cgroup)?;
+                }
                 setup()?;
                 // Becoming root here changed the host uid of a caller who is not container
                 // root (real root), which made us undumpable: /proc/PID of init, which shares
@@ -392,6 +396,7 @@ impl NsChild {
         };
         let release = pipe.parent();
         let report = write_maps(setup_pid, maps)
+            .and_then(|()| place(setup_pid))
             .and_then(|()| {
                 nix::unistd::write(&release, &[1]).context("releasing the setup child")?;
                 let mut report = String::new();

@@ -86,6 +86,8 @@ pub enum Leftover {
     Entry(Removal),
     /// A directory tree of the tool's, by absolute path, reached without following links.
     Tree(CString),
+    /// The cgroups contain made for a container (see crate::container_cgroup).
+    Cgroups(crate::container_cgroup::Leftover),
 }
 
 impl Watchdog {
@@ -468,6 +470,7 @@ fn watch(orders: RawFd, answers: Option<RawFd>, mut guarded: Guarded, group: i32
             match leftover {
                 Leftover::Entry(entry) => entry.remove(),
                 Leftover::Tree(path) => remove_tree(path),
+                Leftover::Cgroups(cgroups) => cgroups.remove(),
             }
         }
     }

@@ -3,6 +3,7 @@
 use clap::Parser;
 use common::binds::{parse_bind, UserMounts};
 use common::caps::Lockdown;
+use common::cgroup::{parse_bytes, CpuQuota, Resources};
 use common::cli::parse_args;
 use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
@@ -13,6 +14,7 @@ use common::mount::{parse_tmpfs_size, TmpfsSize};
 use common::net::{NetMode, Publish};
 use common::overlay::{Layers, Upper};
 use common::registry::{self, parse_name};
+use common::supervise::parse_signal;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -40,6 +42,12 @@ use std::path::PathBuf;
 /// 128+N for the signal N it got (143 for SIGTERM). A signal that comes while the container is
 /// still starting ends the start, with nothing left running, and the same status. On the
 /// console, pressing ^] three times within a second kills the container at once (status 137).
+///
+/// systemd as init (CMD leading, inside DIR, to a file named systemd) gets the stopping signals
+/// as SIGRTMIN+3 (its halt), a tmpfs on /run, container_uuid, and a cgroup of its own: it boots
+/// only from a cgroup v2 subtree delegated to the caller (systemd-run --user --scope -p
+/// Delegate=yes contain ...) or as root, and is refused otherwise. Every cgroup contain makes is
+/// removed when the container ends.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 #[command(group = clap::ArgGroup::new("writable_layer").args(["tmp_overlay", "overlay"]))]
@@ -177,6 +185,22 @@ struct Args {
         value_parser = clap::value_parser!(u32).range(0..=86400)
     )]
     stop_timeout: u32,
+    /// The signal that SIGTERM, SIGINT, SIGHUP, SIGQUIT and SIGPWR reach init as: a name (TERM,
+    /// PWR, RTMIN+3, counted from glibc's SIGRTMIN 34 as systemd does) or a number. Default:
+    /// RTMIN+3 (halt) for a systemd init, the signal itself for others
+    #[arg(long = "stop-signal", value_name = "SIG", value_parser = parse_signal)]
+    stop_signal: Option<i32>,
+    /// Limit the container's memory to BYTES (suffix k, m, g: e.g. 512m), on its cgroup
+    /// (memory.max); needs the memory controller delegated to the caller
+    #[arg(long = "memory", value_name = "BYTES", value_parser = parse_bytes)]
+    memory: Option<u64>,
+    /// Limit the container to N processes and threads (pids.max); needs the pids controller
+    #[arg(long = "pids-limit", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pids_limit: Option<u64>,
+    /// Limit the container to N CPUs' worth of time (e.g. 1.5; cpu.max); needs the cpu
+    /// controller
+    #[arg(long = "cpus", value_name = "N", value_parser = parse_cpus)]
+    cpus: Option<CpuQuota>,
     /// Register the container under NAME (letters, digits, _, . and -), for `inject NAME` and
     /// --list; refused while a container of that name runs
     #[arg(long = "name", value_name = "NAME", value_parser = parse_name)]
@@ -212,9 +236,20 @@ const EXAMPLES: &str = "Examples:
   contain --gui xephyr --gui-size full --cap-drop sys_module,sys_time DIR /sbin/init   a desktop
   contain --gui xpra DIR xterm             the container's windows on your desktop
   contain --stop-timeout 60 DIR /sbin/init give init a minute to shut down on SIGTERM
+  systemd-run --user --scope -p Delegate=yes contain DIR /sbin/init   boot systemd
+  contain --memory 1g --pids-limit 500 --cpus 2 DIR /sbin/init   with limits (a delegated cgroup)
   contain --name web DIR httpd -f; inject web sh   name a container, enter it by name
   contain --list                           what runs
 On the console, ^] ^] ^] (three times within a second) kills the container.";
+
+/// --cpus: a positive number of CPUs, at least a hundredth of one (the kernel's least quota).
+fn parse_cpus(text: &str) -> Result<CpuQuota, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(CpuQuota::of_cpus)
+        .ok_or_else(|| format!("{text:?} is not a number of CPUs (e.g. 0.5, 2)"))
+}
 
 fn main() {
     errors::run_main("contain", || {
@@ -264,6 +299,12 @@ fn main() {
                 size: args.gui_size.unwrap_or_default(),
             }),
             stop_timeout: std::time::Duration::from_secs(args.stop_timeout.into()),
+            stop_signal: args.stop_signal,
+            limits: Resources {
+                memory: args.memory,
+                pids: args.pids_limit,
+                cpu: args.cpus,
+            },
             env,
             workdir: args.workdir,
             hostname: args.hostname,

@@ -40,10 +40,11 @@
 //! (entries owned by subordinate IDs included). [`busybox_rootfs`] is a small static root file
 //! system for containers, owned by the test user; [`busybox_rootfs_of`] gives it to container
 //! root of root's default maps for [`As::Root`] (whose containers have no host account's IDs:
-//! [`container_root_on_host`] tells which, [`give_tree`] hands a tree over). [`tree_snapshot`]
-//! records a tree, to see later that nothing changed it. [`owner`] reads the host owner of a
-//! file. [`ProcStatus`] reads a /proc/PID/status
-//! (capabilities, NoNewPrivs, IDs), and [`ps_rows`] the table `ps` prints.
+//! [`container_root_on_host`] tells which, [`give_tree`] hands a tree over). [`TestCgroup`] is
+//! a cgroup v2 subtree made by root for a test, as systemd delegates one, to start a process
+//! in. [`tree_snapshot`] records a tree, to see later that nothing changed it. [`owner`] reads
+//! the host owner of a file. [`ProcStatus`] reads a /proc/PID/status (capabilities,
+//! NoNewPrivs, IDs), and [`ps_rows`] the table `ps` prints.
 //!
 //! # Example
 //!
@@ -1367,4 +1368,108 @@ fn snapshot_entries(root: &Path, path: &Path, entries: &mut BTreeMap<PathBuf, St
 #[track_caller]
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A cgroup v2 subtree made for a test under the hierarchy's root, as systemd makes one for a
+/// unit with Delegate=yes: given to `owner` (directory and the files of
+/// /sys/kernel/cgroup/delegate) or left root's. A process is placed in it by root (moving a
+/// process needs write access to the common ancestor's cgroup.procs). Removed on drop.
+pub struct TestCgroup {
+    pub path: PathBuf,
+    /// Its path as /proc/PID/cgroup shows it: `0::/NAME`.
+    line: String,
+}
+
+impl TestCgroup {
+    /// None (the test skipped, saying so) without a cgroup v2 hierarchy; as root only.
+    pub fn new(owner: Option<(u32, u32)>) -> Option<TestCgroup> {
+        let mountinfo = read(Path::new("/proc/self/mountinfo"));
+        let Some(mount) = mountinfo.lines().find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let fields: Vec<&str> = before.split(' ').collect();
+            (after.starts_with("cgroup2 ") && fields.get(3) == Some(&"/"))
+                .then(|| PathBuf::from(fields[4]))
+        }) else {
+            skip("no cgroup v2 hierarchy is mounted");
+            return None;
+        };
+        let name = format!("contain-tests.{}", unique_token());
+        let path = mount.join(&name);
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        if let Some((uid, gid)) = owner {
+            let delegate = read(Path::new("/sys/kernel/cgroup/delegate"));
+            let files = std::iter::once(String::new()).chain(delegate.lines().map(String::from));
+            for file in files {
+                let target = path.join(&file);
+                if target.exists() {
+                    std::os::unix::fs::lchown(&target, Some(uid), Some(gid)).unwrap();
+                }
+            }
+        }
+        Some(TestCgroup {
+            path,
+            line: format!("0::/{name}"),
+        })
+    }
+
+    /// A shell script line that waits until [`TestCgroup::enter`] has moved its shell in, then
+    /// runs `script`.
+    pub fn wrap(&self, script: &str) -> String {
+        format!(
+            "until grep -qx '{}' /proc/self/cgroup; do sleep 0.05; done; {script}",
+            self.line
+        )
+    }
+
+    /// Moves process `pid` into the cgroup.
+    pub fn enter(&self, pid: u32) {
+        fs::write(self.path.join("cgroup.procs"), pid.to_string())
+            .unwrap_or_else(|e| panic!("moving {pid} into {}: {e}", self.path.display()));
+    }
+
+    /// The cgroups below it.
+    pub fn children(&self) -> Vec<PathBuf> {
+        fs::read_dir(&self.path)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// Nothing contain made is left below it, and no process in it.
+    #[track_caller]
+    pub fn assert_left_clean(&self) {
+        assert_eq!(
+            self.children(),
+            Vec::<PathBuf>::new(),
+            "cgroups left behind"
+        );
+        assert_eq!(
+            read(&self.path.join("cgroup.procs")),
+            "",
+            "processes left behind"
+        );
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // Deepest first; what a failed test left running is killed (cgroup.kill, Linux 5.14).
+        let _ = fs::write(self.path.join("cgroup.kill"), "1");
+        fn remove(dir: &Path) {
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&entry.path());
+                }
+            }
+            for _ in 0..100 {
+                if fs::remove_dir(dir).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        remove(&self.path);
+    }
 }

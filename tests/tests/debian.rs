@@ -5,6 +5,7 @@
 //! boot its sysvinit and its runit with contain, look inside with inject, shut down.
 
 use nix::fcntl::Flock;
+use nix::sys::signal::Signal;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -202,6 +203,42 @@ fn mirror_answers(mirror: &str) -> bool {
 /// umountfs has ended, and startpar has printed its output, before halt starts.
 const SYSVINIT_SHUTDOWN: &str = "Unmounting local filesystems";
 
+/// What a boot of each init shows.
+struct Init {
+    /// INIT for examples/debian.sh.
+    package: &'static str,
+    /// PID 1's command line in ps.
+    pid_1: &'static str,
+    /// The start of the console getty's command line in ps.
+    getty: &'static str,
+    /// What the console log of each boot (host-network.log, own-network.log) ends with when
+    /// the shutdown went through the init's own steps, to the end.
+    shutdown: [&'static str; 2],
+}
+
+const SYSVINIT: Init = Init {
+    package: "sysvinit-core",
+    pid_1: "init [2]",
+    getty: "/sbin/agetty -L --noclear console",
+    shutdown: [SYSVINIT_SHUTDOWN; 2],
+};
+
+const RUNIT: Init = Init {
+    package: "runit-init",
+    pid_1: "runit",
+    getty: "/sbin/agetty -L --noclear console",
+    shutdown: ["runit: power off"; 2],
+};
+
+/// systemd: the first boot is rebooted, then powered off; the second halted by SIGTERM (which
+/// reaches systemd as SIGRTMIN+3), all by systemd-shutdown.
+const SYSTEMD: Init = Init {
+    package: "systemd",
+    pid_1: "/sbin/init",
+    getty: "/sbin/agetty -o -p -- \\u --noclear",
+    shutdown: ["Powering off.", "Halting system."],
+};
+
 /// The download cache for examples/debian.sh, kept between test runs to spare the downloads:
 /// /tmp/contain-tests-debian-cache.UID, a directory of the test user, or for root's runs of
 /// the host uid pseudo's root is under root's defaults (each writes files the other's pseudo
@@ -246,9 +283,8 @@ fn host_interfaces() -> Vec<String> {
 /// holding the tree (`root`), or None when the test was skipped.
 fn debian_sh_bootstraps_and_boots(
     who: As,
-    init: &str,
-    pid_1: &str,
-    shutdown_message: &str,
+    init: &Init,
+    cgroup: Option<&TestCgroup>,
 ) -> Option<TempDir> {
     if !require(who) {
         return None;
@@ -287,14 +323,19 @@ fn debian_sh_bootstraps_and_boots(
         give_tree(&root, container_root_on_host(As::Root));
     }
 
-    let mut cmd = sh_command(who, &format!("{} {}", script.display(), root.display()));
+    let line = format!("{} {}", script.display(), root.display());
+    let mut cmd = sh_command(who, &cgroup.map_or(line.clone(), |c| c.wrap(&line)));
     cmd.env("CACHE", &cache)
         .env("MIRROR", &mirror)
-        .env("INIT", init)
+        .env("INIT", init.package)
         .env("LOGS", &logs);
     // With a filled cache: 20 to 60 s of bootstrap, then a few seconds per boot (runit's
     // SIGINT shutdown waits 14 s).
-    let out = spawn(cmd).finish_within(Duration::from_secs(480));
+    let running = spawn(cmd);
+    if let Some(cgroup) = cgroup {
+        cgroup.enter(running.pid());
+    }
+    let out = running.finish_within(Duration::from_secs(480));
     let report = expect_success(&out);
 
     // The bootstrap: root's files are the user's, _apt's (uid 42) the user's subuid + 41, the
@@ -314,19 +355,20 @@ fn debian_sh_bootstraps_and_boots(
 
     let boots: Vec<&str> = report.split("\n$ contain ").skip(1).collect();
     assert_eq!(boots.len(), 2, "{report}");
-    for (boot, interfaces, log) in [
+    for ((boot, interfaces, log), shutdown_message) in [
         (boots[0], host_interfaces(), "host-network.log"),
         (boots[1], vec!["lo".to_string()], "own-network.log"),
-    ] {
+    ]
+    .into_iter()
+    .zip(init.shutdown)
+    {
         // inject shows init as PID 1, and the services it started.
-        let processes = process_table(boot, "$ inject ", 5);
-        assert!(processes.contains(&(1, pid_1.to_string())), "{boot}");
+        let ps = boot.find(" ps ax\n").map_or(boot, |at| &boot[at..]);
+        let processes = process_table(ps, " ps ax", 5);
+        assert!(processes.contains(&(1, init.pid_1.to_string())), "{boot}");
         let runs = |program: &str| processes.iter().any(|(_, c)| c.starts_with(program));
         assert!(runs("/usr/sbin/cron"), "no cron: {boot}");
-        assert!(
-            runs("/sbin/agetty -L --noclear console"),
-            "no getty: {boot}"
-        );
+        assert!(runs(init.getty), "no getty: {boot}");
         let seen = boot
             .lines()
             .skip_while(|l| !l.contains("cat /proc/net/dev"))
@@ -359,9 +401,7 @@ fn debian_sh_bootstraps_and_boots(
 /// [`debian_on_layered_roots_keeps_changes_only_in_state`]).
 #[test]
 fn examples_debian_sh_boots_sysvinit_halts_it_and_stops_it_with_sigpwr() {
-    if let Some(work) =
-        debian_sh_bootstraps_and_boots(As::User, "sysvinit-core", "init [2]", SYSVINIT_SHUTDOWN)
-    {
+    if let Some(work) = debian_sh_bootstraps_and_boots(As::User, &SYSVINIT, None) {
         debian_on_layered_roots_keeps_changes_only_in_state(&work.join("root"));
     }
 }
@@ -370,13 +410,130 @@ fn examples_debian_sh_boots_sysvinit_halts_it_and_stops_it_with_sigpwr() {
 /// boot and shutdown log, must work as for a user.
 #[test]
 fn examples_debian_sh_as_root_boots_sysvinit_with_its_console_logged() {
-    debian_sh_bootstraps_and_boots(As::Root, "sysvinit-core", "init [2]", SYSVINIT_SHUTDOWN);
+    debian_sh_bootstraps_and_boots(As::Root, &SYSVINIT, None);
 }
 
 /// Like the sysvinit test, and about 15 s longer: runit halts on SIGINT after a warning.
 #[test]
 fn examples_debian_sh_boots_runit_halts_it_and_stops_it_with_sigint() {
-    debian_sh_bootstraps_and_boots(As::User, "runit-init", "runit", "runit: power off");
+    debian_sh_bootstraps_and_boots(As::User, &RUNIT, None);
+}
+
+/// systemd booted by real root, from a cgroup made for the test (as a service with
+/// Delegate=yes would have): it reaches `running`, reboots, powers off (contain exits 0),
+/// halts on SIGTERM with its shutdown on the console, and leaves no cgroup behind. About
+/// three minutes, most of it the bootstrap.
+#[test]
+fn examples_debian_sh_as_root_boots_systemd_in_a_cgroup_of_its_own() {
+    if !require(As::Root) {
+        return;
+    }
+    let Some(cgroup) = TestCgroup::new(None) else {
+        return;
+    };
+    if let Some(work) = debian_sh_bootstraps_and_boots(As::Root, &SYSTEMD, Some(&cgroup)) {
+        assert_console_shows_boot_and_login(&work);
+    }
+    cgroup.assert_left_clean();
+}
+
+/// Each console log shows systemd's boot and a login prompt on the console.
+#[track_caller]
+fn assert_console_shows_boot_and_login(work: &TempDir) {
+    for log in ["host-network.log", "own-network.log"] {
+        let console = read(&work.join("logs").join(log));
+        assert!(
+            console.contains("Reached target") && console.contains(" login: "),
+            "{log}: {console}"
+        );
+    }
+}
+
+/// The same as the test user, from a cgroup delegated to them the way systemd delegates one
+/// (`systemd-run --user --scope -p Delegate=yes`); then, on the same tree: without such a
+/// cgroup, booting systemd is refused before anything starts, while a shell still runs; and
+/// contain killed with SIGKILL leaves no cgroup and no process behind.
+#[test]
+fn examples_debian_sh_boots_systemd_in_a_delegated_cgroup() {
+    if !require(As::Root) {
+        return;
+    }
+    let Some(cgroup) = TestCgroup::new(Some((user().uid, user().gid))) else {
+        return;
+    };
+    let Some(work) = debian_sh_bootstraps_and_boots(As::User, &SYSTEMD, Some(&cgroup)) else {
+        return;
+    };
+    cgroup.assert_left_clean();
+    assert_console_shows_boot_and_login(&work);
+    let root = work.join("root");
+    let root_arg = root.to_str().unwrap();
+
+    // Outside the delegated cgroup: refused with the fix named, nothing started.
+    let out = run(As::User, "contain", [root_arg, "/sbin/init"]);
+    let line = expect_error(&out, "contain", 125);
+    assert!(
+        line.contains("needs a cgroup v2 subtree delegated to you")
+            && line.contains("systemd-run --user --scope -p Delegate=yes"),
+        "{line}"
+    );
+    assert!(
+        !out.stdout.windows(7).any(|w| w == b"systemd"),
+        "{}",
+        describe(&out)
+    );
+    let out = run(
+        As::User,
+        "contain",
+        [root_arg, "/bin/sh", "-c", "echo shell"],
+    );
+    assert_eq!(expect_success(&out), "shell\n");
+
+    // SIGKILL to contain: its watchdog ends the container and removes the cgroups.
+    let line = cgroup.wrap(&format!("exec contain {root_arg} /sbin/init"));
+    let running = spawn(sh_command(As::User, &line));
+    cgroup.enter(running.pid());
+    let pid = running.pid();
+    wait_until("systemd to be running", || {
+        let out = output(inject_command(
+            As::User,
+            &[],
+            pid,
+            &["systemctl", "is-system-running"],
+        ));
+        String::from_utf8_lossy(&out.stdout).trim() == "running"
+    });
+    assert!(cgroup.path.join("container/init.scope").is_dir());
+    // What a user looks at inside, without machinectl.
+    let status = output(inject_command(
+        As::User,
+        &[],
+        pid,
+        &["systemctl", "status", "--no-pager"],
+    ));
+    assert!(expect_success(&status).contains("State: running"));
+    let journal = output(inject_command(
+        As::User,
+        &[],
+        pid,
+        &["journalctl", "-b", "--no-pager"],
+    ));
+    assert!(expect_success(&journal).contains("Startup finished"));
+    running.signal(Signal::SIGKILL);
+    let out = running.finish();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "{}",
+        describe(&out)
+    );
+    wait_until("the cgroups to be removed", || cgroup.children().is_empty());
+    wait_until("the container's processes to end", || {
+        !live_processes()
+            .iter()
+            .any(|p| p.cmdline.iter().any(|a| a.contains(root_arg)))
+    });
+    cgroup.assert_left_clean();
 }
 
 /// Boots `root` with `contain OPTIONS ROOT /sbin/init` in the background, waits for its cron,

@@ -8,6 +8,10 @@
 //!
 //! Capabilities are handled as bit masks (bit N is capability N) up to the last capability the
 //! running kernel knows, so a kernel newer than the `caps` crate loses nothing in `all`.
+//!
+//! It must not be applied before the tool's own setup is done (callers apply it last, just before
+//! exec, so nothing of contain's runs with less), and it must never give an injected command a
+//! capability, user or bounding set beyond the container init's.
 
 use crate::idmap::{IdKind, IdMap, IdMaps, IdRange};
 use anyhow::{anyhow, bail, Context, Result};

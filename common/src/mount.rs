@@ -7,6 +7,9 @@
 //! same rules on kernels before 5.6), and every mount goes onto the descriptor that resolution
 //! returned, through /proc/self/fd/N, never onto a path the kernel would resolve again: a link
 //! leads somewhere inside DIR or the start is refused with one line naming it.
+//!
+//! It must not mount on, create or open a path below DIR by a name the kernel would resolve again,
+//! nor follow a link out of DIR; it does not decide which mounts a container gets (container does).
 
 use anyhow::{anyhow, Context, Result};
 use nix::errno::Errno;
@@ -222,6 +225,13 @@ fn remount_bind_keeping(target: &Path, locked: &Statvfs, wanted: MsFlags) -> nix
         }
     }
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+}
+
+/// Makes the mount at `mounted` (a descriptor of its root) read-only, keeping the flags the
+/// kernel locked on it.
+pub(crate) fn remount_fd_read_only(mounted: &OwnedFd) -> nix::Result<()> {
+    let flags = fstatvfs(mounted)?;
+    remount_read_only_keeping(&fd_path(mounted), &flags)
 }
 
 /// What a mount point is made as when it does not exist yet.
@@ -758,10 +768,45 @@ impl Rootfs {
             MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
             Some("mode=0755,size=65536k"),
         )?;
-        // Everything below is made on the fresh tmpfs, still resolved inside the root: the
-        // tmpfs is empty, but DIR/dev itself may be a link to elsewhere inside DIR.
+        // Everything below is made on the fresh tmpfs, reached through its descriptor (DIR/dev
+        // itself may be a link to elsewhere inside DIR, resolved once): nothing else can be
+        // there yet, so each name is made with O_EXCL and mounted on at once.
+        let dev = self.resolve("dev")?;
+        let made = |name: &str, e: Errno| {
+            anyhow!(
+                "creating {}: {}",
+                self.path(&format!("dev/{name}")).display(),
+                e.desc()
+            )
+        };
         for name in DEVICES {
-            self.bind_onto(&Path::new("/dev").join(name), &format!("dev/{name}"))?;
+            let node = openat(
+                &dev,
+                name,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map_err(|e| made(name, e))?;
+            let source = Path::new("/dev").join(name);
+            mount(
+                Some(source.as_path()),
+                fd_path(&node).as_path(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| {
+                anyhow!(
+                    "binding {} to {}: {}",
+                    source.display(),
+                    self.path(&format!("dev/{name}")).display(),
+                    e.desc()
+                )
+            })?;
         }
 
         // gid=5 (tty) is only accepted when the group is mapped into the container.
@@ -771,28 +816,36 @@ impl Rootfs {
         } else {
             "newinstance,ptmxmode=0666,mode=0620"
         };
-        self.mount_onto(
-            "dev/pts",
-            "devpts",
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            Some(options),
-        )?;
-        self.mount_onto(
-            "dev/shm",
-            "tmpfs",
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some(&format!("mode=1777,size={SHM_SIZE}")),
-        )?;
-
-        let dev = self.resolve("dev")?;
-        for (name, target) in DEV_LINKS {
-            nix::unistd::symlinkat(target, &dev, name).map_err(|e| {
+        let shm_options = format!("mode=1777,size={SHM_SIZE}");
+        for (name, fstype, flags, options) in [
+            (
+                "pts",
+                "devpts",
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                options,
+            ),
+            (
+                "shm",
+                "tmpfs",
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                shm_options.as_str(),
+            ),
+        ] {
+            mkdirat(&dev, name, Mode::from_bits_truncate(0o755)).map_err(|e| made(name, e))?;
+            let flags_dir =
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let dir = openat(&dev, name, flags_dir, Mode::empty()).map_err(|e| made(name, e))?;
+            mount_fs(fstype, dir.as_fd(), flags, Some(options)).map_err(|e| {
                 anyhow!(
-                    "creating {}: {}",
+                    "mounting {fstype} on {}: {}",
                     self.path(&format!("dev/{name}")).display(),
                     e.desc()
                 )
             })?;
+        }
+
+        for (name, target) in DEV_LINKS {
+            nix::unistd::symlinkat(target, &dev, name).map_err(|e| made(name, e))?;
         }
         if let Some(slave) = console {
             self.bind_onto(slave, "dev/console")?;

@@ -1,4 +1,4 @@
-# Build and install pseudo, contain and inject the way Linux system tools are.
+# Build and install pseudo, contain, inject and contain-oci the way Linux system tools are.
 #
 #   make                      the release binaries (static, see below), their manual pages and
 #                             bash, zsh and fish completions, under target/
@@ -9,9 +9,13 @@
 #                             DESTDIR, checks the staged tree, runs the test suite against the
 #                             staged binaries, and checks that `make uninstall` empties it
 #
-# Variables: PREFIX, DESTDIR (staging root for packagers), BINDIR, MANDIR, and the completion
-# directories BASHCOMPDIR, ZSHCOMPDIR, FISHCOMPDIR; CARGO, TARGET (default: the host's musl target
-# if installed, else the host's own; the binaries are copied to target/static).
+# Variables: PREFIX, DESTDIR (staging root for packagers), BINDIR, MANDIR, the completion
+# directories BASHCOMPDIR, ZSHCOMPDIR, FISHCOMPDIR, and CONTAINERSCONFDIR, where podman's
+# drop-in for contain-oci goes (default /etc/containers/containers.conf.d; for a user's own
+# podman: make install PREFIX=$HOME/.local
+# CONTAINERSCONFDIR=$HOME/.config/containers/containers.conf.d); CARGO, TARGET (default: the
+# host's musl target if installed, else the host's own; the binaries are copied to
+# target/static).
 #
 # The build is static, against musl when Rust's musl target is installed (`rustup target add
 # x86_64-unknown-linux-musl`; .ci/run deps does it), else against glibc. A static binary skips
@@ -29,6 +33,7 @@ MANDIR ?= $(DATADIR)/man
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+CONTAINERSCONFDIR ?= /etc/containers/containers.conf.d
 DESTDIR ?=
 
 CARGO ?= cargo
@@ -41,7 +46,7 @@ STATIC_RUSTFLAGS ?= -C target-feature=+crt-static -C relocation-model=static
 STATIC_BUILD = RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked \
 	$(TOOLS:%=-p %) --target
 
-TOOLS = pseudo contain inject
+TOOLS = pseudo contain inject contain-oci
 # What `make` built, whichever the target: install needs no Rust toolchain (`sudo make install`).
 RELEASE = target/static
 GENERATED = target/generated
@@ -52,7 +57,9 @@ MANPAGES = $(TOOLS:%=$(GENERATED)/man1/%.1)
 BASH_COMPLETIONS = $(TOOLS:%=$(GENERATED)/bash/%)
 ZSH_COMPLETIONS = $(TOOLS:%=$(GENERATED)/zsh/_%)
 FISH_COMPLETIONS = $(TOOLS:%=$(GENERATED)/fish/%.fish)
-GENERATED_FILES = $(MANPAGES) $(BASH_COMPLETIONS) $(ZSH_COMPLETIONS) $(FISH_COMPLETIONS)
+PODMAN_CONF = $(GENERATED)/contain-oci.conf
+GENERATED_FILES = $(MANPAGES) $(BASH_COMPLETIONS) $(ZSH_COMPLETIONS) $(FISH_COMPLETIONS) \
+	$(PODMAN_CONF)
 
 .PHONY: all build generated install uninstall check check-static clean
 
@@ -105,19 +112,30 @@ $(GENERATED)/fish/%.fish: $(RELEASE)/%
 	@mkdir -p $(@D)
 	$< --completions fish >$@.tmp && mv $@.tmp $@
 
+# podman's drop-in names the installed binary: made again when BINDIR changes.
+$(PODMAN_CONF): contain-oci/contain-oci.conf.in FORCE
+	@mkdir -p $(@D)
+	@sed 's|@BINDIR@|$(BINDIR)|' $< >$@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+
+.PHONY: FORCE
+FORCE:
+
 install: $(BINARIES) $(GENERATED_FILES)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
-		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(CONTAINERSCONFDIR)
 	install -m 0755 $(BINARIES) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(BASH_COMPLETIONS) $(DESTDIR)$(BASHCOMPDIR)/
 	install -m 0644 $(ZSH_COMPLETIONS) $(DESTDIR)$(ZSHCOMPDIR)/
 	install -m 0644 $(FISH_COMPLETIONS) $(DESTDIR)$(FISHCOMPDIR)/
+	install -m 0644 $(PODMAN_CONF) $(DESTDIR)$(CONTAINERSCONFDIR)/contain-oci.conf
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(TOOLS:%=$(DESTDIR)$(MANDIR)/man1/%.1) \
 		$(TOOLS:%=$(DESTDIR)$(BASHCOMPDIR)/%) $(TOOLS:%=$(DESTDIR)$(ZSHCOMPDIR)/_%) \
-		$(TOOLS:%=$(DESTDIR)$(FISHCOMPDIR)/%.fish)
+		$(TOOLS:%=$(DESTDIR)$(FISHCOMPDIR)/%.fish) \
+		$(DESTDIR)$(CONTAINERSCONFDIR)/contain-oci.conf
 
 # No glibc NSS (getpwnam and friends) and no dlopen in the static binaries: a static glibc can
 # only reach NSS modules through dlopen, and they need the matching shared glibc.
@@ -128,7 +146,7 @@ check: all check-static
 	rm -rf $(STAGE)
 	$(MAKE) install DESTDIR=$(CURDIR)/$(STAGE)
 	tests/install-check.sh installed $(CURDIR)/$(STAGE) $(BINDIR) $(MANDIR) $(BASHCOMPDIR) \
-		$(ZSHCOMPDIR) $(FISHCOMPDIR)
+		$(ZSHCOMPDIR) $(FISHCOMPDIR) $(CONTAINERSCONFDIR)
 	CONTAIN_TESTS_BIN_DIR=$(CURDIR)/$(STAGE)$(BINDIR) $(CARGO) test --workspace --locked
 	$(MAKE) uninstall DESTDIR=$(CURDIR)/$(STAGE)
 	tests/install-check.sh uninstalled $(CURDIR)/$(STAGE)

@@ -10,17 +10,17 @@
 #       than "C" (setlocale): so dlopen is unreachable too. (musl has no NSS, and its static
 #       dlopen only fails.) At run time (with strace), the tools open no shared object,
 #       nsswitch.conf, gconv module or locale file.
-#   tests/install-check.sh installed STAGE BINDIR MANDIR BASHCOMPDIR ZSHCOMPDIR FISHCOMPDIR
-#       the staged tree of `make install DESTDIR=STAGE`: the three binaries (executable, and
-#       the staged ones run), the three manual pages (`man --warnings -l` renders them without
+#   tests/install-check.sh installed STAGE BINDIR MANDIR BASHCOMPDIR ZSHCOMPDIR FISHCOMPDIR CONFDIR
+#       the staged tree of `make install DESTDIR=STAGE`: the four binaries (executable, and
+#       the staged ones run), the four manual pages (`man --warnings -l` renders them without
 #       a warning; SYNOPSIS, EXIT STATUS, ENVIRONMENT, FILES, MESSAGES, EXAMPLES and SEE ALSO
-#       present), and the completions
-#       (bash's loads and `complete -p` shows it; zsh and fish parse theirs)
+#       present), the completions (bash's loads and `complete -p` shows it; zsh and fish parse
+#       theirs), and podman's drop-in CONFDIR/contain-oci.conf naming BINDIR/contain-oci
 #   tests/install-check.sh uninstalled STAGE
 #       `make uninstall DESTDIR=STAGE` left no file in STAGE
 set -euo pipefail
 
-tools=(pseudo contain inject)
+tools=(pseudo contain inject contain-oci)
 
 fail() {
     echo "install-check: $*" >&2
@@ -65,7 +65,8 @@ check_static() {
 }
 
 check_installed() {
-    local stage=$1 bindir=$2 mandir=$3 bashdir=$4 zshdir=$5 fishdir=$6 tool page warnings
+    local stage=$1 bindir=$2 mandir=$3 bashdir=$4 zshdir=$5 fishdir=$6 confdir=$7 tool page
+    local warnings
     for tool in "${tools[@]}"; do
         [ -x "$stage$bindir/$tool" ] || fail "$stage$bindir/$tool: missing or not executable"
         "$stage$bindir/$tool" --version | grep "^$tool " >/dev/null ||
@@ -97,7 +98,11 @@ check_installed() {
     # The synopsis shows each option's argument.
     LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$stage$mandir/man1/contain.1" 2>/dev/null |
         grep -- '\[-u MAP\]' >/dev/null || fail "contain.1: the synopsis lacks '[-u MAP]'"
-    echo "ok: $stage holds the binaries, manual pages (no man warnings) and completions of ${tools[*]}"
+    grep -xF "contain-oci = [\"$bindir/contain-oci\"]" "$stage$confdir/contain-oci.conf" >/dev/null ||
+        fail "$stage$confdir/contain-oci.conf: missing, or does not name $bindir/contain-oci"
+    grep '^runtime_supports_json = \[.*"contain-oci"' "$stage$confdir/contain-oci.conf" >/dev/null ||
+        fail "$stage$confdir/contain-oci.conf: contain-oci is not in runtime_supports_json"
+    echo "ok: $stage holds the binaries, manual pages (no man warnings) and completions of ${tools[*]}, and podman's drop-in"
 }
 
 check_uninstalled() {

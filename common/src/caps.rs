@@ -397,6 +397,95 @@ impl Lockdown {
     }
 }
 
+/// A process's credentials as an OCI runtime sets them: the five capability sets given one by
+/// one (bit N = capability N), the user with its supplementary groups, no_new_privs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub no_new_privs: bool,
+}
+
+/// The mask of capability names as the OCI runtime-spec writes them (`CAP_CHOWN`); a name
+/// the running kernel does not know is left out (it could not be held anyway), as runc does.
+pub fn mask_of_names<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<u64> {
+    let last = last_cap()?;
+    let mut mask = 0;
+    for name in names {
+        let name = name.as_ref();
+        let cap = Capability::from_str(&caps::to_canonical(name))
+            .map_err(|_| anyhow!("unknown capability '{name}'"))?;
+        if cap.index() <= last {
+            mask |= cap.bitmask();
+        }
+    }
+    Ok(mask)
+}
+
+impl Credentials {
+    /// Enforces the credentials on the calling process, uid 0 in its user namespace with the
+    /// full capability set there, about to exec: drops the bounding set, switches to the
+    /// user and groups keeping the permitted set (PR_SET_KEEPCAPS), sets the permitted,
+    /// effective and inheritable sets, raises the ambient ones, and sets no_new_privs.
+    pub fn apply(&self) -> Result<()> {
+        let last = last_cap()?;
+        for index in 0..=last {
+            if self.bounding & (1u64 << index) == 0 {
+                bounding_drop(index).with_context(|| {
+                    format!("dropping {} from the bounding set", cap_name(index))
+                })?;
+            }
+        }
+        nix::sys::prctl::set_keepcaps(true).context("setting PR_SET_KEEPCAPS")?;
+        let gid = self.gid as libc::c_long;
+        // SAFETY: the credential system calls take integers and change only this process
+        // (raw calls, not libc's wrappers: see userns::switch_to).
+        nix::errno::Errno::result(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })
+            .with_context(|| format!("switching to gid {}", self.gid))?;
+        // SAFETY: setgroups reads `additional_gids.len()` gids from the vector's buffer.
+        let groups = nix::errno::Errno::result(unsafe {
+            libc::syscall(
+                libc::SYS_setgroups,
+                self.additional_gids.len(),
+                self.additional_gids.as_ptr(),
+            )
+        });
+        match groups {
+            Ok(_) => {}
+            // Where setgroups is denied (a user namespace mapped without newgidmap) there are
+            // no groups to clear; only groups asked for are an error.
+            Err(nix::errno::Errno::EPERM) if self.additional_gids.is_empty() => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "setting the supplementary groups {:?}",
+                        self.additional_gids
+                    )
+                })
+            }
+        }
+        let uid = self.uid as libc::c_long;
+        // SAFETY: as above.
+        nix::errno::Errno::result(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) })
+            .with_context(|| format!("switching to uid {}", self.uid))?;
+        nix::sys::prctl::set_keepcaps(false).context("clearing PR_SET_KEEPCAPS")?;
+        set_capabilities(self.permitted, self.effective, self.inheritable)?;
+        for index in (0..=last).filter(|i| self.ambient & (1u64 << i) != 0) {
+            ambient_raise(index).with_context(|| format!("raising ambient {}", cap_name(index)))?;
+        }
+        if self.no_new_privs {
+            nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
+        }
+        Ok(())
+    }
+}
+
 /// The user and group `pid` runs as (effective IDs), as seen inside its own user namespace.
 ///
 /// /proc/PID/status shows IDs as seen from the reader's user namespace; when that differs from

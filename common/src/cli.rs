@@ -14,6 +14,12 @@ use crate::manual;
 /// For packagers (`make` uses them), `--man` alone prints the tool's manual page (roff) and
 /// `--completions SHELL` its completion script for bash, zsh or fish, instead.
 pub fn parse_args<T: clap::Parser>() -> T {
+    parse_args_failing_with(FAILURE)
+}
+
+/// [`parse_args`] for a tool whose usage errors end with status `failure` (contain-oci: 1,
+/// as runc).
+pub fn parse_args_failing_with<T: clap::Parser>(failure: i32) -> T {
     let args: Vec<_> = std::env::args_os().skip(1).take(3).collect();
     let generated = match args.as_slice() {
         [flag] if flag == "--man" => Some(
@@ -34,7 +40,7 @@ pub fn parse_args<T: clap::Parser>() -> T {
             Err(e) if e.contains("Broken pipe") => 0,
             Err(e) => {
                 report(&e);
-                FAILURE
+                failure
             }
         };
         std::process::exit(code);
@@ -54,7 +60,7 @@ pub fn parse_args<T: clap::Parser>() -> T {
                 "{} (see --help)",
                 usage_error_line(&escaped_input(err))
             ));
-            std::process::exit(FAILURE)
+            std::process::exit(failure)
         }
     }
 }

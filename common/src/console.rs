@@ -125,6 +125,40 @@ impl Console {
         Ok(console)
     }
 
+    /// The console of a pty opened by someone else, who sent its master here (an OCI
+    /// container's terminal, which `contain-oci run` relays): its slave is reached from the
+    /// master (TIOCGPTPEER), whatever mount namespace its devpts belongs to. The relay then
+    /// works as for a container's console.
+    pub fn of_master(master: std::os::fd::OwnedFd) -> Result<Console> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor of the peer or -1.
+        let slave = unsafe {
+            libc::ioctl(
+                master.as_raw_fd(),
+                libc::TIOCGPTPEER,
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            )
+        };
+        if slave < 0 {
+            return Err(Errno::last()).context("reaching the terminal's slave");
+        }
+        // SAFETY: the descriptor was just made for us alone.
+        let slave = unsafe { File::from_raw_fd(slave) };
+        // SAFETY: `master` is a pty master (the caller received it as one); PtyMaster owns it.
+        let master = unsafe { PtyMaster::from_owned_fd(master) };
+        let slave_path = ptsname_r(&master).map(PathBuf::from).unwrap_or_default();
+        let console = Console {
+            master,
+            slave,
+            slave_path,
+            escape: false,
+            output: 1,
+            cooked: false,
+        };
+        console.copy_size();
+        Ok(console)
+    }
+
     /// Makes [`ESCAPE_KEY`] typed [`ESCAPE_PRESSES`] times within [`ESCAPE_WINDOW`] kill the
     /// child the relay waits for: a container's console, whose init may ignore every signal
     /// and key. (A command's own pty under pseudo or inject has no such escape, as under sudo.)

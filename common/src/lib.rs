@@ -22,6 +22,7 @@ pub mod manual;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod oci;
 pub mod overlay;
 pub mod process;
 pub mod registry;

@@ -44,9 +44,10 @@ pub fn write_man(cmd: Command, out: &mut dyn Write) -> io::Result<()> {
     write_synopsis(&cmd, out)?;
     out.write_all(part(&|w| page.render_description_section(w))?.as_bytes())?;
     out.write_all(part(&|w| page.render_options_section(w))?.as_bytes())?;
+    write_commands(&cmd, out)?;
     write_exit_status(&name, out)?;
     write_environment(&name, out)?;
-    if name != "inject" {
+    if name != "inject" && name != "contain-oci" {
         write_guide_section("ID MAPS", MAPS_GUIDE, "Maps", out)?;
     }
     if name == "contain" {
@@ -170,7 +171,89 @@ fn option_item(arg: &Arg) -> String {
     item
 }
 
+/// A COMMANDS section for a tool with subcommands (contain-oci): each command's synopsis,
+/// what it does, and its own options and arguments.
+fn write_commands(cmd: &Command, out: &mut dyn Write) -> io::Result<()> {
+    let commands: Vec<&Command> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+        .collect();
+    if commands.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, ".SH COMMANDS")?;
+    for sub in commands {
+        let mut synopsis = vec![bold(sub.get_name())];
+        for arg in sub
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && !a.is_global_set())
+        {
+            if !arg.is_positional() && arg.get_id() != "help" {
+                synopsis.push(option_item(arg));
+            }
+        }
+        for arg in sub.get_positionals() {
+            let value = arg.get_value_names().and_then(|n| n.first()).map_or_else(
+                || arg.get_id().to_string().to_uppercase(),
+                |n| n.to_string(),
+            );
+            synopsis.push(if arg.is_required_set() {
+                italic(&value)
+            } else {
+                format!("[{}]", italic(&value))
+            });
+        }
+        writeln!(out, ".TP\n{}", synopsis.join(" "))?;
+        if let Some(about) = sub.get_about() {
+            writeln!(out, "{}.", roff(&about.to_string()))?;
+        }
+        let args: Vec<&Arg> = sub
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && !a.is_global_set() && a.get_id() != "help")
+            .collect();
+        if args.is_empty() {
+            continue;
+        }
+        writeln!(out, ".RS")?;
+        for arg in args {
+            let name = match (arg.get_short(), arg.get_long()) {
+                (Some(short), Some(long)) => format!("-{short}, --{long}"),
+                (Some(short), None) => format!("-{short}"),
+                (None, Some(long)) => format!("--{long}"),
+                (None, None) => arg.get_value_names().and_then(|n| n.first()).map_or_else(
+                    || arg.get_id().to_string().to_uppercase(),
+                    |n| n.to_string(),
+                ),
+            };
+            writeln!(out, ".TP\n{}", bold(&name))?;
+            if let Some(help) = arg.get_help() {
+                writeln!(out, "{}", roff(&help.to_string()))?;
+            }
+        }
+        writeln!(out, ".RE")?;
+    }
+    Ok(())
+}
+
 fn write_exit_status(name: &str, out: &mut dyn Write) -> io::Result<()> {
+    if name == "contain-oci" {
+        writeln!(out, ".SH \"EXIT STATUS\"")?;
+        writeln!(out, ".TP\n.B 0")?;
+        writeln!(out, "The command did what it was asked.")?;
+        writeln!(out, ".TP\n.B 1")?;
+        writeln!(
+            out,
+            "It failed, as runc does: one line \\fBcontain\\-oci: \\fR\\fIwhat failed\\fR\\fB: \\fR\\fIwhy\\fR on \
+             standard error (and in \\fB\\-\\-log\\fR); a failed create leaves no process and no \
+             state behind."
+        )?;
+        writeln!(out, ".PP")?;
+        return writeln!(
+            out,
+            "\\fBrun\\fR and \\fBexec\\fR without \\fB\\-\\-detach\\fR exit with the status of the \
+             container's process instead, 128+N when it was killed by signal N."
+        );
+    }
     let what = "CMD";
     writeln!(out, ".SH \"EXIT STATUS\"")?;
     writeln!(
@@ -260,6 +343,18 @@ fn write_environment(name: &str, out: &mut dyn Write) -> io::Result<()> {
                  container's DISPLAY and XAUTHORITY replace the caller's.",
             ),
         ],
+        "contain-oci" => &[
+            (
+                "XDG_RUNTIME_DIR",
+                "Where a user's (and root of a user namespace's) containers' state goes when \
+                 --root is not given: $XDG_RUNTIME_DIR/contain-oci.",
+            ),
+            (
+                "(all)",
+                "The container's process gets config.json's process.env alone; hooks get \
+                 their own env alone.",
+            ),
+        ],
         _ => &[],
     };
     if variables.is_empty() {
@@ -346,7 +441,12 @@ const MESSAGES_GUIDE: &str = include_str!("../../docs/messages.md");
 /// likewise"); a row of another command's message (`mount: ...` under pseudo) belongs to the
 /// tool of the row before it.
 fn write_messages(name: &str, guide: &str, out: &mut dyn Write) -> io::Result<()> {
-    let Some(start) = guide.find("## What the messages mean") else {
+    // contain-oci's messages have a table of their own.
+    let heading = match name {
+        "contain-oci" => "## contain-oci",
+        _ => "## What the messages mean",
+    };
+    let Some(start) = guide.find(heading) else {
         return Ok(());
     };
     let section = &guide[start..];
@@ -362,7 +462,7 @@ fn write_messages(name: &str, guide: &str, out: &mut dyn Write) -> io::Result<()
         };
         let first = message.split('`').nth(1).unwrap_or_default();
         if let Some((tool, _)) = first.split_once(':') {
-            if ["pseudo", "contain", "inject"].contains(&tool) {
+            if ["pseudo", "contain", "inject", "contain-oci"].contains(&tool) {
                 owner = tool.to_string();
             }
         }
@@ -511,6 +611,22 @@ fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
                  inject NAME finds one (see contain(1)).",
             ),
         ],
+        "contain-oci" => vec![
+            (
+                "/run/contain-oci, $XDG_RUNTIME_DIR/contain-oci",
+                "The default --root: one directory per container, holding state.json and, until \
+                 start, start.sock.",
+            ),
+            (
+                "/etc/containers/containers.conf.d/contain-oci.conf",
+                "Tells podman where contain-oci is and that it writes JSON logs (make install).",
+            ),
+            (
+                "/usr/bin/newuidmap, /usr/bin/newgidmap",
+                "Write the maps of a user namespace that config.json asks for, where the caller \
+                 may not (Debian package uidmap).",
+            ),
+        ],
         "contain" => {
             let mut files = id_maps.to_vec();
             files.push((
@@ -617,13 +733,21 @@ fn write_see_also(name: &str, out: &mut dyn Write) -> io::Result<()> {
         ("security.md", "Lock-down and the security model"),
         ("terminal.md", "The caller's terminal, the console, kill -9"),
         ("messages.md", "Every message and what to do"),
+        ("engines.md", "contain-oci with podman and containerd"),
     ];
     let shown: Vec<_> = guides
         .iter()
         .filter(|(guide, _)| match name {
-            "pseudo" => !["layers.md", "gui.md", "networking.md"].contains(guide),
-            "inject" => !["distributions.md", "layers.md", "networking.md"].contains(guide),
-            _ => true,
+            "pseudo" => !["layers.md", "gui.md", "networking.md", "engines.md"].contains(guide),
+            "inject" => ![
+                "distributions.md",
+                "layers.md",
+                "networking.md",
+                "engines.md",
+            ]
+            .contains(guide),
+            "contain-oci" => ["engines.md", "security.md", "messages.md"].contains(guide),
+            _ => *guide != "engines.md",
         })
         .collect();
     writeln!(

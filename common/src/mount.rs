@@ -208,9 +208,21 @@ pub fn remount_read_only(target: &Path) -> Result<()> {
 
 /// Remounts the bind mount at `target` read-only, repeating the flags `locked` shows.
 fn remount_read_only_keeping(target: &Path, locked: &Statvfs) -> nix::Result<()> {
+    remount_bind_keeping(target, locked, MsFlags::MS_RDONLY)
+}
+
+/// Remounts the bind mount `target` (an O_PATH descriptor of the mount's root) with `flags`
+/// (MS_RDONLY, MS_NOSUID, ...), repeating the flags the kernel locked on it, which it shows.
+pub fn remount_bind(target: BorrowedFd<'_>, flags: MsFlags) -> nix::Result<()> {
+    let locked = fstatvfs(target)?;
+    remount_bind_keeping(&fd_path(&target), &locked, flags)
+}
+
+fn remount_bind_keeping(target: &Path, locked: &Statvfs, wanted: MsFlags) -> nix::Result<()> {
     let locked = locked.flags();
-    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | wanted;
     for (fs_flag, ms_flag) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),

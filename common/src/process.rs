@@ -251,6 +251,12 @@ impl Exec {
     /// the command sees only 0, 1 and 2. Returns only on failure, with status 127 when the
     /// command does not exist and 126 when it cannot be executed.
     pub fn exec(&self) -> anyhow::Error {
+        self.exec_preserving(0)
+    }
+
+    /// [`Exec::exec`] keeping descriptors 3 to 3+`extra`-1 open too (an OCI runtime's
+    /// `--preserve-fds`, systemd's socket activation).
+    pub fn exec_preserving(&self, extra: u32) -> anyhow::Error {
         let file = match self.resolve() {
             Ok(file) => file,
             Err(e) => return e,
@@ -259,7 +265,11 @@ impl Exec {
         // command; pending ones are delivered here, to a process that is not PID 1.
         let _ =
             nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-        close_inherited_fds();
+        close_inherited_fds_from(3 + extra);
+        for fd in 3..3 + extra {
+            // SAFETY: clearing FD_CLOEXEC on a descriptor number touches no memory.
+            unsafe { libc::fcntl(fd as i32, libc::F_SETFD, 0) };
+        }
         let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = self.env.iter().map(|e| e.as_ptr()).collect();
@@ -302,12 +312,17 @@ pub fn close_range(first: u32, last: u32, flags: u32) -> libc::c_long {
 /// Marks every descriptor above 2 close-on-exec, so an exec leaves only stdin, stdout and
 /// stderr, whatever the caller passed in.
 pub fn close_inherited_fds() {
-    if close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
+    close_inherited_fds_from(3)
+}
+
+/// Marks every descriptor from `first` up close-on-exec.
+fn close_inherited_fds_from(first: u32) {
+    if close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
         // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark them one by one.
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
             let fds: Vec<i32> = dir
                 .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .filter(|&fd| fd > 2)
+                .filter(|&fd| fd >= first as i32)
                 .collect();
             for fd in fds {
                 // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless even if it has

@@ -299,6 +299,49 @@ impl NsChild {
         Ok(child)
     }
 
+    /// A child that outlives its parent, as an OCI runtime's `create` leaves the container's
+    /// process behind: created in the namespaces `flags` names (CLONE_NEW* bits), its maps
+    /// written when `maps` is given (`flags` then holds CLONE_NEWUSER), held until
+    /// [`NsChild::release_keeping`]; then it runs `body`, which must become root inside itself
+    /// ([`become_root`]) when it has a new user namespace, and may wait on its lifeline for the
+    /// parent's last word ([`Lifeline::released`] once more: false if the parent ended without
+    /// it). No parent-death signal is set.
+    pub fn spawn_detached(
+        flags: u64,
+        maps: Option<&IdMaps>,
+        body: impl FnOnce(&Lifeline) -> Result<i32>,
+    ) -> Result<NsChild> {
+        let pipe = LifelinePipe::new()?;
+        let spawned = process::spawn(flags, || {
+            let lifeline = pipe.child();
+            if !lifeline.released() {
+                return Ok(crate::errors::FAILURE);
+            }
+            body(&lifeline)
+        });
+        let pid = match spawned {
+            Ok(pid) => pid,
+            Err(errno) => {
+                let kinds: Vec<Namespace> = Namespace::JOIN_ORDER
+                    .into_iter()
+                    .filter(|ns| flags & ns.flag() != 0 && *ns != Namespace::User)
+                    .collect();
+                return Err(namespace_error(flags, &kinds, errno));
+            }
+        };
+        let child = NsChild {
+            pid,
+            release: pipe.parent(),
+        };
+        if let Some(maps) = maps {
+            if let Err(e) = write_maps(pid, maps) {
+                child.abandon();
+                return Err(e);
+            }
+        }
+        Ok(child)
+    }
+
     /// [`NsChild::spawn`] for a container whose mounts the kernel must lock: a child that
     /// `setup` mounts for, and then init, held, returned, released and running `body` as with
     /// [`NsChild::spawn`].
@@ -435,6 +478,14 @@ impl NsChild {
         nix::unistd::write(&self.release, &[1]).context("releasing the child")?;
         std::mem::forget(self.release);
         Ok(self.pid)
+    }
+
+    /// Lets the child go on, and returns the write end of its lifeline: one more byte written
+    /// there is the parent's last word; closing it without that byte (the parent's end, of
+    /// SIGKILL too) tells the child the parent gave up.
+    pub fn release_keeping(self) -> Result<(Pid, OwnedFd)> {
+        nix::unistd::write(&self.release, &[1]).context("releasing the child")?;
+        Ok((self.pid, self.release))
     }
 
     /// Kills the held child, for a start that failed after it was created.

@@ -81,7 +81,7 @@ pub const TEST_USER: &str = "contain-test";
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The tools the harness can run.
-pub const TOOLS: [&str; 3] = ["pseudo", "contain", "inject"];
+pub const TOOLS: [&str; 4] = ["pseudo", "contain", "inject", "contain-oci"];
 
 /// The PATH every process gets after the directory of the copied binaries.
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -322,7 +322,7 @@ fn subordinate_ranges(name: &str, uid: u32) -> (Option<SubRange>, Option<SubRang
     (first_of("/etc/subuid"), first_of("/etc/subgid"))
 }
 
-/// The path of the copied binary of `tool` ("pseudo", "contain" or "inject").
+/// The path of the copied binary of `tool` ("pseudo", "contain", "inject" or "contain-oci").
 pub fn bin(tool: &str) -> PathBuf {
     assert!(TOOLS.contains(&tool), "unknown tool {tool:?}");
     let path = bin_dir().join(tool);

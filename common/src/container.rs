@@ -161,9 +161,12 @@ impl Container {
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
-            NsChild::spawn(&self.namespaces(), &self.maps, |lifeline| {
-                self.init(console, lifeline, exec, handoff)
-            })?
+            NsChild::spawn_locked(
+                &self.namespaces(),
+                &self.maps,
+                || self.setup(console, handoff),
+                |lifeline| self.init(console, lifeline, exec, handoff),
+            )?
         };
         // Ends the container, and the -o hook with what it started, when contain ends, even of
         // SIGKILL: init's parent-death signal does not survive its changes of credentials.
@@ -239,8 +242,33 @@ impl Container {
         Ok(Some((display, handoff)))
     }
 
-    /// The container's side, as PID 1 and root in the new namespaces: build the root
-    /// filesystem, run the inside hook, pivot, attach the console and exec the command.
+    /// The container's mounts, made by root of the outer user namespace in its mount
+    /// namespace, before the container's own namespaces exist (see [`NsChild::spawn_locked`]).
+    /// Ends in the root built, where init starts.
+    ///
+    /// This is the lock point: the kernel locks the flags of every mount made here when it
+    /// copies this mount namespace for init, and ties each to the mount below it. A mount that
+    /// must stay read-only, nosuid, nodev or noexec, or that hides something container root
+    /// must not see, is made here, never in [`Container::init`]: a read-only bind made later
+    /// can be made writable again by container root, and a mount made later can be unmounted.
+    fn setup(&self, console: Option<&Console>, display: Option<&Handoff>) -> Result<()> {
+        let rootfs = match &self.layers {
+            Some(layers) => layers.mount(&self.root)?,
+            None => Rootfs::bind_working_directory(&self.root)?,
+        };
+        if !self.network.new_namespace() {
+            rootfs.bind_host_sys()?;
+        }
+        rootfs.mount_dev(console.map(|c| c.slave_path()))?;
+        if let Some(display) = display {
+            display.install(&rootfs)?;
+        }
+        rootfs.enter()
+    }
+
+    /// The container's side, as PID 1 and root in the new namespaces: finish the root
+    /// filesystem with what needs the container's own PID and network namespaces, run the
+    /// inside hook, pivot, attach the console and exec the command.
     fn init(
         &self,
         console: Option<&Console>,
@@ -248,18 +276,17 @@ impl Container {
         exec: &Exec,
         display: Option<&Handoff>,
     ) -> Result<i32> {
-        let rootfs = match &self.layers {
-            Some(layers) => layers.mount(&self.root)?,
-            None => Rootfs::bind_working_directory(&self.root)?,
-        };
+        // Mounts from here on are container root's own, past the lock point (see setup).
+        let rootfs = Rootfs::rebind_working_directory(&self.root)?;
         rootfs.mount_proc()?;
-        rootfs.mount_sys(self.network.new_namespace())?;
+        if self.network.new_namespace() {
+            rootfs.mount_own_sys()?;
+        }
         if self.network == NetMode::Private {
             net::bring_up_loopback()?;
         }
-        rootfs.mount_dev(console.map(|c| c.slave_path()))?;
         if let Some(display) = display {
-            display.install(&rootfs)?;
+            display.close_host_addresses()?;
         }
         if let Some(script) = &self.inside_hook {
             rootfs.enter()?;

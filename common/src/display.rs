@@ -377,8 +377,11 @@ impl Display {
                 nix::unistd::getegid().as_raw(),
             )
         {
-            for path in [dir, sockets.as_path()] {
-                nix::unistd::chown(path, Some(owner.0.into()), Some(owner.1.into()))
+            // The inner directory first, while the outer one is still ours alone: once that is
+            // container root's, a process of its uid could put a link in the inner one's place.
+            // Links are never followed (lchown).
+            for path in [sockets.as_path(), dir] {
+                std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1))
                     .with_context(|| format!("handing {} to container root", path.display()))?;
             }
         }
@@ -418,13 +421,14 @@ impl Display {
                 nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600))
                     .with_context(|| format!("creating {}", fifo.display()))?;
                 if owner.0 != nix::unistd::geteuid().as_raw() {
-                    nix::unistd::chown(&fifo, Some(owner.0.into()), Some(owner.1.into()))
+                    // Not through a link container root's processes may have put there.
+                    std::os::unix::fs::lchown(&fifo, Some(owner.0), Some(owner.1))
                         .with_context(|| format!("handing {} to container root", fifo.display()))?;
                 }
                 let open = |flags| {
                     nix::fcntl::open(
                         &fifo,
-                        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                        flags | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                         Mode::empty(),
                     )
                     .with_context(|| format!("opening {}", fifo.display()))
@@ -826,12 +830,11 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// In the container's init, before the pivot: the routes to the host closed, a small
+    /// In the container's setup (before the lock point, see container.rs): a small
     /// tmpfs on ROOT/tmp/.X11-unix, the server's socket bound there as X0, the cookie file
     /// (0600), and the private directory removed from the host. The binding keeps the socket
     /// reachable after its file is gone.
     pub fn install(&self, rootfs: &Rootfs) -> Result<()> {
-        net::prohibit_destinations(&self.blocked)?;
         // Resolved inside the root: a link in the tree (tmp -> /home/...) cannot lead the
         // socket or the cookie out of it.
         let (sockets, _) = SOCKET_INSIDE.rsplit_once('/').expect("an absolute path");
@@ -864,6 +867,12 @@ impl Handoff {
         fs::remove_dir_all(&self.dir)
             .with_context(|| format!("removing {}", self.dir.display()))?;
         Ok(())
+    }
+
+    /// In the container's init: the routes to the host's own addresses (through pasta)
+    /// closed, in the container's network namespace, as root of the user namespace owning it.
+    pub fn close_host_addresses(&self) -> Result<()> {
+        net::prohibit_destinations(&self.blocked)
     }
 }
 

@@ -10,7 +10,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::sys::statvfs::{fstatvfs, statvfs, FsFlags, Statvfs};
@@ -133,6 +133,35 @@ pub fn open_dir(path: &Path) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Opens the directory at the absolute `path` (O_PATH) without following a symbolic link
+/// anywhere on the way (openat2 RESOLVE_NO_SYMLINKS; a walk with O_NOFOLLOW on kernels
+/// before 5.6), for a path resolved once already (canonical) that must still lead where it
+/// did: a link put on the way since is refused (ELOOP), not followed.
+pub fn open_dir_without_links(path: &Path) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    for _ in 0..16 {
+        match openat2(AT_FDCWD, path, how) {
+            Err(Errno::EAGAIN) => continue,
+            Err(Errno::ENOSYS) | Err(Errno::EPERM) => break,
+            result => return result,
+        }
+    }
+    let mut dir = nix::fcntl::open("/", flags, Mode::empty())?;
+    for part in path.iter().filter(|p| *p != "/") {
+        dir = openat(&dir, part, flags | OFlag::O_NOFOLLOW, Mode::empty())?;
+    }
+    Ok(dir)
+}
+
+/// The device and inode of what `fd` holds: who it is, whatever path led to it.
+pub fn identity(fd: &impl AsFd) -> nix::Result<(u64, u64)> {
+    let stat = fstat(fd)?;
+    Ok((stat.st_dev, stat.st_ino))
 }
 
 /// Mounts a new tmpfs with `flags` and `options` on `target`, a path of the caller's own
@@ -424,6 +453,8 @@ pub struct WorkingDirectory {
 }
 
 impl WorkingDirectory {
+    /// Enters `dir`, an absolute canonical path, following no symbolic link (one put on the
+    /// way since it was resolved is refused).
     pub fn enter(dir: &Path) -> Result<WorkingDirectory> {
         let previous = nix::fcntl::open(
             ".",
@@ -431,7 +462,9 @@ impl WorkingDirectory {
             Mode::empty(),
         )
         .context("opening the working directory")?;
-        nix::unistd::chdir(dir).with_context(|| format!("entering {}", dir.display()))?;
+        open_dir_without_links(dir)
+            .and_then(|fd| nix::unistd::fchdir(&fd))
+            .with_context(|| format!("entering {}", dir.display()))?;
         Ok(WorkingDirectory { previous })
     }
 }
@@ -451,12 +484,20 @@ pub struct Rootfs {
 
 impl Rootfs {
     /// Makes the mount tree private and binds `dir` onto itself, since pivot_root needs the
-    /// new root to be a mount point. Runs in the container's new mount namespace, started in
+    /// new root to be a mount point. Runs in the setup's new mount namespace, started in
     /// `dir` (see [`WorkingDirectory`]): the bind is made from the working directory, without
     /// walking the path to it, which the container's root may not be allowed to (as root, it
     /// is no host account, and `dir` may be below a 0700 directory of host root's).
     pub fn bind_working_directory(dir: &Path) -> Result<Rootfs> {
         make_private()?;
+        Rootfs::rebind_working_directory(dir)
+    }
+
+    /// Binds the working directory, the root `dir` built in the outer mount namespace, onto
+    /// itself again, in the container's own mount namespace. The copy's root is a mount of that
+    /// namespace, which pivot_root takes (it refuses a locked mount, as every mount copied from
+    /// the outer namespace is); the mounts below it stay locked to it.
+    pub fn rebind_working_directory(dir: &Path) -> Result<Rootfs> {
         match bind_working_directory_onto_itself() {
             Ok(root) => Ok(Rootfs {
                 dir: dir.to_path_buf(),
@@ -675,23 +716,36 @@ impl Rootfs {
         )
     }
 
-    /// Mounts /sys. sysfs shows the network devices of the mounter's network namespace and the
-    /// kernel allows it only with a network namespace of our own; sharing the host's network,
-    /// the host's /sys is bound read-only instead. cgroup2 goes on /sys/fs/cgroup when the
-    /// kernel lets us (it needs the new cgroup namespace), otherwise is left out.
-    pub fn mount_sys(&self, own_network: bool) -> Result<()> {
+    /// Mounts a new, read-only /sys, for a container with a network namespace of its own:
+    /// sysfs shows the network devices of the mounter's network namespace, and the kernel
+    /// allows it only to root of the user namespace owning that one, so this comes after the
+    /// lock point (container root could mount a sysfs of its own anyway).
+    pub fn mount_own_sys(&self) -> Result<()> {
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        if own_network {
-            self.mount_onto("sys", "sysfs", flags | MsFlags::MS_RDONLY, None)?;
-        } else {
-            self.bind_onto(Path::new("/sys"), "sys")?;
-            self.remount_read_only("sys")?;
-        }
-        // Only on the kernel's own directory: nothing is created in a read-only sysfs.
+        self.mount_onto("sys", "sysfs", flags | MsFlags::MS_RDONLY, None)?;
+        self.mount_cgroup();
+        Ok(())
+    }
+
+    /// Binds the host's /sys read-only, for a container sharing the host's network (a new sysfs
+    /// needs a network namespace of our own), with cgroup2 over the host's /sys/fs/cgroup. Made
+    /// before the lock point: container root can neither make it writable nor unmount the
+    /// cgroup2 to see the host's cgroups below.
+    pub fn bind_host_sys(&self) -> Result<()> {
+        self.bind_onto(Path::new("/sys"), "sys")?;
+        self.remount_read_only("sys")?;
+        self.mount_cgroup();
+        Ok(())
+    }
+
+    /// cgroup2 on /sys/fs/cgroup when the kernel lets us (it needs a new cgroup namespace),
+    /// otherwise nothing. Only on the kernel's own directory: nothing is created in a
+    /// read-only sysfs.
+    fn mount_cgroup(&self) {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         if let Ok(cgroup) = resolve_in_root(self.root.as_fd(), "sys/fs/cgroup", true) {
             let _ = mount_fs("cgroup2", cgroup.as_fd(), flags, None);
         }
-        Ok(())
     }
 
     /// Builds /dev on a tmpfs: the host's harmless devices, a devpts instance of the

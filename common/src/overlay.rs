@@ -2,9 +2,10 @@
 //! layer on a tmpfs (gone when the container ends) or kept in a state directory.
 //!
 //! The supervisor checks and locks everything with [`Layers::prepare`] before any namespace
-//! exists, so that bad input leaves nothing behind. The container's init then mounts the
-//! overlay with [`Layers::mount`], in its own mount namespace, where overlayfs is allowed to
-//! an unprivileged user from Linux 5.11 (with `userxattr`: the overlay's own attributes go in
+//! exists, so that bad input leaves nothing behind. The child that sets the container up then
+//! mounts the overlay with [`Layers::mount`], in the mount namespace whose mounts the
+//! container gets locked (see `NsChild::spawn_locked`), where overlayfs is allowed to an
+//! unprivileged user from Linux 5.11 (with `userxattr`: the overlay's own attributes go in
 //! the `user.overlay.*` namespace, which the container's root may write).
 //!
 //! Every layer is handed to the kernel as `/proc/self/fd/N` of a descriptor opened beforehand:
@@ -18,13 +19,13 @@
 use crate::mount::{self, fd_path, open_dir, Rootfs, TmpfsSize};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag};
 use nix::mount::MsFlags;
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, SFlag};
 use std::fs;
 use std::io::{Read, Seek, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{symlink, DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{symlink, DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The first Linux release that mounts overlayfs in a user namespace.
@@ -64,6 +65,18 @@ pub struct Layers {
     pub tmp_size: TmpfsSize,
     /// Held from [`Layers::prepare`] until the supervisor ends: one container per STATE.
     lock: Option<Flock<fs::File>>,
+    /// Who each layer (as `lower`) and STATE's upper and work are, seen in
+    /// [`Layers::prepare`]: the container opens them again by path, and takes them only if
+    /// they are still those.
+    lower_ids: Vec<(u64, u64)>,
+    state_ids: Option<StateIds>,
+}
+
+/// Who STATE's `upper` and `work` are.
+#[derive(Clone, Copy)]
+struct StateIds {
+    upper: (u64, u64),
+    work: (u64, u64),
 }
 
 impl Layers {
@@ -74,6 +87,8 @@ impl Layers {
             lower,
             tmp_size: TmpfsSize::default_layer(),
             lock: None,
+            lower_ids: Vec::new(),
+            state_ids: None,
         }
     }
 
@@ -93,17 +108,29 @@ impl Layers {
     ///
     /// `container_root` is container root's host uid and gid, when mapped: as root, the
     /// caller is not container root (see the default maps), and STATE's `upper` and `work`,
-    /// which the overlay writes as container root, are given to it.
+    /// which the overlay writes as container root, are given to it when contain makes them.
+    ///
+    /// STATE is the caller's: the directory itself, not a symbolic link to one, owned by the
+    /// caller or container root. Everything in it is reached from it without following links
+    /// and checked before use: `lock` a file of its own (no link, hard or symbolic), `upper`
+    /// and `work` directories. Nothing else is changed.
     pub fn prepare(&mut self, root: &Path, container_root: Option<(u32, u32)>) -> Result<()> {
         let host = root == Path::new("/");
         let mut named: Vec<(String, PathBuf)> = vec![("DIR".into(), root.to_path_buf())];
         for layer in &mut self.lower {
             *layer = checked_dir("--layer", layer)?;
+            let id = mount::open_dir_without_links(layer)
+                .and_then(|fd| mount::identity(&fd))
+                .map_err(|e| anyhow!("--layer {}: {}", layer.display(), e.desc()))?;
+            self.lower_ids.push(id);
             named.push((format!("--layer {}", layer.display()), layer.clone()));
         }
+        let mut state_dir = None;
         if let Upper::Kept(state) = &mut self.upper {
-            *state = checked_dir("--overlay", state)?;
+            let (path, dir) = open_state(state)?;
+            *state = path;
             named.push((format!("--overlay {}", state.display()), state.clone()));
+            state_dir = Some(dir);
         }
         for (i, (a_name, a)) in named.iter().enumerate() {
             for (b_name, b) in &named[i + 1..] {
@@ -135,18 +162,18 @@ impl Layers {
                 }
             }
         }
-        if let Upper::Kept(state) = &self.upper {
-            self.lock = Some(lock_state(state)?);
-            for part in ["upper", "work"] {
-                let dir = state.join(part);
-                make_dir(&dir, 0o755)?;
-                give_to_container_root(&dir, container_root)?;
-            }
+        if let (Upper::Kept(state), Some(dir)) = (&self.upper, state_dir) {
+            check_state_owner(state, &dir, container_root)?;
+            check_state_entries(state, &dir)?;
+            self.lock = Some(lock_state(state, &dir, container_root)?);
+            let upper = state_part(state, &dir, "upper", container_root)?;
+            let work = state_part(state, &dir, "work", container_root)?;
+            self.state_ids = Some(StateIds { upper, work });
         }
         Ok(())
     }
 
-    /// Mounts the layered root in the container's new mount namespace (made private here) and
+    /// Mounts the layered root in the setup's new mount namespace (made private here) and
     /// returns it, ready for proc, sys and dev. `root` is DIR, as given to [`Layers::prepare`].
     pub fn mount(&self, root: &Path) -> Result<Rootfs> {
         mount::make_private()?;
@@ -156,8 +183,8 @@ impl Layers {
         // DIR is the working directory (the container starts there), reached so even where
         // container root may not walk the path to it; opened before anything covers it.
         let mut lowers = vec![open_dir(Path::new("."))?];
-        for layer in self.lower.iter().rev() {
-            lowers.push(open_dir(layer)?);
+        for (layer, id) in self.lower.iter().zip(&self.lower_ids).rev() {
+            lowers.push(open_same_dir("--layer", layer, *id)?);
         }
         let (upper, work) = match &self.upper {
             Upper::Temporary => {
@@ -177,9 +204,11 @@ impl Layers {
                 (upper, work)
             }
             Upper::Kept(state) => {
-                let upper = state.join("upper");
-                copy_owner_and_mode(&fd_path(&lowers[0]), &upper)?;
-                (open_dir(&upper)?, open_dir(&state.join("work"))?)
+                let ids = self.state_ids.context("STATE was not prepared")?;
+                let upper = open_same_dir("--overlay", &state.join("upper"), ids.upper)?;
+                let work = open_same_dir("--overlay", &state.join("work"), ids.work)?;
+                copy_owner_and_mode(&fd_path(&lowers[0]), &fd_path(&upper))?;
+                (upper, work)
             }
         };
         let options = overlay_options(&lowers, &upper, &work);
@@ -192,22 +221,184 @@ impl Layers {
     }
 }
 
-/// As root, gives `dir` to container root (host `owner`) if it is still host root's: only
-/// then could the overlay, mounted by container root, write to it. An ordinary user is
-/// container root already (or could not give it away).
-fn give_to_container_root(dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
-    let Some((uid, gid)) = owner else {
-        return Ok(());
-    };
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
+/// Opens `path` again, a directory [`Layers::prepare`] saw as `id`, without following links;
+/// refuses it if it is another directory now.
+fn open_same_dir(option: &str, path: &Path, id: (u64, u64)) -> Result<OwnedFd> {
+    let fd = mount::open_dir_without_links(path)
+        .map_err(|e| anyhow!("{option}: {}: {}", path.display(), e.desc()))?;
+    if mount::identity(&fd)? != id {
+        bail!(
+            "{option}: {}: another directory than the one checked at the start (renamed or \
+             replaced meanwhile)",
+            path.display()
+        );
     }
-    let meta = fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
-    if meta.uid() == 0 && uid != 0 {
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-            .with_context(|| format!("chown {}", dir.display()))?;
+    Ok(fd)
+}
+
+/// True if the host `uid` owns what contain may use as the caller's: the caller itself, or
+/// container root (`container_root`).
+fn owned_by_us(uid: u32, container_root: Option<(u32, u32)>) -> bool {
+    uid == nix::unistd::geteuid().as_raw() || container_root.is_some_and(|(root, _)| root == uid)
+}
+
+/// Who may own STATE and what is in it, for messages.
+fn expected_owners(container_root: Option<(u32, u32)>) -> String {
+    let caller = nix::unistd::geteuid();
+    match container_root {
+        Some((root, _)) if root != caller.as_raw() => {
+            format!("uid {caller} (yours) or {root} (container root's)")
+        }
+        _ => format!("uid {caller} (yours)"),
+    }
+}
+
+/// Opens STATE (`given`): the directory itself, not a symbolic link (links on the way to it
+/// are the caller's own path). Returns its absolute path and the open directory, from which
+/// everything in it is reached.
+fn open_state(given: &Path) -> Result<(PathBuf, OwnedFd)> {
+    let shown = given.display();
+    let named = given
+        .file_name()
+        .filter(|_| !given.ends_with("..") && !given.ends_with("."));
+    let (path, dir) = match named {
+        // "/", ".", "..": no symbolic link as their last part.
+        None => {
+            let path = fs::canonicalize(given).with_context(|| format!("--overlay {shown}"))?;
+            let dir = nix::fcntl::open(
+                &path,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            );
+            (path, dir)
+        }
+        Some(name) => {
+            let parent = match given.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let parent = fs::canonicalize(parent).with_context(|| format!("--overlay {shown}"))?;
+            let parent_dir = open_dir(&parent).with_context(|| format!("--overlay {shown}"))?;
+            let dir = nix::fcntl::openat(
+                &parent_dir,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            );
+            (parent.join(name), dir)
+        }
+    };
+    let dir = match dir {
+        Ok(dir) => dir,
+        Err(Errno::ELOOP) => bail!(
+            "--overlay {shown}: a symbolic link; give the state directory itself \
+             (contain follows no link to the directories it changes)"
+        ),
+        Err(Errno::ENOTDIR) if fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) => {
+            bail!(
+                "--overlay {shown}: a symbolic link; give the state directory itself \
+                 (contain follows no link to the directories it changes)"
+            )
+        }
+        Err(e) => bail!("--overlay {shown}: {}", e.desc()),
+    };
+    Ok((path, dir))
+}
+
+/// Refuses, before anything is made in it, a STATE whose lock, upper or work is there and
+/// is not what contain makes: a symbolic link, or a lock that is no file or an upper or work
+/// that is no directory. (Each is checked again as it is opened.)
+fn check_state_entries(state: &Path, dir: &OwnedFd) -> Result<()> {
+    for (name, kind) in [
+        ("lock", SFlag::S_IFREG),
+        ("upper", SFlag::S_IFDIR),
+        ("work", SFlag::S_IFDIR),
+    ] {
+        let found = match nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => bail!("{}: {}", state.join(name).display(), e.desc()),
+        };
+        if found == SFlag::S_IFLNK {
+            bail!(
+                "--overlay {}: {} is a symbolic link; contain follows no link in STATE",
+                state.display(),
+                state.join(name).display()
+            );
+        }
+        if found != kind {
+            bail!(
+                "--overlay {}: {} is not a {}",
+                state.display(),
+                state.join(name).display(),
+                if kind == SFlag::S_IFDIR {
+                    "directory"
+                } else {
+                    "file"
+                }
+            );
+        }
     }
     Ok(())
+}
+
+/// Refuses a STATE (open on `dir`) owned by anyone but the caller or container root.
+fn check_state_owner(
+    state: &Path,
+    dir: &OwnedFd,
+    container_root: Option<(u32, u32)>,
+) -> Result<()> {
+    let owner = nix::sys::stat::fstat(dir)?.st_uid;
+    if !owned_by_us(owner, container_root) {
+        bail!(
+            "--overlay {}: owned by uid {owner}; a state directory must be owned by {}",
+            state.display(),
+            expected_owners(container_root)
+        );
+    }
+    Ok(())
+}
+
+/// Makes STATE's `name` (upper or work) if missing and checks it: a directory, reached without
+/// following a link. One contain made, as root, is given to container root, which the overlay
+/// writes as. Returns who it is.
+fn state_part(
+    state: &Path,
+    dir: &OwnedFd,
+    name: &str,
+    container_root: Option<(u32, u32)>,
+) -> Result<(u64, u64)> {
+    let path = state.join(name);
+    let made = match nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) => true,
+        Err(Errno::EEXIST) => false,
+        Err(e) => bail!("creating {}: {}", path.display(), e.desc()),
+    };
+    let part = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::ELOOP | Errno::ENOTDIR => anyhow!(
+            "--overlay {}: {}: not a directory of its own (a symbolic link or a file); \
+             contain follows no link in STATE",
+            state.display(),
+            path.display()
+        ),
+        e => anyhow!("opening {}: {}", path.display(), e.desc()),
+    })?;
+    // Its owner is not checked: the container gives upper DIR's owner, and nobody else can
+    // put a directory into a STATE of the caller's or container root's.
+    let stat = nix::sys::stat::fstat(&part)?;
+    if let (true, Some((uid, gid))) = (made, container_root) {
+        if nix::unistd::geteuid().is_root() && uid != 0 {
+            nix::unistd::fchown(&part, Some(uid.into()), Some(gid.into()))
+                .with_context(|| format!("chown {}", path.display()))?;
+        }
+    }
+    Ok((stat.st_dev, stat.st_ino))
 }
 
 /// `path`, absolute, checked to be a directory; `option` names it in errors.
@@ -221,18 +412,52 @@ fn checked_dir(option: &str, path: &Path) -> Result<PathBuf> {
 }
 
 /// Takes STATE for this process with an flock on STATE/lock, which holds the PID of the
-/// supervisor holding it, for the refusal of the next one to name.
-fn lock_state(state: &Path) -> Result<Flock<fs::File>> {
+/// supervisor holding it, for the refusal of the next one to name. The lock is opened in the
+/// open STATE `dir` without following a link, and is used only if it is a file of its own
+/// (one name: a hard link could be any file of its owner's) owned by the caller or container
+/// root; it is emptied only once locked.
+fn lock_state(
+    state: &Path,
+    dir: &OwnedFd,
+    container_root: Option<(u32, u32)>,
+) -> Result<Flock<fs::File>> {
     let path = state.join("lock");
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .with_context(|| format!("--overlay {}: opening {}", state.display(), path.display()))?;
+    let fd = nix::fcntl::openat(
+        dir,
+        "lock",
+        OFlag::O_RDWR
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map_err(|e| match e {
+        Errno::ELOOP => anyhow!(
+            "--overlay {}: {} is a symbolic link; contain follows no link in STATE",
+            state.display(),
+            path.display()
+        ),
+        e => anyhow!(
+            "--overlay {}: opening {}: {}",
+            state.display(),
+            path.display(),
+            e.desc()
+        ),
+    })?;
+    let stat = nix::sys::stat::fstat(&fd)?;
+    let regular = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+    if !regular || stat.st_nlink != 1 || !owned_by_us(stat.st_uid, container_root) {
+        bail!(
+            "--overlay {}: {} is not a lock file of contain's (a file with one name, owned by \
+             {})",
+            state.display(),
+            path.display(),
+            expected_owners(container_root)
+        );
+    }
+    let file = fs::File::from(fd);
     let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
         Err((mut file, Errno::EWOULDBLOCK)) => {

@@ -50,9 +50,16 @@ fn spawn_with(
     reset_signals: bool,
     child: impl FnOnce() -> Result<i32>,
 ) -> Result<Pid, Errno> {
+    // A child made a sibling with CLONE_PARENT takes the caller's exit signal: clone3 refuses
+    // one of its own then.
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let mut args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..Default::default()
     };
     // SAFETY: clone3 with no stack behaves as fork: the child gets a copy-on-write copy of this

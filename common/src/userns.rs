@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{Gid, Pid, Uid};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::{Command, Stdio};
 
@@ -339,6 +339,131 @@ impl NsChild {
         Ok(child)
     }
 
+    /// [`NsChild::spawn`] for a container whose mounts the kernel must lock: a child that
+    /// `setup` mounts for, and then init, held, returned, released and running `body` as with
+    /// [`NsChild::spawn`].
+    ///
+    /// The kernel locks the flags of every mount (read-only, nosuid, nodev, noexec, atime) and
+    /// ties it to the mount it sits on when it copies a mount namespace into one owned by a
+    /// less privileged user namespace. So the start has two stages. A setup child is made in a
+    /// new user namespace (the outer one, which gets `maps`) and a new mount namespace (and a
+    /// cgroup namespace when `extra` names one); it becomes root there and runs `setup`, whose
+    /// mounts belong to the outer user namespace. It then makes init, as our child
+    /// (CLONE_PARENT), in a user namespace nested in the outer one with the same IDs, a copy of
+    /// the mount namespace owned by it, and the `extra` namespaces; writes init's maps, tells
+    /// us init's PID and ends. Container root, root of the inner user namespace and owner of
+    /// all of init's namespaces, can neither make writable nor unmount what setup mounted.
+    /// Init starts in its copy of setup's working directory.
+    pub fn spawn_locked(
+        extra: &[Namespace],
+        maps: &IdMaps,
+        setup: impl FnOnce() -> Result<()>,
+        body: impl FnOnce(&Lifeline) -> Result<i32>,
+    ) -> Result<NsChild> {
+        let pipe = LifelinePipe::new()?;
+        let (report_read, report_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+        let setup_extra: &[Namespace] = if extra.contains(&Namespace::Cgroup) {
+            &[Namespace::Mount, Namespace::Cgroup]
+        } else {
+            &[Namespace::Mount]
+        };
+        let setup_flags = Namespace::User.flag() | Namespace::flags(setup_extra);
+        let init_flags = Namespace::User.flag() | Namespace::Mount.flag() | Namespace::flags(extra);
+        let spawned = process::spawn(setup_flags, || {
+            let lifeline = pipe.child();
+            // Held here already, so that init, which keeps this mask, never lacks it.
+            crate::supervise::hold_forwarded()?;
+            if !lifeline.released() {
+                return Ok(crate::errors::FAILURE);
+            }
+            let outcome = (|| {
+                become_root()?;
+                lifeline.die_with_parent()?;
+                setup()?;
+                // Becoming root here changed the host uid of a caller who is not container
+                // root (real root), which made us undumpable: /proc/PID of init, which shares
+                // our memory's flags, would be host root's, and its maps ours to write no
+                // more. Dumpable until init has its maps; init restores what we were.
+                let dumpable = nix::sys::prctl::get_dumpable().context("reading dumpable")?;
+                nix::sys::prctl::set_dumpable(true).context("setting dumpable")?;
+                let flags = init_flags | libc::CLONE_PARENT as u64;
+                let init = process::spawn_keeping_signals(flags, || {
+                    // SAFETY: init owns a copy of the descriptor table and ends with _exit,
+                    // never dropping its copy of `report_write`: this is the only close. Our
+                    // parent reads the report to its end, which comes when setup alone is done.
+                    unsafe { libc::close(report_write.as_raw_fd()) };
+                    if !lifeline.released() {
+                        return Ok(crate::errors::FAILURE);
+                    }
+                    nix::sys::prctl::set_dumpable(dumpable).context("setting dumpable")?;
+                    become_root()?;
+                    lifeline.die_with_parent()?;
+                    body(&lifeline)
+                })
+                .map_err(|errno| namespace_error(init_flags, extra, errno))?;
+                if let Err(e) = write_identity_maps(init) {
+                    let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
+                    return Err(e);
+                }
+                Ok(init)
+            })();
+            let report = match outcome {
+                Ok(init) => format!("{REPORT_PID}{init}"),
+                Err(e) => format!(
+                    "{REPORT_ERROR}{} {}",
+                    crate::errors::status_of(&e),
+                    crate::errors::one_line(&e)
+                ),
+            };
+            // One write of less than PIPE_BUF bytes: whole, whatever the reader does.
+            let mut end = report.len().min(REPORT_MAX);
+            while !report.is_char_boundary(end) {
+                end -= 1;
+            }
+            nix::unistd::write(&report_write, &report.as_bytes()[..end])
+                .context("reporting to the parent")?;
+            Ok(0)
+        });
+        drop(report_write);
+        let setup_pid = match spawned {
+            Ok(pid) => pid,
+            Err(errno) => return Err(namespace_error(setup_flags, setup_extra, errno)),
+        };
+        let release = pipe.parent();
+        let report = write_maps(setup_pid, maps)
+            .and_then(|()| {
+                nix::unistd::write(&release, &[1]).context("releasing the setup child")?;
+                let mut report = String::new();
+                std::fs::File::from(report_read)
+                    .read_to_string(&mut report)
+                    .context("reading the setup child's report")?;
+                Ok(report)
+            })
+            .inspect_err(|_| process::kill_and_reap(setup_pid))?;
+        let status = process::wait(setup_pid)?;
+        if let Some(pid) = report.strip_prefix(REPORT_PID) {
+            if let Ok(pid) = pid.parse() {
+                return Ok(NsChild {
+                    pid: Pid::from_raw(pid),
+                    release,
+                });
+            }
+        }
+        match report
+            .strip_prefix(REPORT_ERROR)
+            .and_then(|r| r.split_once(' '))
+        {
+            Some((code, message)) => Err(crate::errors::exit_error(
+                code.parse().unwrap_or(crate::errors::FAILURE),
+                message,
+            )),
+            None => {
+                bail!("setting up the container ended with status {status} before making its init")
+            }
+        }
+    }
+
     /// Lets the child go on. The write end stays open for as long as this process lives: its
     /// closing tells the child that its parent is gone.
     pub fn release(self) -> Result<Pid> {
@@ -359,6 +484,33 @@ impl NsChild {
     pub fn abandon(self) {
         process::kill_and_reap(self.pid);
     }
+}
+
+/// How the setup child of [`NsChild::spawn_locked`] reports: init's PID, or a status and the
+/// one line of its failure.
+const REPORT_PID: &str = "pid ";
+const REPORT_ERROR: &str = "error ";
+/// The longest report: shorter than PIPE_BUF, so that it is written at once.
+const REPORT_MAX: usize = 4000;
+
+/// Maps the user namespace of `pid`, a child of ours, onto ours ID for ID: the same IDs on
+/// both sides, as many as ours holds. Written directly: we are root of the parent namespace.
+fn write_identity_maps(pid: Pid) -> Result<()> {
+    for kind in [IdKind::Group, IdKind::User] {
+        let own = format!("/proc/self/{}", kind.map_file());
+        let text = std::fs::read_to_string(&own).with_context(|| format!("reading {own}"))?;
+        let identity: String = text
+            .lines()
+            .filter_map(
+                |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                    [inside, _, count] => Some(format!("{inside} {inside} {count}\n")),
+                    _ => None,
+                },
+            )
+            .collect();
+        write_proc(pid, kind.map_file(), &identity)?;
+    }
+    Ok(())
 }
 
 /// Finds which namespace the kernel refused, by trying each alone with a user namespace.

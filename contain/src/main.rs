@@ -99,9 +99,10 @@ struct Args {
         requires = "tmp_overlay"
     )]
     tmp_overlay_size: Option<TmpfsSize>,
-    /// Layered root: DIR read-only under a writable layer kept in STATE (an existing directory;
-    /// its upper/ and work/ are made on first use), for the next run to see; one container
-    /// per STATE at a time. Remove it with `pseudo rm -rf STATE`
+    /// Layered root: DIR read-only under a writable layer kept in STATE (an existing directory
+    /// of yours, not a symbolic link; its upper/ and work/ are made on first use, and no link
+    /// in it is followed), for the next run to see; one container per STATE at a time. Remove
+    /// it with `pseudo rm -rf STATE`
     #[arg(long = "overlay", value_name = "STATE")]
     overlay: Option<PathBuf>,
     /// A read-only layer under DIR, with --tmp-overlay or --overlay (repeatable: the first one

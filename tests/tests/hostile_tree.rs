@@ -202,3 +202,72 @@ fn a_missing_mount_point_is_still_created() {
         assert!(root.join(name).is_dir(), "{name} was not created");
     }
 }
+
+/// A directory of the caller's: the test user's, or root's when `who` is root.
+fn callers_dir(who: As, parent: &TempDir, name: &str) -> std::path::PathBuf {
+    let dir = parent.mkdir(name);
+    if who == As::Root {
+        std::os::unix::fs::chown(&dir, Some(0), Some(0)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn links_in_or_as_the_overlay_state_are_refused_and_nothing_is_changed() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let root = busybox_rootfs();
+        let temp = TempDir::new();
+        // What the links lead to: directories (and a file) of the caller's, which a container
+        // following them would take as its upper or work, give away or truncate.
+        let target = callers_dir(who, &temp, "target");
+        let file = target.join("file");
+        fs::write(&file, "kept\n").unwrap();
+        let mut cases = Vec::new();
+        for (name, link_target) in [
+            ("upper", target.clone()),
+            ("work", target.clone()),
+            ("lock", file.clone()),
+            ("lock", target.clone()),
+        ] {
+            let state = callers_dir(who, &temp, &format!("state-{name}-{}", cases.len()));
+            symlink(&link_target, state.join(name)).unwrap();
+            cases.push((state.clone(), format!("{}/{name}", state.display())));
+        }
+        // A hard link: the same file under another name, which opening STATE/lock would empty.
+        let state = callers_dir(who, &temp, "state-hard-lock");
+        fs::hard_link(&file, state.join("lock")).unwrap();
+        cases.push((state.clone(), format!("{}/lock", state.display())));
+        let link = temp.join("state-link");
+        symlink(&target, &link).unwrap();
+        cases.push((link.clone(), format!("{}: a symbolic link", link.display())));
+        let before = tree_snapshot(&target);
+        for (state, named) in cases {
+            let state_before = tree_snapshot(&state);
+            let out = contain(
+                who,
+                &["-c", "--overlay", state.to_str().unwrap()],
+                &root,
+                &["sh", "-c", "echo changed > /x; echo changed > /file"],
+            );
+            let line = expect_error(&out, "contain", 125);
+            assert!(
+                line.contains(&named),
+                "{who:?}: {line:?} does not name {named}"
+            );
+            assert!(
+                tree_snapshot(&target) == before,
+                "{who:?}: --overlay {} changed the link's target",
+                state.display()
+            );
+            // Refused before anything is made in it: no lock file either.
+            assert!(
+                tree_snapshot(&state) == state_before,
+                "{who:?}: --overlay {} changed STATE",
+                state.display()
+            );
+        }
+    }
+}

@@ -268,8 +268,12 @@ fn inject_hooks_lockdown_and_pasta_see_the_layered_root() {
         &dir,
         &["/bin/sh", "-c", &script],
     ));
+    // Not merely contain's first child: the child that sets the container up comes first.
     let init = wait_for("contain's init", || {
-        children_of(running.pid()).first().map(|p| p.pid)
+        children_of(running.pid())
+            .into_iter()
+            .find(|c| c.cmdline.first().is_some_and(|c| c == "/bin/sh"))
+            .map(|p| p.pid)
     });
     wait_until("the container to be ready", || {
         let probe = inject_command(As::User, &[], init, &["test", "-e", "/tmp/ready"]);

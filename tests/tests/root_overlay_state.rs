@@ -11,9 +11,13 @@ fn root_keeps_a_layered_roots_changes_in_state() {
         return;
     }
     let root = busybox_rootfs_of(As::Root);
-    let state = TempDir::new();
+    // STATE is the caller's, root's: contain refuses one of another user's.
+    let temp = TempDir::new();
+    let state = temp.mkdir("state");
+    std::os::unix::fs::chown(&state, Some(0), Some(0)).unwrap();
     let before = tree_snapshot(root.path());
-    let overlay = ["--overlay", &state.path_arg()];
+    let state_arg = state.to_str().unwrap();
+    let overlay = ["--overlay", state_arg];
     let out = contain(
         As::Root,
         &overlay,

@@ -17,6 +17,7 @@ mod tables {
         name: "x86_64",
         audit_arch: 0xC000_003E,
         word_args: false,
+        multiplexed: |_| None,
         number: |name| {
             syscalls::x86_64::Sysno::from_str(name)
                 .ok()
@@ -27,6 +28,7 @@ mod tables {
         name: "x86",
         audit_arch: 0x4000_0003,
         word_args: true,
+        multiplexed: i386_multiplexed,
         number: |name| {
             syscalls::x86::Sysno::from_str(name)
                 .ok()
@@ -38,9 +40,11 @@ mod tables {
         audit_arch: NATIVE.audit_arch,
         // libseccomp counts x32 among the 32-bit architectures.
         word_args: true,
+        multiplexed: |_| None,
         number: x32_number,
     };
     pub const ALL: &[&Abi] = &[&NATIVE, &I386, &X32];
+    pub const ARCHS: &[Arch] = &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32];
 
     pub fn for_arch(arch: Arch) -> Option<&'static Abi> {
         match arch {
@@ -110,6 +114,55 @@ mod tables {
         "vserver",
     ];
 
+    /// i386 reaches the socket calls through socketcall (102) and the System V IPC calls
+    /// through ipc (117) as well as directly, the first argument saying which call
+    /// (linux/net.h SYS_*, linux/ipc.h); libseccomp extends a rule on one of them to the
+    /// multiplexer with that first argument.
+    fn i386_multiplexed(name: &str) -> Option<(u32, u32)> {
+        const SOCKETCALL: &[&str] = &[
+            "socket",
+            "bind",
+            "connect",
+            "listen",
+            "accept",
+            "getsockname",
+            "getpeername",
+            "socketpair",
+            "send",
+            "recv",
+            "sendto",
+            "recvfrom",
+            "shutdown",
+            "setsockopt",
+            "getsockopt",
+            "sendmsg",
+            "recvmsg",
+            "accept4",
+            "recvmmsg",
+            "sendmmsg",
+        ];
+        const IPC: &[(&str, u32)] = &[
+            ("semop", 1),
+            ("semget", 2),
+            ("semctl", 3),
+            ("semtimedop", 4),
+            ("msgsnd", 11),
+            ("msgrcv", 12),
+            ("msgget", 13),
+            ("msgctl", 14),
+            ("shmat", 21),
+            ("shmdt", 22),
+            ("shmget", 23),
+            ("shmctl", 24),
+        ];
+        if let Some(i) = SOCKETCALL.iter().position(|n| *n == name) {
+            return Some((102, i as u32 + 1));
+        }
+        IPC.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, call)| (117, *call))
+    }
+
     fn x32_number(name: &str) -> Option<u32> {
         if X32_ABSENT.contains(&name) {
             return None;
@@ -137,6 +190,7 @@ mod tables {
         name: "aarch64",
         audit_arch: 0xC000_00B7,
         word_args: false,
+        multiplexed: |_| None,
         number: |name| {
             syscalls::aarch64::Sysno::from_str(name)
                 .ok()
@@ -147,6 +201,7 @@ mod tables {
         name: "arm",
         audit_arch: 0x4000_0028,
         word_args: true,
+        multiplexed: |_| None,
         number: |name| {
             syscalls::arm::Sysno::from_str(name)
                 .ok()
@@ -154,6 +209,7 @@ mod tables {
         },
     };
     pub const ALL: &[&Abi] = &[&NATIVE, &ARM];
+    pub const ARCHS: &[Arch] = &[Arch::ScmpArchAarch64, Arch::ScmpArchArm];
 
     pub fn for_arch(arch: Arch) -> Option<&'static Abi> {
         match arch {
@@ -171,7 +227,7 @@ mod tables {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("common::seccomp knows the system call ABIs of x86_64 and aarch64 only");
 
-pub(super) use tables::{for_arch, native_rejects_above, ALL, NATIVE};
+pub(super) use tables::{for_arch, native_rejects_above, ALL, ARCHS, NATIVE};
 
 /// One system call ABI.
 pub(super) struct Abi {
@@ -182,6 +238,8 @@ pub(super) struct Abi {
     /// Only the low half of seccomp_data.args[i] is compared, as libseccomp does for its
     /// 32-bit architectures.
     pub word_args: bool,
+    /// The multiplexing call that also reaches `name`, and its first argument for it.
+    pub multiplexed: fn(&str) -> Option<(u32, u32)>,
     pub number: fn(&str) -> Option<u32>,
 }
 

@@ -31,7 +31,10 @@
 //!   podman and docker ship have no such overlap; the tests compare podman's default profile
 //!   with libseccomp's filter call by call and on every combination of its argument values.
 //! - Conditions compare the 64-bit argument as two 32-bit halves (only the low half on 32-bit
-//!   ABIs); MASKED_EQ is `(arg & value) == valueTwo`.
+//!   ABIs, x32 included); MASKED_EQ is `(arg & value) == valueTwo`.
+//! - On i386 a rule on a socket or System V IPC call also covers socketcall or ipc with that
+//!   call's number as first argument, as libseccomp adds it: the rule's condition on the first
+//!   argument gives way to that one, its others stay on the same argument indexes.
 //! - A name no table knows is skipped with a warning (crun: "unknown seccomp syscall `x`
 //!   ignored"); a name known on some ABI but not another applies where it exists.
 //! - `flags`: absent means SECCOMP_FILTER_FLAG_SPEC_ALLOW (crun's default); a kernel that
@@ -172,14 +175,33 @@ impl Filter {
                     continue;
                 }
                 for abi in &abis {
-                    let Some(number) = (abi.number)(name) else {
-                        continue;
-                    };
                     let arch = arches
                         .iter_mut()
                         .find(|a| a.audit_arch == abi.audit_arch)
                         .context("internal error: seccomp architecture without rules")?;
-                    for rule in &rules {
+                    let mut targets: Vec<(u32, Vec<Rule>)> = Vec::new();
+                    if let Some(number) = (abi.number)(name) {
+                        targets.push((number, rules.clone()));
+                    }
+                    if let Some((multiplexer, call)) = (abi.multiplexed)(name) {
+                        let by_first_argument = Condition {
+                            index: 0,
+                            op: LinuxSeccompOperator::ScmpCmpEq,
+                            value: call.into(),
+                            value_two: 0,
+                            low_half_only: false,
+                        };
+                        let through_multiplexer = rules.iter().map(|rule| {
+                            let mut conditions = vec![by_first_argument];
+                            conditions.extend(rule.conditions.iter().filter(|c| c.index != 0));
+                            Rule { action, conditions }
+                        });
+                        targets.push((multiplexer, through_multiplexer.collect()));
+                    }
+                    for (number, rule) in targets
+                        .iter()
+                        .flat_map(|(n, rules)| rules.iter().map(move |r| (*n, r)))
+                    {
                         let mut rule = rule.clone();
                         for condition in &mut rule.conditions {
                             condition.low_half_only = abi.word_args;
@@ -295,6 +317,72 @@ impl Filter {
             Ok(None)
         }
     }
+}
+
+/// The filter flags of the runtime spec, with their kernel values.
+const FLAGS: &[(&str, libc::c_ulong)] = &[
+    ("SECCOMP_FILTER_FLAG_TSYNC", libc::SECCOMP_FILTER_FLAG_TSYNC),
+    ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
+    (
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+    ),
+    (
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+    ),
+];
+
+/// What this seccomp support handles, for the runtime's `features` document: every action
+/// and operator of the spec, the architectures a filter covers on this machine (others are
+/// accepted and left out, see above), the flags known and those this kernel accepts.
+pub fn features() -> oci_spec::runtime::Seccomp {
+    use LinuxSeccompAction::*;
+    let mut features = oci_spec::runtime::Seccomp::default();
+    features.set_enabled(Some(true));
+    features.set_actions(Some(vec![
+        ScmpActKill,
+        ScmpActKillThread,
+        ScmpActKillProcess,
+        ScmpActTrap,
+        ScmpActErrno,
+        ScmpActNotify,
+        ScmpActTrace,
+        ScmpActLog,
+        ScmpActAllow,
+    ]));
+    let operators = [
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    features.set_operators(Some(operators.iter().map(|o| o.to_string()).collect()));
+    features.set_archs(Some(abi::ARCHS.to_vec()));
+    features.set_known_flags(Some(FLAGS.iter().map(|(n, _)| n.to_string()).collect()));
+    let supported = FLAGS
+        .iter()
+        .filter(|(_, flag)| {
+            // With no program the kernel checks the flags first: EINVAL for one it does not
+            // know, then EFAULT for the missing program. Nothing is installed either way.
+            // SAFETY: a null program pointer is never dereferenced by the kernel here.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    *flag,
+                    std::ptr::null::<libc::sock_fprog>(),
+                )
+            };
+            ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+        })
+        .map(|(name, _)| name.to_string())
+        .collect();
+    features.set_supported_flags(Some(supported));
+    features
 }
 
 /// The SECCOMP_RET_* value of an action, as crun builds it for libseccomp.

@@ -652,6 +652,19 @@ fn assert_decides_as_libseccomp(profile: &LinuxSeccomp) -> (usize, usize) {
                 "arch {arch:#x} call {nr:#x}"
             );
         }
+        // i386's multiplexers, by the call they stand for.
+        for nr in [102, 117] {
+            for call in 0..30 {
+                for &b in &values {
+                    let args = [call, b, b, 0, 0, 0];
+                    assert_eq!(
+                        run(&ours.program, arch, nr, args),
+                        run(&theirs, arch, nr, args),
+                        "arch {arch:#x} call {nr} {args:x?}"
+                    );
+                }
+            }
+        }
         for name in &conditional {
             let abis = abi::ALL.iter().filter(|a| a.audit_arch == arch);
             for nr in abis.filter_map(|a| (a.number)(name)) {
@@ -1013,6 +1026,7 @@ fn loaded_filter_covers_i386_and_x32_with_their_numbers() {
             {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
             {"names": ["ioctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 25},
             {"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"},
+            {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 97},
         ]
     }));
     let pid = |got: Got| matches!(got, Got::Returned(p) if p > 0);
@@ -1026,7 +1040,9 @@ fn loaded_filter_covers_i386_and_x32_with_their_numbers() {
             native(0x4000_0000 | 83, &[]),  // x32 mkdir
             native(0x4000_0000 | 16, &[]),  // x86_64's ioctl number with the x32 bit: none
             native(0x4000_0000 | libc::SYS_getpid, &[]),
-            Call::I386(64, 0), // getppid
+            Call::I386(102, 1), // socketcall(SYS_SOCKET, ...)
+            Call::I386(102, 2), // socketcall(SYS_BIND, NULL): allowed, the kernel's EFAULT
+            Call::I386(64, 0),  // getppid
         ],
     );
     assert!(pid(got[0]), "{got:?}");
@@ -1040,7 +1056,9 @@ fn loaded_filter_covers_i386_and_x32_with_their_numbers() {
         "{got:?}"
     );
     assert!(pid(got[6]) || got[6] == errno(libc::ENOSYS), "{got:?}");
-    assert_eq!(got[7], Got::Killed(SIGSYS));
+    assert_eq!(got[7], errno(libc::EAFNOSUPPORT));
+    assert_eq!(got[8], errno(libc::EFAULT));
+    assert_eq!(got[9], Got::Killed(SIGSYS));
 }
 
 #[test]
@@ -1151,7 +1169,41 @@ fn hand_written_profiles_decided_exactly_as_by_libseccomp() {
              "args": [cond(0, "SCMP_CMP_EQ", 1, 0), cond(1, "SCMP_CMP_EQ", 9, 0)]},
         ], "architectures": ["SCMP_ARCH_X86"]}),
     ];
+    let multiplexed = json!([
+        {"names": ["socket", "msgget", "semop"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+        {"names": ["connect", "shmat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2,
+         "args": [cond(1, "SCMP_CMP_EQ", 5, 0)]},
+        {"names": ["bind", "listen", "accept4", "sendmmsg", "shmctl"], "action": "SCMP_ACT_LOG"},
+    ]);
+    let mut with_socketcall = multiplexed.as_array().unwrap().clone();
+    with_socketcall.push(json!({"names": ["socketcall"], "action": "SCMP_ACT_TRAP"}));
+    let profiles = profiles.into_iter().chain([
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": multiplexed,
+               "architectures": ["SCMP_ARCH_X86"]}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": with_socketcall,
+               "architectures": ["SCMP_ARCH_X86"]}),
+    ]);
     for profile in profiles {
         assert_decides_as_libseccomp(&self::profile(profile));
     }
+}
+
+#[test]
+fn features_list_what_the_compiler_and_this_kernel_support() {
+    let features = serde_json::to_value(features()).unwrap();
+    assert_eq!(features["enabled"], json!(true));
+    assert_eq!(features["actions"].as_array().unwrap().len(), 9);
+    assert!(features["operators"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("SCMP_CMP_MASKED_EQ")));
+    assert_eq!(
+        features["archs"],
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+    );
+    assert_eq!(features["knownFlags"].as_array().unwrap().len(), 4);
+    // Every kernel since 4.17 (Debian 12 has 6.1) takes these two.
+    let supported = features["supportedFlags"].as_array().unwrap();
+    assert!(supported.contains(&json!("SECCOMP_FILTER_FLAG_LOG")));
+    assert!(supported.contains(&json!("SECCOMP_FILTER_FLAG_SPEC_ALLOW")));
 }

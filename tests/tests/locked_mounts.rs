@@ -1,0 +1,122 @@
+//! The read-only mounts contain makes stay read-only: container root, who may mount what it
+//! likes in its own mount namespace, can neither make one writable again (a remount or a bind
+//! remount read-write) nor unmount one to see what it covers. contain makes them in a mount
+//! namespace of an outer user namespace and runs the container in an inner one, where the
+//! kernel locks them.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use tests::*;
+
+/// Shell lines that mount a tmpfs on /tmp and print `control`: container root may mount, so
+/// the refusals that follow are the kernel's locks, not a lack of rights.
+const CONTROL: &str = "mount -t tmpfs t /tmp && echo control; ";
+
+/// Shell lines that try, as container root, to make the mount at `path` writable, and print
+/// what succeeded.
+fn try_to_unlock(path: &str) -> String {
+    format!(
+        "mount -o remount,rw {path} 2>/dev/null && echo remounted {path}; \
+         mount -o remount,bind,rw {path} 2>/dev/null && echo bind-remounted {path}; "
+    )
+}
+
+#[test]
+fn sys_of_the_host_network_stays_read_only_and_its_cgroup_mounted() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let root = busybox_rootfs_of(who);
+        let script = format!(
+            "{CONTROL}{}\
+             umount /sys/fs/cgroup 2>/dev/null && echo unmounted; \
+             umount -l /sys/fs/cgroup 2>/dev/null && echo detached; \
+             touch /sys/kernel/x 2>/dev/null && echo written; \
+             grep -q ' /sys ro,' /proc/self/mountinfo && echo read-only",
+            try_to_unlock("/sys")
+        );
+        let out = contain(who, &["-c", "-n"], &root, &["sh", "-c", &script]);
+        assert_eq!(
+            expect_success(&out),
+            "control\nread-only\n",
+            "{who:?}: {}",
+            describe(&out)
+        );
+    }
+}
+
+#[test]
+fn the_read_only_binds_of_a_host_sandbox_stay_read_only() {
+    // A top-level directory with a file system mounted below it is bound read-only into the
+    // sandbox, with what is below. The test makes one in a mount namespace of its own: a
+    // tmpfs on /mnt with another on /mnt/sub, holding a file anyone may write.
+    let inside = format!(
+        "{CONTROL}{}{}\
+         {{ echo changed > /mnt/sub/f; }} 2>/dev/null && echo written; \
+         umount /mnt/sub 2>/dev/null && echo unmounted; \
+         echo done",
+        try_to_unlock("/mnt"),
+        try_to_unlock("/mnt/sub")
+    );
+    let setup = format!(
+        "mount -t tmpfs -o mode=0755 t /mnt && mkdir /mnt/sub && \
+         mount -t tmpfs -o mode=1777 s /mnt/sub && echo original > /mnt/sub/f && \
+         chmod 666 /mnt/sub/f && contain -c --tmp-overlay / /bin/sh -c '{inside}'; \
+         cat /mnt/sub/f"
+    );
+    for (who, namespace) in [
+        (As::User, "pseudo -m"),
+        (As::Root, "unshare --mount --propagation private"),
+    ] {
+        if !require(who) {
+            continue;
+        }
+        let out = sh(who, &format!("{namespace} sh -c \"{setup}\""));
+        assert_eq!(
+            expect_success(&out),
+            "control\ndone\noriginal\n",
+            "{who:?}: {}",
+            describe(&out)
+        );
+    }
+}
+
+#[test]
+fn a_layer_stays_unchanged_whatever_container_root_remounts() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let root = busybox_rootfs_of(who);
+        let layer = TempDir::new();
+        let file = layer.write("from-layer", "layer\n");
+        fs::set_permissions(layer.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        // Container root's, as a tree of its own would be: the container may change the file.
+        let (uid, gid) = container_root_on_host(who);
+        std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
+        let before = tree_snapshot(layer.path());
+        // Every mount is tried, the root included, and the layer's file written through them.
+        let script = format!(
+            "{CONTROL}for m in $(cut -d' ' -f5 /proc/self/mountinfo); do \
+             mount -o remount,rw $m 2>/dev/null; mount -o remount,bind,rw $m 2>/dev/null; \
+             done; echo changed > /from-layer; cat /from-layer"
+        );
+        let out = contain(
+            who,
+            &["-c", "--tmp-overlay", "--layer", &layer.path_arg()],
+            &root,
+            &["sh", "-c", &script],
+        );
+        assert_eq!(
+            expect_success(&out),
+            "control\nchanged\n",
+            "{who:?}: {}",
+            describe(&out)
+        );
+        assert!(
+            tree_snapshot(layer.path()) == before,
+            "{who:?}: the layer changed"
+        );
+    }
+}

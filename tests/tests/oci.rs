@@ -288,6 +288,15 @@ fn refusals_are_one_line_with_status_1_and_leave_nothing_behind() {
         "{time}"
     );
 
+    let mut unsupported: Value = serde_json::from_str(&good).unwrap();
+    unsupported["linux"]["intelRdt"] = serde_json::json!({"closID": "x"});
+    fs::write(&config, unsupported.to_string()).unwrap();
+    let line = expect_error(&b.oci(&["create", "-b", &b.dir.path_arg(), "x4"]), OCI, 1);
+    assert!(
+        line.ends_with("linux.intelRdt: not supported by this runtime"),
+        "{line}"
+    );
+
     fs::write(&config, good.replace("\"sh\"", "\"no-such-command\"")).unwrap();
     let out = b.create("x3");
     assert_eq!(code(&out), 1);
@@ -960,4 +969,117 @@ fn run_waits_for_the_process_relays_its_terminal_and_removes_the_container() {
             "{who:?}: run left its state"
         );
     }
+}
+
+#[test]
+fn devices_are_made_by_root_and_bound_from_the_host_in_a_user_namespace() {
+    for who in whos() {
+        // Root makes the node config.json describes; a user namespace gets the host's node of
+        // the same path bound.
+        let (path, major, minor) = match who {
+            As::Root => ("/dev/mynull", 1, 3),
+            As::User => ("/dev/full", 1, 7),
+        };
+        let script = format!("stat -c '%t,%T %a' {path}; echo x >{path} && echo written");
+        let b = Bundle::new(who, &script, |spec| {
+            spec["linux"]["devices"] = serde_json::json!([{
+                "path": path, "type": "c", "major": major, "minor": minor,
+                "fileMode": 0o620, "uid": 0, "gid": 0
+            }]);
+        });
+        assert_eq!(code(&b.create("dev")), 0, "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["start", "dev"]));
+        wait_until("the container to stop", || b.status("dev") == "stopped");
+        let expected = match who {
+            As::Root => "1,3 620\nwritten\n".to_string(),
+            // The host's /dev/full keeps its own mode; writing to it fails (ENOSPC).
+            As::User => format!(
+                "1,7 {:o}\n",
+                fs::metadata(path).unwrap().permissions().mode() & 0o777
+            ),
+        };
+        assert_eq!(b.output(), expected, "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["delete", "dev"]));
+    }
+}
+
+#[test]
+fn links_in_the_root_file_system_never_lead_a_mount_out_of_it() {
+    for who in whos() {
+        let outside = TempDir::new();
+        let outside_path = outside.path_arg();
+        let rootfs_path = std::cell::RefCell::new(PathBuf::new());
+        let b = Bundle::new(who, "cat /etc/hosts", |spec| {
+            let rootfs = PathBuf::from(spec["root"]["path"].as_str().unwrap());
+            // etc is a link to a host directory, absolute: followed inside the root it is
+            // ROOTFS/<that path>, never the host's.
+            fs::remove_dir_all(rootfs.join("etc")).unwrap();
+            std::os::unix::fs::symlink(&outside_path, rootfs.join("etc")).unwrap();
+            *rootfs_path.borrow_mut() = rootfs;
+            spec["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "destination": "/etc/hosts", "type": "bind", "source": "hosts",
+                    "options": ["bind", "ro"]
+                }));
+        });
+        b.dir.write("hosts", "127.0.0.1 bound\n");
+        // Where the link leads inside the root there is nothing yet: refused, naming the link.
+        assert_eq!(code(&b.create("l")), 1);
+        assert!(
+            b.errors().contains("a symbolic link to"),
+            "{who:?}: {}",
+            b.errors()
+        );
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+        let inside = rootfs_path
+            .borrow()
+            .join(outside_path.trim_start_matches('/'));
+        fs::create_dir_all(&inside).unwrap();
+        std::process::Command::new("chown")
+            .args(["-R", &format!("{}:{}", user().uid, user().gid)])
+            .arg(rootfs_path.borrow().as_path())
+            .status()
+            .unwrap();
+        assert_eq!(code(&b.create("l")), 0, "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["start", "l"]));
+        wait_until("the container to stop", || b.status("l") == "stopped");
+        assert_eq!(b.output(), "127.0.0.1 bound\n", "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["delete", "l"]));
+        let left: Vec<_> = fs::read_dir(outside.path()).unwrap().collect();
+        assert!(left.is_empty(), "{who:?}: the host directory got {left:?}");
+        assert!(
+            inside.join("hosts").exists(),
+            "{who:?}: the mount point was not made inside"
+        );
+    }
+}
+
+#[test]
+fn features_and_spec_documents() {
+    let out = run(As::User, OCI, ["features"]);
+    let features: Value = serde_json::from_str(&expect_success(&out)).unwrap();
+    assert_eq!(features["ociVersionMin"], "1.0.0");
+    let namespaces = features["linux"]["namespaces"].as_array().unwrap();
+    for ns in ["user", "pid", "mount", "network", "ipc", "uts", "cgroup"] {
+        assert!(namespaces.contains(&Value::from(ns)), "{ns}: {features}");
+    }
+    assert_eq!(features["linux"]["seccomp"]["enabled"], true);
+    let caps = features["linux"]["capabilities"].as_array().unwrap();
+    assert!(caps.contains(&Value::from("CAP_SYS_ADMIN")), "{features}");
+    let hooks = features["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 6, "{features}");
+
+    let dir = TempDir::new();
+    expect_success(&run(
+        As::User,
+        OCI,
+        ["spec", "--rootless", "-b", &dir.path_arg()],
+    ));
+    let spec: Value = serde_json::from_str(&read(&dir.join("config.json"))).unwrap();
+    assert_eq!(spec["root"]["path"], "rootfs");
+    assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], user().uid);
+    let again = run(As::User, OCI, ["spec", "-b", &dir.path_arg()]);
+    assert!(expect_error(&again, OCI, 1).ends_with("exists already: remove it first"));
 }

@@ -382,6 +382,14 @@ fn make_device(rootfs: &Rootfs, device: &LinuxDevice, may_mknod: bool) -> Result
     let _ = nix::unistd::unlinkat(&dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
     nix::sys::stat::mknodat(&dir, name.as_str(), kind, mode, dev)
         .map_err(|e| anyhow!("mknod: {}", e.desc()))?;
+    // The mode as given, not as the umask left it.
+    nix::sys::stat::fchmodat(
+        &dir,
+        name.as_str(),
+        mode,
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .map_err(|e| anyhow!("chmod: {}", e.desc()))?;
     nix::unistd::fchownat(
         &dir,
         name.as_str(),

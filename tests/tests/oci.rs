@@ -242,6 +242,90 @@ fn config_is_applied_user_capabilities_hostname_env_cwd_readonly_masked() {
     }
 }
 
+/// Removes `kind` from the config's linux.namespaces.
+fn without_namespace(spec: &mut Value, kind: &str) {
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|ns| ns["type"] != kind);
+}
+
+#[test]
+fn without_a_mount_namespace_the_process_chroots_and_the_callers_mounts_stay() {
+    // No /proc in the container: nothing of config.json's mounts was made.
+    let script = "test -x /bin/busybox && echo in its root; test -e /proc/self || echo no proc";
+    // A user's container with a user namespace and no mount namespace: in the caller's.
+    let b = Bundle::new(As::User, script, |spec| without_namespace(spec, "mount"));
+    assert_eq!(code(&b.create("nomnt")), 0, "{}", b.errors());
+    let pid = read(&b.dir.join("pid"));
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
+        fs::read_link("/proc/self/ns/mnt").unwrap()
+    );
+    let rootfs = b.state("nomnt")["rootfs"].as_str().unwrap().to_string();
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        PathBuf::from(&rootfs)
+    );
+    assert!(
+        b.errors()
+            .contains("no mount namespace: mounts, linux.maskedPaths"),
+        "{}",
+        b.errors()
+    );
+    expect_success(&b.oci(&["start", "nomnt"]));
+    wait_until("the container to stop", || b.status("nomnt") == "stopped");
+    assert_eq!(b.output(), "in its root\nno proc\n", "{}", b.errors());
+    expect_success(&b.oci(&["delete", "nomnt"]));
+
+    if !require(As::Root) {
+        return;
+    }
+    // Root's container without any namespace (as runtime-tools' linux_ns_itype has it) could
+    // change every mount of its caller: the caller is a mount namespace of the test's own,
+    // with shared mounts (a runtime's make-private would show), whose table must stay as it was.
+    let b = Bundle::new(As::Root, script, |spec| {
+        spec["linux"]["namespaces"] = serde_json::json!([]);
+        spec.as_object_mut().unwrap().remove("hostname");
+    });
+    let oci = format!("{OCI} --root {}", b.dir.arg("state"));
+    let inside = format!(
+        "mount --make-rshared / || exit 1
+         before=$(cat /proc/self/mountinfo)
+         {oci} create -b {bundle} --pid-file {pid} none >{out} 2>{err} || exit 2
+         pid=$(cat {pid})
+         [ \"$(readlink /proc/$pid/ns/mnt)\" = \"$(readlink /proc/self/ns/mnt)\" ] && echo same mount namespace
+         readlink /proc/$pid/root
+         {oci} start none || exit 3
+         while {oci} state none | grep -q '\"running\"'; do sleep 0.05; done
+         {oci} delete none || exit 4
+         [ \"$before\" = \"$(cat /proc/self/mountinfo)\" ] && echo mounts unchanged",
+        bundle = b.dir.path_arg(),
+        pid = b.dir.arg("pid"),
+        out = b.dir.arg("out"),
+        err = b.dir.arg("err"),
+    );
+    let out = sh(
+        As::Root,
+        &format!(
+            "exec unshare -m --propagation private sh -c {}",
+            shell_quote(&inside)
+        ),
+    );
+    assert_eq!(code(&out), 0, "{}: {}", describe(&out), b.errors());
+    let rootfs = fs::canonicalize(b._rootfs.path()).unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "same mount namespace\n{}\nmounts unchanged\n",
+            rootfs.display()
+        ),
+        "{}",
+        b.errors()
+    );
+    assert_eq!(b.output(), "in its root\nno proc\n", "{}", b.errors());
+}
+
 #[test]
 fn refusals_are_one_line_with_status_1_and_leave_nothing_behind() {
     let b = Bundle::new(As::User, "true", |_| {});

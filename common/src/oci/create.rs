@@ -423,31 +423,53 @@ impl Init<'_> {
         };
         #[allow(deprecated)]
         let hooks = spec.hooks().clone().unwrap_or_default();
-        if let Some((_, path)) = self
+        let joined_mount = self
             .plan
             .joined
             .iter()
-            .find(|(ns, _)| *ns == Namespace::Mount)
-        {
+            .find(|(ns, _)| *ns == Namespace::Mount);
+        if let Some((_, path)) = joined_mount {
             join(Namespace::Mount, path)?;
+            // setns left the process at the joined namespace's root: the root file system is
+            // that namespace's copy, found by its path there.
+            crate::mount::open_dir_without_links(&self.bundle.rootfs)
+                .and_then(|dir| nix::unistd::fchdir(&dir))
+                .with_context(|| {
+                    format!(
+                        "root.path: {} in the joined mount namespace",
+                        self.bundle.rootfs.display()
+                    )
+                })?;
         }
+        // Without a mount namespace of its own the process shares its caller's mounts: it
+        // mounts nothing and pivots nothing there, it only chroots (as crun does).
+        let own_mounts = joined_mount.is_some() || self.plan.has_new(Namespace::Mount);
         if let Some(score) = process.oom_score_adj() {
             std::fs::write("/proc/self/oom_score_adj", score.to_string())
                 .context("process.oomScoreAdj: writing /proc/self/oom_score_adj")?;
         }
-        let rootfs = Rootfs::bind_working_directory(&self.bundle.rootfs)?;
-        mounts::mount_all(
-            &rootfs,
-            spec.mounts().as_deref().unwrap_or(&[]),
-            &self.bundle.dir,
-        )?;
         // Device nodes can be made only by real root, outside any user namespace.
         let may_mknod = self.plan.maps.is_none()
             && crate::idmap::is_initial(&crate::idmap::own_namespace(crate::idmap::IdKind::User));
+        let rootfs = if own_mounts {
+            let rootfs = Rootfs::bind_working_directory(&self.bundle.rootfs)?;
+            mounts::mount_all(
+                &rootfs,
+                spec.mounts().as_deref().unwrap_or(&[]),
+                &self.bundle.dir,
+            )?;
+            rootfs
+        } else {
+            if let Some(warning) = unapplied_without_mount_namespace(spec, may_mknod) {
+                super::log::warn(&warning);
+            }
+            Rootfs::working_directory(&self.bundle.rootfs)?
+        };
         mounts::make_devices(
             &rootfs,
             linux.devices().as_deref().unwrap_or(&[]),
             may_mknod,
+            own_mounts,
         )?;
         // Made before the root may become read-only, inside the root (as runc does).
         let cwd = process.cwd().to_string_lossy();
@@ -461,24 +483,28 @@ impl Init<'_> {
         if let Some(list) = hooks.create_container() {
             super::hooks::run("createContainer", list, &hook_state)?;
         }
-        if self.options.no_pivot {
+        if !own_mounts {
+            rootfs.chroot()?;
+        } else if self.options.no_pivot {
             move_root(rootfs)?;
         } else {
             rootfs.pivot()?;
         }
-        mounts::mask_and_protect(
-            linux.masked_paths().as_deref().unwrap_or(&[]),
-            linux.readonly_paths().as_deref().unwrap_or(&[]),
-        )?;
+        if own_mounts {
+            mounts::mask_and_protect(
+                linux.masked_paths().as_deref().unwrap_or(&[]),
+                linux.readonly_paths().as_deref().unwrap_or(&[]),
+            )?;
+        }
         if let Some(sysctl) = linux.sysctl() {
             mounts::write_sysctls(sysctl)?;
         }
-        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        if own_mounts && spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
             let root = crate::mount::open_dir(Path::new("/"))?;
             crate::mount::remount_bind(root.as_fd(), nix::mount::MsFlags::MS_RDONLY)
                 .map_err(|e| anyhow!("root.readonly: remounting / read-only: {}", e.desc()))?;
         }
-        if let Some(name) = linux.rootfs_propagation() {
+        if let Some(name) = linux.rootfs_propagation().as_ref().filter(|_| own_mounts) {
             let flags = mounts::propagation(name)
                 .ok_or_else(|| anyhow!("linux.rootfsPropagation: unknown value '{name}'"))?;
             nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
@@ -542,6 +568,40 @@ impl Init<'_> {
         }
         Ok(())
     }
+}
+
+/// What a config asks that needs a mount namespace of the container's own, as one warning
+/// line, or None when it asks nothing of the kind.
+fn unapplied_without_mount_namespace(spec: &Spec, may_mknod: bool) -> Option<String> {
+    let linux = spec.linux().as_ref();
+    let listed = |list: Option<&Vec<String>>| list.is_some_and(|l| !l.is_empty());
+    let mut fields = Vec::new();
+    if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        fields.push("mounts");
+    }
+    if listed(linux.and_then(|l| l.masked_paths().as_ref())) {
+        fields.push("linux.maskedPaths");
+    }
+    if listed(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        fields.push("linux.readonlyPaths");
+    }
+    if !may_mknod && linux.is_some_and(|l| l.devices().as_ref().is_some_and(|d| !d.is_empty())) {
+        fields.push("linux.devices");
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        fields.push("root.readonly");
+    }
+    if linux.is_some_and(|l| l.rootfs_propagation().is_some()) {
+        fields.push("linux.rootfsPropagation");
+    }
+    if fields.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "linux.namespaces: no mount namespace: {} not applied (the process only chroots \
+         into its root, in the mount namespace of its caller, which it must not change)",
+        fields.join(", ")
+    ))
 }
 
 /// `--no-pivot`: moves the root onto `/` and chroots into it, for roots pivot_root refuses

@@ -327,6 +327,54 @@ fn without_a_mount_namespace_the_process_chroots_and_the_callers_mounts_stay() {
 }
 
 #[test]
+fn namespaces_joined_by_path_hold_the_container_with_its_root_and_hostname() {
+    if !require(As::Root) {
+        return;
+    }
+    // A process in mount and UTS namespaces of its own (private mounts: unshare's default).
+    let holder = spawn(sh_command(
+        As::Root,
+        "exec unshare --mount --uts sleep 1000",
+    ));
+    let ns = |pid: &str, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    let holder_pid = holder.pid().to_string();
+    wait_until("unshare's namespaces", || {
+        ns(&holder_pid, "uts") != ns("self", "uts")
+    });
+    let b = Bundle::new(
+        As::Root,
+        "hostname; cat /marker; test -e /proc/self && echo proc mounted",
+        |spec| {
+            let rootfs = PathBuf::from(spec["root"]["path"].as_str().unwrap());
+            fs::write(rootfs.join("marker"), "its own root\n").unwrap();
+            spec["hostname"] = Value::from("joined");
+            for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+                match ns["type"].as_str().unwrap() {
+                    "mount" => ns["path"] = Value::from(format!("/proc/{holder_pid}/ns/mnt")),
+                    "uts" => ns["path"] = Value::from(format!("/proc/{holder_pid}/ns/uts")),
+                    _ => {}
+                }
+            }
+        },
+    );
+    assert_eq!(code(&b.create("joined")), 0, "{}", b.errors());
+    let pid = read(&b.dir.join("pid"));
+    for kind in ["mnt", "uts"] {
+        assert_eq!(ns(&pid, kind), ns(&holder_pid, kind), "{kind}");
+    }
+    expect_success(&b.oci(&["start", "joined"]));
+    wait_until("the container to stop", || b.status("joined") == "stopped");
+    assert_eq!(
+        b.output(),
+        "joined\nits own root\nproc mounted\n",
+        "{}",
+        b.errors()
+    );
+    expect_success(&b.oci(&["delete", "joined"]));
+    drop(holder);
+}
+
+#[test]
 fn refusals_are_one_line_with_status_1_and_leave_nothing_behind() {
     let b = Bundle::new(As::User, "true", |_| {});
     let missing = b.oci(&["create", "-b", "/nonexistent/bundle", "x1"]);

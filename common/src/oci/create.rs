@@ -549,18 +549,20 @@ impl Init<'_> {
         Err(self.exec.exec_preserving(self.options.preserve_fds))
     }
 
-    /// hostname and domainname, which need a UTS namespace of the container's own.
+    /// hostname and domainname, which need a UTS namespace listed in linux.namespaces: a new
+    /// one, or one joined by path, whose names they then change (as runc and crun do).
     fn set_names(&self, spec: &Spec) -> Result<()> {
-        let own_uts = self.plan.has_new(Namespace::Uts);
+        let own_uts = self.plan.has_new(Namespace::Uts)
+            || self.plan.joined.iter().any(|(ns, _)| *ns == Namespace::Uts);
         if let Some(name) = spec.hostname().as_deref().filter(|n| !n.is_empty()) {
             if !own_uts {
-                bail!("hostname: setting it needs a new UTS namespace in linux.namespaces");
+                bail!("hostname: setting it needs a UTS namespace in linux.namespaces");
             }
             nix::unistd::sethostname(name).context("hostname")?;
         }
         if let Some(name) = spec.domainname().as_deref().filter(|n| !n.is_empty()) {
             if !own_uts {
-                bail!("domainname: setting it needs a new UTS namespace in linux.namespaces");
+                bail!("domainname: setting it needs a UTS namespace in linux.namespaces");
             }
             // SAFETY: setdomainname reads `name.len()` bytes from the string's buffer.
             let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };

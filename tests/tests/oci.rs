@@ -840,9 +840,9 @@ fn hooks_run_in_order_with_the_state_and_their_timeout() {
         expect_success(&b.oci(&["delete", "h1"]));
         let rootfs = PathBuf::from(rootfs_dir.borrow().clone());
         for (stage, status) in [
-            ("prestart", "creating"),
-            ("createRuntime", "creating"),
-            ("createContainer", "creating"),
+            ("prestart", "created"),
+            ("createRuntime", "created"),
+            ("createContainer", "created"),
             ("startContainer", "created"),
             ("poststart", "running"),
             ("poststop", "stopped"),

@@ -337,7 +337,9 @@ fn create_in(
         let state = serde_json::json!({
             "ociVersion": state::OCI_VERSION,
             "id": options.id,
-            "status": "creating",
+            // As crun has it (runc says "creating"): runtime-tools' hooks_stdin wants
+            // "created" for prestart.
+            "status": "created",
             "pid": pid.as_raw(),
             "bundle": bundle.dir,
             "annotations": spec.annotations().clone().unwrap_or_default(),
@@ -541,9 +543,7 @@ impl Init<'_> {
         }
         wait_for_start(self.listener)?;
         if let Some(list) = hooks.start_container() {
-            let mut state = hook_state;
-            state["status"] = serde_json::Value::from("created");
-            super::hooks::run("startContainer", list, &state)?;
+            super::hooks::run("startContainer", list, &hook_state)?;
         }
         super::filter::lock_down(self.creds, self.filter)?;
         Err(self.exec.exec_preserving(self.options.preserve_fds))

@@ -876,6 +876,33 @@ fn hooks_run_in_order_with_the_state_and_their_timeout() {
     }
 }
 
+#[test]
+fn start_returns_once_the_command_runs_so_that_kill_reaches_it() {
+    for who in whos() {
+        let script = "trap 'echo got USR1; exit 0' USR1; while :; do sleep 0.05; done";
+        let b = Bundle::new(who, script, |spec| {
+            // A slow startContainer hook: the process is long in its own setup after start
+            // answered, and a signal then would meet PID 1 without a handler and be lost.
+            spec["hooks"] = serde_json::json!({
+                "startContainer": [{"path": "/bin/sleep", "args": ["sleep", "0.5"]}]
+            });
+        });
+        assert_eq!(code(&b.create("sig")), 0, "{who:?}: {}", b.errors());
+        let pid: u32 = read(&b.dir.join("pid")).parse().unwrap();
+        assert_eq!(comm(pid), "contain-oci");
+        expect_success(&b.oci(&["start", "sig"]));
+        assert_eq!(
+            comm(pid),
+            "sh",
+            "{who:?}: start returned before the command ran"
+        );
+        expect_success(&b.oci(&["kill", "sig", "USR1"]));
+        wait_until("the container to stop", || b.status("sig") == "stopped");
+        assert_eq!(b.output(), "got USR1\n", "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["delete", "sig"]));
+    }
+}
+
 /// The file of a cgroup controller setting for process `pid`: cgroup v1's per-controller
 /// hierarchy, or the v2 tree.
 fn cgroup_file(pid: &str, v1: (&str, &str), v2: &str) -> PathBuf {

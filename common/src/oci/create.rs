@@ -24,7 +24,7 @@ use crate::userns::{Lifeline, NsChild};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::sys::socket::{
-    accept, bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+    accept4, bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 use std::fs::File;
@@ -541,7 +541,10 @@ impl Init<'_> {
             // create failed or was killed after the report: nothing is to wait for start.
             return Ok(1);
         }
-        wait_for_start(self.listener)?;
+        // Held until exec closes it: start returns once the command runs, so that a signal
+        // sent after start reaches the command (a signal to PID 1 of a PID namespace before
+        // the command has a handler for it would be lost).
+        let _start = wait_for_start(self.listener)?;
         if let Some(list) = hooks.start_container() {
             super::hooks::run("startContainer", list, &hook_state)?;
         }
@@ -632,18 +635,19 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).with_context(|| format!("process.cwd: {}", cwd.display()))
 }
 
-/// Waits on the start socket until `start` connects, and answers it.
-fn wait_for_start(listener: &OwnedFd) -> Result<()> {
+/// Waits on the start socket until `start` connects, and answers it. The connection is
+/// close-on-exec: start sees it end when the command runs (or the process ends).
+fn wait_for_start(listener: &OwnedFd) -> Result<OwnedFd> {
     let conn = loop {
-        match accept(listener.as_raw_fd()) {
+        match accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
             Err(Errno::EINTR) => continue,
             other => break other.context("waiting for start")?,
         }
     };
-    // SAFETY: accept returned this descriptor to us alone.
+    // SAFETY: accept4 returned this descriptor to us alone.
     let conn = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(conn) };
     nix::unistd::write(&conn, &[1]).context("answering start")?;
-    Ok(())
+    Ok(conn)
 }
 
 /// `process.rlimits`: each limit set as given (raising a hard limit needs CAP_SYS_RESOURCE).

@@ -38,6 +38,15 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     if answered != Ok(1) {
         bail!("the container's process ended before it started");
     }
+    // The connection ends when the process executes its command (or ends): once the command
+    // runs, the signals of a `kill` after start are its own to handle, as under runc.
+    loop {
+        match nix::unistd::read(&conn, &mut answer) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
     if !saved.poststart.is_empty() {
         // A failing poststart hook is only a warning (runtime-spec).
         if let Err(e) = hooks::run(

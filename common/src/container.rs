@@ -6,7 +6,7 @@ use crate::display::{self, Display, Gui, Handoff};
 use crate::hooks;
 use crate::idmap::IdMaps;
 use crate::mount::{Rootfs, WorkingDirectory};
-use crate::net::{self, NetMode, Pasta, Publish};
+use crate::net::{self, NetMode, Pasta, PastaSetup, Publish};
 use crate::ns::Namespace;
 use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
@@ -39,6 +39,8 @@ pub struct Container {
     pub network: NetMode,
     /// Host ports forwarded into the container (through pasta).
     pub publish: Vec<Publish>,
+    /// Through pasta, the gateway address leads to the host's loopback services.
+    pub host_loopback: bool,
     /// Run with /bin/sh -c inside the new namespaces, in the new root, before the pivot.
     pub inside_hook: Option<String>,
     /// Run with /bin/sh -c outside, as the caller, once the namespaces exist.
@@ -110,8 +112,11 @@ impl Container {
     pub fn run(mut self) -> Result<i32> {
         self.root = checked_root(&self.root)?;
         self.lockdown.check_mapped(&self.maps)?;
-        net::check_options(self.network, &self.publish)?;
+        net::check_options(self.network, &self.publish, self.host_loopback)?;
         if let Some(gui) = &self.gui {
+            if self.host_loopback {
+                bail!("--allow-host-loopback does not go with --gui: the host's loopback may lead to an X server");
+            }
             display::check(gui, self.network)?;
         }
         // Last of the checks, as it takes STATE for this process.
@@ -181,10 +186,14 @@ impl Container {
         // so does a signal to contain (the hook is killed then, and pasta ended).
         let outside = || -> Result<std::result::Result<Option<Pasta>, Signal>> {
             let pasta = match self.network {
-                NetMode::Pasta if self.gui.is_some() => {
-                    Some(Pasta::start_unmapped(child.pid, &self.publish)?)
+                NetMode::Pasta => {
+                    let setup = PastaSetup {
+                        publish: &self.publish,
+                        host_loopback: self.host_loopback,
+                        root_on_host: self.maps.root_on_host().unwrap_or((0, 0)),
+                    };
+                    Some(Pasta::start(child.pid, &setup)?)
                 }
-                NetMode::Pasta => Some(Pasta::start(child.pid, &self.publish)?),
                 _ => None,
             };
             if let Some(script) = &self.outside_hook {

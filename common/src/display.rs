@@ -460,7 +460,7 @@ impl Display {
                 env.push(("XDG_CONFIG_DIRS".into(), XPRA_CONFIG_DIRS.into()));
                 env.push(("XDG_RUNTIME_DIR".into(), XPRA_SOCKETS.into()));
                 let host = std::env::var("DISPLAY").unwrap_or_default();
-                xpra_args(gui, title, program, number, &host, host_cookie.is_some())?
+                xpra_args(gui, title, program, number, &host, host_cookie.is_some())
             }
         };
         let exec = Exec::new(&args, env)?;
@@ -585,15 +585,12 @@ fn xpra_args(
     number: u32,
     host: &str,
     host_cookie: bool,
-) -> Result<Vec<String>> {
+) -> Vec<String> {
     let (width, height) = match gui.size {
         GuiSize::Window { width, height } => (width, height),
         // xpra's own default: the screen is resized to the client's (RandR) where it can be.
         GuiSize::Full => (5760, 2560),
     };
-    if host.contains('\'') || title.contains('\'') {
-        bail!("--gui xpra: DISPLAY and the container's directory may not hold a quote (')");
-    }
     let socket = format!("{XPRA_SOCKETS}/server");
     let off = [
         "--clipboard=no",
@@ -609,17 +606,27 @@ fn xpra_args(
         "--mdns=no",
         "--dbus-proxy=no",
     ];
-    let cookie = if host_cookie {
-        format!("XAUTHORITY={HOST_COOKIE} ")
-    } else {
-        String::new()
-    };
-    let attach = format!(
-        "sh -c '{cookie}DISPLAY={host} exec xpra attach socket:{socket} {} --opengl=no --title=\"@title@ ({title})\"'",
-        off.join(" ")
-    );
-    let ready = format!("sh -c 'echo ready >/tmp/.X11-unix/{XPRA_READY}'");
     let program = program.to_string_lossy().into_owned();
+    // xpra splits a start command into words as Python's shlex does, and runs them with no
+    // shell: each word in single quotes comes out whole, whatever DIR's name holds.
+    let mut attach = vec!["env".to_string()];
+    if host_cookie {
+        attach.push(format!("XAUTHORITY={HOST_COOKIE}"));
+    }
+    attach.extend([
+        format!("DISPLAY={host}"),
+        program.clone(),
+        "attach".into(),
+        format!("socket:{socket}"),
+    ]);
+    attach.extend(off.iter().map(|s| s.to_string()));
+    attach.extend(["--opengl=no".into(), format!("--title=@title@ ({title})")]);
+    let attach = shlex_join(&attach);
+    let ready = shlex_join(&[
+        "sh".into(),
+        "-c".into(),
+        format!("echo ready >/tmp/.X11-unix/{XPRA_READY}"),
+    ]);
     let mut args: Vec<String> = [
         program.as_str(),
         "start",
@@ -649,7 +656,18 @@ fn xpra_args(
     .map(|s| s.to_string())
     .collect();
     args.extend(off.iter().map(|s| s.to_string()));
-    Ok(args)
+    args
+}
+
+/// `words` as one line that Python's `shlex.split` (POSIX mode) turns back into exactly these
+/// words: each in single quotes, inside which nothing is special but the closing quote; a
+/// quote in a word is closed, given in double quotes and reopened.
+fn shlex_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|word| format!("'{}'", word.replace('\'', "'\"'\"'")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What the server's namespace is built from, opened by the supervisor.
@@ -931,6 +949,15 @@ mod tests {
     #[test]
     fn cookies_are_fresh() {
         assert_ne!(Cookie::new().unwrap().0, Cookie::new().unwrap().0);
+    }
+
+    #[test]
+    fn start_command_words_are_quoted_whole() {
+        let words = ["env".to_string(), "--title=a 'b' $(c) `d`\n;e".to_string()];
+        assert_eq!(
+            shlex_join(&words),
+            "'env' '--title=a '\"'\"'b'\"'\"' $(c) `d`\n;e'"
+        );
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl Injection {
         }
         // Opening checks that init still lives, which vouches for what was read from it.
         let entry = init.open()?;
-        // The command gets a session of its own, on a pty of ours when the caller is on a
+        // The command gets a session of its own, on a pty of ours in place of the caller's
         // terminal (see session.rs), so the terminal's ^C comes to us alone: pass it on too.
         let supervisor = Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS);
         // Forked before entering, so that it is no process of the container's; it ends the
@@ -73,7 +73,7 @@ impl Injection {
         let mut watchdog = Watchdog::start()?;
         entry.enter()?;
         // Opened inside, from the container's /dev/ptmx, so the command's tty has a name there.
-        let session = Session::for_caller_or_detached();
+        let session = Session::for_caller()?;
         let path = init.path_inside()?;
         let command = if self.command.is_empty() {
             vec![default_shell()]

@@ -7,9 +7,14 @@
 //!   [`bring_up_loopback`].
 //! - [`NetMode::Host`]: no network namespace of its own (as `-n`).
 //! - [`NetMode::Pasta`]: a new network namespace that [`Pasta::start`] connects to the host:
-//!   an interface with the host's address and routes, a default route, and the host's own
-//!   loopback services reachable at the gateway address. Published ports ([`Publish`]) are
-//!   forwarded from the host into the container by the same pasta.
+//!   an interface with the host's address and routes, and a default route. The gateway
+//!   address leads to the outside only: services that listen on the host's loopback alone
+//!   often trust every local caller, and stay out of reach unless the caller allows them
+//!   ([`PastaSetup::host_loopback`]). Published ports ([`Publish`]) are forwarded from the
+//!   host into the container by the same pasta.
+//!
+//! pasta runs as the caller; run by root, as container root's host user and group instead,
+//! inside the container's user namespace (see [`PastaUser`]): never as root.
 //!
 //! The order in the supervisor: validate with [`check_options`] before creating anything;
 //! create the namespaces and write the ID maps (`NsChild::spawn`); [`Pasta::start`] on the
@@ -196,8 +201,12 @@ fn parse_port(word: &str, text: &str) -> Result<u16> {
 }
 
 /// Checks that the network options fit together, before anything is created: ports can only
-/// be published through pasta, and each host port (per protocol) only once.
-pub fn check_options(mode: NetMode, publish: &[Publish]) -> Result<()> {
+/// be published and the host's loopback allowed through pasta, and each host port (per
+/// protocol) only once.
+pub fn check_options(mode: NetMode, publish: &[Publish], host_loopback: bool) -> Result<()> {
+    if host_loopback && mode != NetMode::Pasta {
+        bail!("--allow-host-loopback needs --net pasta");
+    }
     if let Some(first) = publish.first() {
         if mode != NetMode::Pasta {
             bail!(
@@ -304,16 +313,82 @@ pub fn bring_up_loopback() -> Result<()> {
     Ok(())
 }
 
+/// How pasta connects a container.
+#[derive(Clone, Copy, Debug)]
+pub struct PastaSetup<'a> {
+    /// Host ports forwarded into the container.
+    pub publish: &'a [Publish],
+    /// Whether the gateway address leads to the host's loopback (pasta's own default), where
+    /// services listening on 127.0.0.1 or ::1 alone are reached as if from the host itself.
+    pub host_loopback: bool,
+    /// Container root's host uid and gid: who pasta runs as when root starts it.
+    pub root_on_host: (u32, u32),
+}
+
+/// Who pasta runs as, and how it reaches the container's network namespace.
+pub enum PastaUser {
+    /// The caller, who owns the container's user namespace: pasta joins it and the network
+    /// namespace of the target PID itself.
+    Caller { uid: u32, gid: u32 },
+    /// Container root: for a caller who is root, whose pasta must not be. The user namespace
+    /// is entered before exec (pasta would drop to its `--runas` user first and then could
+    /// not join a namespace root owns); pasta is root there and gets the network namespace as
+    /// an inherited descriptor, as it may not open root's /proc/PID/ns/net itself.
+    ContainerRoot { user_ns: OwnedFd, net_ns: OwnedFd },
+}
+
+impl PastaUser {
+    /// The caller, unless the caller is root; then container root (`root_on_host`) with
+    /// `target`'s namespaces, refused if that is host root too.
+    pub fn for_container(target: Pid, root_on_host: (u32, u32)) -> Result<PastaUser> {
+        let uid = nix::unistd::geteuid();
+        let gid = nix::unistd::getegid();
+        if !uid.is_root() {
+            return Ok(PastaUser::Caller {
+                uid: uid.as_raw(),
+                gid: gid.as_raw(),
+            });
+        }
+        if root_on_host.0 == 0 || root_on_host.1 == 0 {
+            // Root of a user namespace of its own (in pseudo, in a container) is no host root.
+            if crate::idmap::is_initial(&crate::idmap::own_namespace(crate::idmap::IdKind::User)) {
+                bail!("--net pasta as root runs pasta as container root, which -u or -g maps to host root: map it elsewhere");
+            }
+            return Ok(PastaUser::Caller {
+                uid: uid.as_raw(),
+                gid: gid.as_raw(),
+            });
+        }
+        let open = |kind: &str| {
+            let path = format!("/proc/{target}/ns/{kind}");
+            nix::fcntl::open(
+                path.as_str(),
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .with_context(|| format!("opening {path} for pasta"))
+        };
+        Ok(PastaUser::ContainerRoot {
+            user_ns: open("user")?,
+            net_ns: open("net")?,
+        })
+    }
+}
+
 /// The arguments of a pasta that configures the network namespace of `target` and forwards
-/// `publish` into it, running in the foreground as the caller's effective user and group.
+/// `setup.publish` into it, running in the foreground as `user`.
 ///
 /// Forwarding is exactly what was asked for: `-t`/`-u` get the published ports or `none`
 /// (pasta's default for them, `auto`, would follow whatever the container listens on), and
-/// `-T none -U none` keep the host's listening ports out of the container's loopback.
-/// The gateway address stays mapped to the host's loopback (pasta's default).
-pub fn pasta_args(target: Pid, publish: &[Publish]) -> Vec<String> {
-    let uid = nix::unistd::geteuid();
-    let gid = nix::unistd::getegid();
+/// `-T none -U none` keep the host's listening ports out of the container's loopback. The
+/// gateway address leads to the host's loopback only with `setup.host_loopback`
+/// (`--no-map-gw` otherwise, as podman passes it).
+pub fn pasta_args(target: Pid, setup: &PastaSetup, user: &PastaUser) -> Vec<String> {
+    let runas = match user {
+        PastaUser::Caller { uid, gid } => format!("{uid}:{gid}"),
+        // Root inside the namespace it is already in.
+        PastaUser::ContainerRoot { .. } => "0:0".into(),
+    };
     let mut args: Vec<String> = [
         "--foreground",
         "--quiet",
@@ -321,7 +396,7 @@ pub fn pasta_args(target: Pid, publish: &[Publish]) -> Vec<String> {
         // pasta started as root would switch to nobody: a credential change, which clears the
         // parent-death signal, and nobody may not join a user namespace root created.
         "--runas",
-        &format!("{uid}:{gid}"),
+        &runas,
         "--pid",
         READY_PIPE,
     ]
@@ -329,7 +404,8 @@ pub fn pasta_args(target: Pid, publish: &[Publish]) -> Vec<String> {
     .map(|s| s.to_string())
     .collect();
     for proto in [Proto::Tcp, Proto::Udp] {
-        let specs: Vec<String> = publish
+        let specs: Vec<String> = setup
+            .publish
             .iter()
             .filter(|p| p.proto == proto)
             .map(Publish::pasta_spec)
@@ -342,15 +418,17 @@ pub fn pasta_args(target: Pid, publish: &[Publish]) -> Vec<String> {
         });
     }
     args.extend(["-T", "none", "-U", "none"].map(String::from));
-    args.push(target.to_string());
-    args
-}
-
-/// pasta's arguments with `extra` options before the last one, the target PID.
-fn with_options(mut args: Vec<String>, extra: &[&str]) -> Vec<String> {
-    let target = args.pop();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend(target);
+    if !setup.host_loopback {
+        args.push("--no-map-gw".into());
+    }
+    match user {
+        PastaUser::Caller { .. } => args.push(target.to_string()),
+        PastaUser::ContainerRoot { net_ns, .. } => args.extend([
+            "--netns-only".into(),
+            "--netns".into(),
+            format!("/proc/self/fd/{}", net_ns.as_raw_fd()),
+        ]),
+    }
     args
 }
 
@@ -368,32 +446,32 @@ impl Pasta {
     /// the network namespace: interface, addresses, routes, and the published ports bound on
     /// the host. On failure nothing is left running and the error is one line: pasta missing,
     /// /dev/net/tun refused, or pasta's own message.
-    pub fn start(target: Pid, publish: &[Publish]) -> Result<Pasta> {
-        Pasta::start_program(PASTA, target, publish)
+    pub fn start(target: Pid, setup: &PastaSetup) -> Result<Pasta> {
+        Pasta::start_program(PASTA, target, setup)
     }
 
     /// [`Pasta::start`] with another program than `pasta` (a path or a name in PATH).
-    pub fn start_program(program: &str, target: Pid, publish: &[Publish]) -> Result<Pasta> {
-        Pasta::launch(program, target, publish, &[])
-    }
-
-    /// [`Pasta::start`] with the gateway address not mapped to the host's loopback
-    /// (`--no-map-gw`): for a container that must not reach the host's local services, such
-    /// as one with a display of its own (see `common::display`).
-    pub fn start_unmapped(target: Pid, publish: &[Publish]) -> Result<Pasta> {
-        Pasta::launch(PASTA, target, publish, &["--no-map-gw"])
-    }
-
-    fn launch(program: &str, target: Pid, publish: &[Publish], extra: &[&str]) -> Result<Pasta> {
+    pub fn start_program(program: &str, target: Pid, setup: &PastaSetup) -> Result<Pasta> {
         let parent = nix::unistd::getpid();
         // Looked up here rather than by exec: a PATH directory the caller may not search
         // would turn "not installed" into "permission denied".
         let Some(path) = find_program(program) else {
             bail!("--net pasta needs {program}, which is not installed (Debian package passt provides it)");
         };
+        let user = PastaUser::for_container(target, setup.root_on_host)?;
+        if let PastaUser::ContainerRoot { .. } = user {
+            check_unprivileged_ports(setup.publish)?;
+        }
+        let namespaces = match &user {
+            PastaUser::Caller { .. } => None,
+            PastaUser::ContainerRoot { user_ns, net_ns } => {
+                Some((user_ns.as_raw_fd(), net_ns.as_raw_fd()))
+            }
+        };
+        let (root_uid, root_gid) = setup.root_on_host;
         let mut command = Command::new(path);
         command
-            .args(with_options(pasta_args(target, publish), extra))
+            .args(pasta_args(target, setup, &user))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -401,18 +479,42 @@ impl Pasta {
             // for its network.
             .process_group(0);
         // SAFETY: the closure runs in the forked child before exec and makes only
-        // async-signal-safe calls (sigemptyset, sigprocmask, prctl, getppid, close_range) on
-        // its own stack; it allocates nothing, the error it may return is built from a raw
-        // errno.
+        // async-signal-safe calls (sigemptyset, sigprocmask, fchown, raw credential and setns
+        // system calls, prctl, getppid, close_range, fcntl) on its own stack; it allocates
+        // nothing, the error it may return is built from a raw errno.
         unsafe {
             command.pre_exec(move || {
+                let fail = || Err(std::io::Error::last_os_error());
                 // std passes the signal mask on, and the supervisor blocks SIGCHLD, SIGTERM
                 // and others for its signalfd: pasta would never see them.
                 let mut none: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut none);
                 if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
-                    return Err(std::io::Error::last_os_error());
+                    return fail();
                 }
+                if let Some((user_ns, _)) = namespaces {
+                    // pasta opens its stdout again by name (READY_PIPE), which needs the
+                    // pipe's owner to be who it runs as. Root's groups go next, while they
+                    // may; then container root, by raw system calls (glibc's wrappers would
+                    // wait for threads a forked child of a threaded test runner does not
+                    // have).
+                    if libc::fchown(1, root_uid, root_gid) != 0 {
+                        return fail();
+                    }
+                    // Refused (EPERM) only to a root of a user namespace that denies it.
+                    if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+                        && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM)
+                    {
+                        return fail();
+                    }
+                    if libc::setns(user_ns, libc::CLONE_NEWUSER) != 0
+                        || libc::syscall(libc::SYS_setresgid, 0, 0, 0) != 0
+                        || libc::syscall(libc::SYS_setresuid, 0, 0, 0) != 0
+                    {
+                        return fail();
+                    }
+                }
+                // After the last change of credentials, which would clear it.
                 if libc::prctl(
                     libc::PR_SET_PDEATHSIG,
                     libc::SIGKILL as libc::c_ulong,
@@ -421,7 +523,7 @@ impl Pasta {
                     0,
                 ) != 0
                 {
-                    return Err(std::io::Error::last_os_error());
+                    return fail();
                 }
                 // The parent may have died before the request: then nobody would end us.
                 if libc::getppid() != parent.as_raw() {
@@ -430,10 +532,17 @@ impl Pasta {
                 // Descriptors the caller opened without O_CLOEXEC (a lifeline pipe, a pty)
                 // must not be held open by pasta. Failure only means an old kernel.
                 crate::process::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+                // But the network namespace pasta is told to open as /proc/self/fd/N.
+                if let Some((_, net_ns)) = namespaces {
+                    if libc::fcntl(net_ns, libc::F_SETFD, 0) != 0 {
+                        return fail();
+                    }
+                }
                 Ok(())
             });
         }
         let mut child = command.spawn().map_err(|e| spawn_error(program, e))?;
+        drop(user);
         match wait_until_configured(&mut child) {
             Ok(()) => Ok(Pasta { child }),
             Err(startup) => {
@@ -468,6 +577,24 @@ impl Drop for Pasta {
         // Killing a child that has been reaped already fails harmlessly (std knows).
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Refuses host ports that only a privileged process may bind, for a pasta that runs as
+/// container root: it has no privilege on the host, and Debian 12's pasta carries on
+/// silently when it cannot bind a port.
+fn check_unprivileged_ports(publish: &[Publish]) -> Result<()> {
+    let first = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .unwrap_or(1024);
+    match publish.iter().find(|p| u32::from(p.host) < first) {
+        Some(p) => bail!(
+            "publishing host port {}/{}: pasta run by root runs as container root, which may bind host ports from {first} up only (net.ipv4.ip_unprivileged_port_start)",
+            p.host,
+            p.proto
+        ),
+        None => Ok(()),
     }
 }
 

@@ -16,19 +16,22 @@
 //! tar -x` pipeline a filter run).
 //!
 //! A new session has no controlling terminal: a shell would have no job control, and ^C on
-//! the caller's terminal would go to the tool, not to the command. When the caller works
-//! interactively (stdin and stdout are terminals), the command therefore gets a pty of its
-//! own as its controlling terminal, relayed to and from the caller's terminal in raw mode, as
-//! sudo's use_pty and contain's console do: ^C, ^Z and job control happen on that pty, and
-//! TIOCSTI there types only into the command's own input. Otherwise (pipes, files, a terminal
-//! only for output) the command keeps the caller's descriptors untouched, with no relay and no
-//! copy in between, and the tool passes ^C and ^\ on, which the terminal now sends to the tool
-//! alone.
+//! the caller's terminal would go to the tool, not to the command. Nor may the command get
+//! the caller's terminal as stdin, stdout or stderr: a process it leaves behind would keep
+//! reading the caller's keys (a password typed after the tool returned) and writing to the
+//! terminal, with no job control to stop it. So whenever one of stdin, stdout and stderr is a
+//! terminal, the command gets a pty of its own as its controlling terminal, in place of each
+//! of them that is a terminal, relayed to and from the caller's terminal (in raw mode while
+//! input is relayed), as sudo's use_pty and contain's console do: ^C, ^Z and job control
+//! happen on that pty, TIOCSTI there types only into the command's own input, and once the
+//! tool has returned, the pty is hung up for whatever is left of the command. Pipes and files
+//! stay as the caller passed them, with no relay and no copy in between. When stdin is no
+//! terminal, the terminal's ^C and ^\ go to the tool alone, which passes them on.
 
 use crate::console::Console;
 use crate::supervise::{Signal, Supervisor};
 use anyhow::{Context, Result};
-use nix::unistd::{getpgrp, isatty, tcgetpgrp, Pid};
+use nix::unistd::{isatty, Pid};
 use std::os::fd::AsFd;
 
 /// What a terminal sends to its whole foreground process group when a key is typed: the
@@ -45,21 +48,22 @@ pub enum Session {
 }
 
 impl Session {
-    /// A pty when the caller works on a terminal (stdin and stdout both are one, and the caller
-    /// is its foreground job), else a
-    /// detached session. Opens the pty in the caller's current mount namespace (its /dev/ptmx).
+    /// A pty when any of stdin, stdout and stderr is a terminal, else a detached session.
+    /// Opens the pty in the caller's current mount namespace (its /dev/ptmx). Fails if the pty
+    /// cannot be opened: the caller's terminal itself never goes to the command.
     pub fn for_caller() -> Result<Session> {
-        if caller_is_interactive() {
-            Ok(Session::Pty(Console::open()?))
+        let stdin = std::io::stdin();
+        let terminal = |fd: std::os::fd::BorrowedFd<'_>| isatty(fd).unwrap_or(false);
+        if terminal(stdin.as_fd())
+            || terminal(std::io::stdout().as_fd())
+            || terminal(std::io::stderr().as_fd())
+        {
+            Ok(Session::Pty(Console::for_terminals().context(
+                "opening a pty for the command, which must not get the caller's terminal",
+            )?))
         } else {
             Ok(Session::Detached)
         }
-    }
-
-    /// As [`Session::for_caller`], but a pty that cannot be opened leaves the command
-    /// detached (still safe, only without job control) instead of failing.
-    pub fn for_caller_or_detached() -> Session {
-        Session::for_caller().unwrap_or(Session::Detached)
     }
 
     /// In the command's process, before exec: starts its session, and with a pty makes the
@@ -83,15 +87,4 @@ impl Session {
             Session::Detached => supervisor.wait(child),
         }
     }
-}
-
-/// True when stdin and stdout are both terminals and we are the terminal's foreground job:
-/// someone types and reads. A job started in the background (`pseudo make &`) would be
-/// stopped by the terminal as soon as the relay switched it to raw mode or read from it.
-fn caller_is_interactive() -> bool {
-    let stdin = std::io::stdin();
-    let terminal = |fd: std::os::fd::BorrowedFd<'_>| isatty(fd).unwrap_or(false);
-    terminal(stdin.as_fd())
-        && terminal(std::io::stdout().as_fd())
-        && tcgetpgrp(stdin.as_fd()).is_ok_and(|group| group == getpgrp())
 }

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use common::errors::{self, exit_error, one_line, parse_args_failing_with};
 use common::oci::create::{create, CreateOptions};
-use common::oci::exec::{bundle_process, exec, ExecOptions};
+use common::oci::exec::{self, ExecOptions, Overrides};
 use common::oci::log::{self, LogFormat};
 use common::oci::{documents, lifecycle, signal, state};
 use std::path::PathBuf;
@@ -270,22 +270,17 @@ fn run(args: Args) -> anyhow::Result<i32> {
             id,
             command,
         } => {
-            let process = match process {
-                Some(file) => common::oci::exec::read_process(&file)?,
-                None => common::oci::exec::process_from_options(
-                    bundle_process(&root, &id)?,
-                    common::oci::exec::Overrides {
-                        args: command,
-                        tty,
-                        cwd,
-                        env,
-                        user,
-                        caps: cap,
-                        no_new_privs,
-                    },
-                )?,
+            let overrides = Overrides {
+                args: command,
+                tty,
+                cwd,
+                env,
+                user,
+                caps: cap,
+                no_new_privs,
             };
-            exec(&ExecOptions {
+            let process = exec::process_of(&root, &id, process.as_deref(), overrides)?;
+            exec::exec(&ExecOptions {
                 root,
                 id,
                 process,

@@ -42,16 +42,27 @@ struct Args {
     #[arg(short = 'n', conflicts_with = "net")]
     host_network: bool,
     /// Network: private (a new namespace with only lo, up), host (the host's, as -n), or pasta
-    /// (a new namespace connected to the host's network by pasta, from the Debian package passt)
+    /// (a new namespace connected to the host's network by pasta, from the Debian package passt;
+    /// the host's loopback stays out of reach, see --allow-host-loopback). pasta runs as the
+    /// caller; run by root, as container root's host user (then host ports below
+    /// net.ipv4.ip_unprivileged_port_start cannot be published)
     #[arg(long = "net", value_name = "MODE", value_enum, default_value_t = NetMode::Private)]
     net: NetMode,
-    /// Forward a host port into the container, with --net pasta (repeatable; e.g. -p 8080:80)
+    /// Forward a host port into the container, with --net pasta (repeatable; e.g. -p 8080:80).
+    /// Debian 12's pasta answers UDP datagrams that come from the host itself only with
+    /// --allow-host-loopback; other machines' and TCP are served either way
     #[arg(
         short = 'p',
         long = "publish",
         value_name = "HOSTPORT[:CONTAINERPORT][/tcp|/udp]"
     )]
     publish: Vec<Publish>,
+    /// With --net pasta, let the container reach the host's loopback (services listening on
+    /// 127.0.0.1 or ::1 only) at its gateway address, where they see the connection come from
+    /// the host itself. Off by default: such services often trust every local caller. Not
+    /// with --gui
+    #[arg(long = "allow-host-loopback")]
+    allow_host_loopback: bool,
     /// UID map START:LOWER:COUNT[,...] (container start, host start, length)
     #[arg(short = 'u', value_name = "MAP", value_parser = parse_map)]
     uid_map: Option<IdMap>,
@@ -179,6 +190,7 @@ fn main() {
                 args.net
             },
             publish: args.publish,
+            host_loopback: args.allow_host_loopback,
             inside_hook: args.inside,
             outside_hook: args.outside,
             lockdown,

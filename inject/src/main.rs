@@ -18,9 +18,12 @@ use std::ffi::OsString;
 /// CMD gets inject's stdin, stdout, stderr and environment, with container=contain and the
 /// container init's PATH, in which CMD is looked up. inject exits with CMD's status (128+N if
 /// it died of signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
-/// SIGPWR on to it. CMD runs in a session of its own, on a pty of inject's when stdin and
-/// stdout are a terminal, so it can neither type into your terminal nor signal your shell's
-/// process group. The caller must own the container (root may enter any); inject refuses to
+/// SIGPWR on to it. CMD runs in a session of its own, so it can neither type into your
+/// terminal nor signal your shell's process group; and it never gets your terminal: those of
+/// stdin, stdout and stderr that are a terminal are a pty of inject's instead, relayed to and
+/// from yours while inject runs and hung up when it returns, so nothing CMD leaves running
+/// inside reads your keys or writes to your terminal afterwards. Pipes and files are passed
+/// as they are. The caller must own the container (root may enter any); inject refuses to
 /// run set-user-ID.
 ///
 /// CMD never holds more than the container's init: inject gives it init's capability bounding

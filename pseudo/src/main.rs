@@ -27,8 +27,11 @@ use std::ffi::OsString;
 /// container, pseudo, unshare -Ur), root's default is the namespace's own IDs as themselves.
 /// -u and -g give any other maps.
 ///
-/// The command runs in a session of its own, on a pty of pseudo's when stdin and stdout are a
-/// terminal, so it can neither type into your terminal nor signal your shell's process group.
+/// The command runs in a session of its own, so it can neither type into your terminal nor
+/// signal your shell's process group; and it never gets your terminal: those of stdin, stdout
+/// and stderr that are a terminal are a pty of pseudo's instead, relayed to and from yours
+/// while pseudo runs and hung up when it returns, so nothing the command leaves running reads
+/// your keys or writes to your terminal afterwards. Pipes and files are passed as they are.
 #[derive(Parser)]
 #[command(version, about, long_about, after_help = EXAMPLES)]
 struct Args {
@@ -76,10 +79,10 @@ fn main() {
             (false, false) => &[],
         };
 
-        // The command runs in a session of its own, on a pty of ours when the caller is on a
+        // The command runs in a session of its own, on a pty of ours in place of the caller's
         // terminal: it can reach neither the caller's terminal nor its process group, and the
         // terminal's ^C comes to us, to pass on (see common/src/session.rs).
-        let session = Session::for_caller_or_detached();
+        let session = Session::for_caller()?;
         let supervisor =
             Supervisor::with_forwarded(&FORWARDED)?.passing_to_group(&TERMINAL_SIGNALS);
         let child = NsChild::spawn(extra, &maps, |_| {

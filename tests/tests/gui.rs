@@ -190,24 +190,39 @@ fn xwd_pixel(xwd: &[u8], x: usize, y: usize) -> (u8, u8, u8) {
 /// top-level links of a merged-/usr system, and the directories contain fills.
 fn x_rootfs() -> TempDir {
     let root = TempDir::new();
-    for dir in ["usr", "proc", "sys", "dev", "etc", "tmp"] {
-        root.mkdir(dir);
+    x_rootfs_in(&root, Path::new(""));
+    root
+}
+
+/// Fills `dir` of `temp` (which exists) as [`x_rootfs`] does.
+fn x_rootfs_in(temp: &TempDir, dir: &Path) {
+    for sub in ["usr", "proc", "sys", "dev", "etc", "tmp"] {
+        temp.mkdir(dir.join(sub));
     }
-    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::set_permissions(
+        temp.join(dir.join("tmp")),
+        fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
     for link in ["bin", "sbin", "lib", "lib64"] {
         match fs::read_link(Path::new("/").join(link)) {
-            Ok(target) => std::os::unix::fs::symlink(target, root.join(link)).unwrap(),
+            Ok(target) => {
+                let at = temp.join(dir.join(link));
+                std::os::unix::fs::symlink(target, &at).unwrap();
+                if is_root() {
+                    std::os::unix::fs::lchown(&at, Some(user().uid), Some(user().gid)).unwrap();
+                }
+            }
             Err(_) => {
-                root.mkdir(link);
+                temp.mkdir(dir.join(link));
             }
         }
     }
-    root.write(
-        "etc/passwd",
+    temp.write(
+        dir.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n",
     );
-    root.write("etc/group", "root:x:0:\nuser:x:1000:\n");
-    root
+    temp.write(dir.join("etc/group"), "root:x:0:\nuser:x:1000:\n");
 }
 
 /// The -i hook binding the host's /usr (and /bin, /lib... where they are directories).
@@ -452,11 +467,11 @@ fn the_host_displays_are_out_of_reach_through_pasta() {
     let root = x_rootfs();
     copy_cookie_in(&host, &root);
 
-    // Without a display of its own, a container on pasta reaches the open display through
-    // the gateway: the attempts below can see a way out.
+    // Without a display of its own, a container on pasta allowed the host's loopback reaches
+    // the open display through the gateway: the attempts below can see a way out.
     let out = output(gui_command(
         &host,
-        &["--net", "pasta"],
+        &["--net", "pasta", "--allow-host-loopback"],
         &root,
         &["/bin/sh", "-c", &escape_attempts(&target, &routes)],
     ));
@@ -685,6 +700,15 @@ fn each_error_is_one_line_and_leaves_nothing() {
         gui_command(&host, &["--gui", "vnc"], &root, &["true"]),
         "invalid value 'vnc'",
     );
+    check(
+        gui_command(
+            &host,
+            &["--gui", "xephyr", "--net", "pasta", "--allow-host-loopback"],
+            &root,
+            &["true"],
+        ),
+        "--allow-host-loopback does not go with --gui",
+    );
 }
 
 /// Whether two colours differ by at most a few steps per channel (xpra may compress).
@@ -763,4 +787,74 @@ fn xpra_missing_is_named_with_its_packages() {
         ),
         "{line}"
     );
+}
+
+/// A directory name that runs commands wherever a shell reads it, unquoted, in double quotes
+/// or in single quotes: each creates the file `$CONTAIN_TEST_MARK.N`.
+const SHELL_BAIT: &str = "bait $(touch $CONTAIN_TEST_MARK.1) `touch $CONTAIN_TEST_MARK.2`\n\
+                          ;touch $CONTAIN_TEST_MARK.3;\n\"$(touch $CONTAIN_TEST_MARK.4)\"\n\
+                          '$(touch $CONTAIN_TEST_MARK.5)' \\ @title@";
+
+#[test]
+fn a_directory_named_like_shell_commands_runs_none_of_them() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let host = HostDisplay::closed();
+        let temp = TempDir::new();
+        // The marks land where the server may write whoever it runs as.
+        let marks = temp.mkdir("marks");
+        fs::set_permissions(&marks, fs::Permissions::from_mode(0o1777)).unwrap();
+        let mark = marks.join("mark");
+        let root = temp.mkdir(SHELL_BAIT);
+        x_rootfs_in(&temp, Path::new(SHELL_BAIT));
+        let root = root.to_str().unwrap().to_string();
+
+        let script = "trap 'exit 0' TERM; touch /tmp/ready; sleep 1000 & wait";
+        let options = [
+            "-c",
+            "-i",
+            USR_HOOK,
+            "--gui",
+            "xpra",
+            "--gui-size",
+            "320x200",
+        ];
+        let mut args: Vec<&str> = options.to_vec();
+        args.extend([root.as_str(), "/bin/sh", "-c", script]);
+        let mut cmd = command(who, "contain", &args);
+        host.apply(&mut cmd);
+        cmd.env("CONTAIN_TEST_MARK", &mark);
+        let container = spawn(cmd);
+        let ready = Path::new(&root).join("tmp/ready");
+        wait_until("the container to be ready", || {
+            ready.exists() || !process_alive(container.pid())
+        });
+        // contain waits for the client on the host display before it starts the container:
+        // the command that holds the title has run.
+        assert!(ready.exists(), "{who:?}: {}", describe(&container.finish()));
+        let client = descendants(container.pid())
+            .into_iter()
+            .filter_map(process)
+            .find(|p| p.cmdline.iter().any(|a| a == "attach"))
+            .expect("xpra's client on the host display");
+        let title = format!("--title=@title@ (contain {root})");
+        assert!(
+            client.cmdline.contains(&title),
+            "{who:?}: {:?} lacks {title:?}",
+            client.cmdline
+        );
+        container.signal(Signal::SIGTERM);
+        assert_eq!(code(&container.finish()), 0, "{who:?}");
+        let made: Vec<_> = fs::read_dir(&marks)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            made.is_empty(),
+            "{who:?}: a shell ran commands from DIR: {made:?}"
+        );
+    }
 }

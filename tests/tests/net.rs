@@ -156,8 +156,19 @@ fn expect_pasta_gone(pid: u32) {
 /// Runs `script` in a `--net pasta` container with `options` once the test has seen its pasta
 /// (init waits for /tmp/go), and returns contain's output and pasta's PID.
 fn run_with_pasta(options: &[&str], root: &TempDir, script: &str) -> (Output, u32) {
+    run_with_pasta_as(As::User, options, root, script)
+}
+
+/// [`run_with_pasta`] as `who`.
+fn run_with_pasta_as(who: As, options: &[&str], root: &TempDir, script: &str) -> (Output, u32) {
     let script = format!("while [ ! -e /tmp/go ]; do sleep 0.05; done; {script}");
-    let contain = spawn(pasta_command(options, root, &["/bin/sh", "-c", &script]));
+    let options = [&["-c", "--net", "pasta"], options].concat();
+    let contain = spawn(contain_command(
+        who,
+        &options,
+        root,
+        &["/bin/sh", "-c", &script],
+    ));
     let pasta = pasta_of(contain.pid());
     root.write("tmp/go", "");
     (contain.finish(), pasta)
@@ -345,37 +356,243 @@ fn pasta_gives_the_hosts_address_and_a_default_route() {
     expect_no_orphaned_pasta();
 }
 
-#[test]
-fn a_server_on_the_hosts_loopback_is_reached_at_the_gateway_address() {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1");
-    let port = listener.local_addr().unwrap().port();
-    let body = format!("from the host {}", unique_token());
-    let server = {
-        let body = body.clone();
-        std::thread::spawn(move || serve_once(listener, body))
-    };
+/// A server on the host's 127.0.0.1 that answers one GET with a fresh body, on a thread:
+/// the body, the port, and the thread, which returns the peer that came (None if nobody did
+/// within [`TIMEOUT`], or once `stop` is set).
+struct LoopbackServer {
+    body: String,
+    port: u16,
+    peer: std::sync::mpsc::Receiver<Option<SocketAddr>>,
+}
 
-    let root = busybox_rootfs();
-    let script = format!(
+impl LoopbackServer {
+    fn start() -> LoopbackServer {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1");
+        let port = listener.local_addr().unwrap().port();
+        let body = format!("from the host {}", unique_token());
+        let (tx, peer) = std::sync::mpsc::channel();
+        let answer = body.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(serve_once(listener, answer));
+        });
+        LoopbackServer { body, port, peer }
+    }
+
+    /// The peer of a connection that came within `limit`.
+    fn visitor(&self, limit: Duration) -> Option<SocketAddr> {
+        self.peer.recv_timeout(limit).ok().flatten()
+    }
+}
+
+/// Inside: the default gateway, then what a GET of the loopback server at the gateway address
+/// and at 127.0.0.1 brought (pasta forwards nothing from the host's loopback to the
+/// container's: `-T none`).
+fn fetch_from_host_loopback(port: u16) -> String {
+    format!(
         "gw=$(ip route | sed -n 's/^default via \\([^ ]*\\) .*/\\1/p'); echo \"gateway $gw\"; \
-         timeout 10 wget -q -O - \"http://$gw:{port}/\""
-    );
-    let (out, pasta) = run_with_pasta(&[], &root, &script);
-    let text = expect_success(&out);
-    let (gateway_line, fetched) = text.split_once('\n').expect("two outputs");
-    assert_eq!(
-        gateway_line,
-        format!("gateway {}", host_gateway()),
-        "{text}"
-    );
-    assert_eq!(fetched, body, "{}", describe(&out));
+         for a in $gw 127.0.0.1; do timeout 5 wget -q -O - \"http://$a:{port}/\"; echo; done"
+    )
+}
 
-    // pasta maps the gateway address to the host's loopback (its default): the connection
-    // arrives from 127.0.0.1, as pasta's own.
-    let peer = server.join().unwrap().expect("the server got a connection");
-    assert_eq!(peer.ip(), Ipv4Addr::LOCALHOST, "peer {peer}");
-    expect_pasta_gone(pasta);
+#[test]
+fn a_server_on_the_hosts_loopback_is_out_of_reach_by_default() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let server = LoopbackServer::start();
+        let root = busybox_rootfs();
+        let (out, pasta) =
+            run_with_pasta_as(who, &[], &root, &fetch_from_host_loopback(server.port));
+        let text = stdout(&out);
+        assert!(
+            text.starts_with(&format!("gateway {}\n", host_gateway())),
+            "{who:?}: {}",
+            describe(&out)
+        );
+        assert!(
+            !text.contains(&server.body),
+            "{who:?}: reached the host's loopback: {text}"
+        );
+        assert_eq!(server.visitor(Duration::ZERO), None, "{who:?}");
+        expect_pasta_gone(pasta);
+    }
     expect_no_orphaned_pasta();
+}
+
+#[test]
+fn a_server_on_the_hosts_loopback_is_reached_at_the_gateway_address_when_allowed() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let server = LoopbackServer::start();
+        let root = busybox_rootfs();
+        let script = fetch_from_host_loopback(server.port);
+        let (out, pasta) = run_with_pasta_as(who, &["--allow-host-loopback"], &root, &script);
+        let text = stdout(&out);
+        assert_eq!(
+            text,
+            format!("gateway {}\n{}\n\n", host_gateway(), server.body),
+            "{who:?}: {}",
+            describe(&out)
+        );
+        // pasta maps the gateway address to the host's loopback: the connection arrives from
+        // 127.0.0.1, as pasta's own.
+        let peer = server
+            .visitor(TIMEOUT)
+            .expect("the server got a connection");
+        assert_eq!(peer.ip(), Ipv4Addr::LOCALHOST, "{who:?}: peer {peer}");
+        expect_pasta_gone(pasta);
+    }
+    expect_no_orphaned_pasta();
+}
+
+#[test]
+fn allowing_the_hosts_loopback_needs_pasta() {
+    for options in [
+        &["--allow-host-loopback"][..],
+        &["--net", "host", "--allow-host-loopback"],
+    ] {
+        let line = expect_refused(options);
+        assert!(
+            line.ends_with("--allow-host-loopback needs --net pasta"),
+            "{options:?}: {line}"
+        );
+    }
+}
+
+#[test]
+fn pasta_run_by_root_runs_as_container_root_not_as_root() {
+    if !require(As::Root) {
+        return;
+    }
+    let root = busybox_rootfs();
+    let script = "while [ ! -e /tmp/go ]; do sleep 0.05; done; ip -o -4 addr show scope global";
+    let contain = spawn(contain_command(
+        As::Root,
+        &[
+            "-c",
+            "--net",
+            "pasta",
+            "-u",
+            "0:300000:65536",
+            "-g",
+            "0:310000:65536",
+        ],
+        &root,
+        &["/bin/sh", "-c", script],
+    ));
+    let pasta = pasta_of(contain.pid());
+    let status = ProcStatus::of(pasta);
+    root.write("tmp/go", "");
+    let out = contain.finish();
+    let text = expect_success(&out);
+    // It did its work: the container has the host's address.
+    assert_eq!(
+        ipv4_addresses(&text),
+        host_addresses(),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(status.ids("Uid"), [300000; 4], "pasta's uids");
+    assert_eq!(status.ids("Gid"), [310000; 4], "pasta's gids");
+    assert_eq!(status.field("Groups"), "", "pasta's supplementary groups");
+    expect_pasta_gone(pasta);
+
+    // With the default map: container root's host IDs, as init's maps say.
+    let root = busybox_rootfs();
+    let contain = spawn(contain_command(
+        As::Root,
+        &["-c", "--net", "pasta"],
+        &root,
+        &["/bin/sh", "-c", script],
+    ));
+    let pasta = pasta_of(contain.pid());
+    let status = ProcStatus::of(pasta);
+    // Held until pasta is ready: the child in a user namespace of its own.
+    let user_ns = |pid: u32| fs::read_link(format!("/proc/{pid}/ns/user")).ok();
+    let init = children_of(contain.pid())
+        .into_iter()
+        .find(|c| user_ns(c.pid) != user_ns(std::process::id()))
+        .expect("the container's init");
+    let root_on_host = |map: &str| -> u32 {
+        let text = read(Path::new(&format!("/proc/{}/{map}", init.pid)));
+        let fields: Vec<u32> = text
+            .lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .map(|n| n.parse().unwrap())
+                    .collect::<Vec<u32>>()
+            })
+            .find(|f| f[0] == 0)
+            .expect("container root is mapped");
+        fields[1]
+    };
+    let (uid, gid) = (root_on_host("uid_map"), root_on_host("gid_map"));
+    root.write("tmp/go", "");
+    expect_success(&contain.finish());
+    assert_eq!(status.ids("Uid"), [uid; 4], "pasta's uids");
+    assert_eq!(status.ids("Gid"), [gid; 4], "pasta's gids");
+    assert!(
+        !status.ids("Uid").contains(&0),
+        "pasta runs as root: {:?}",
+        status.ids("Uid")
+    );
+    assert!(
+        !status.ids("Gid").contains(&0),
+        "pasta runs as group root: {:?}",
+        status.ids("Gid")
+    );
+}
+
+#[test]
+fn pasta_run_by_root_refuses_ports_only_root_may_bind() {
+    if !require(As::Root) {
+        return;
+    }
+    let first: u16 = read(Path::new("/proc/sys/net/ipv4/ip_unprivileged_port_start"))
+        .trim()
+        .parse()
+        .unwrap();
+    let Some(port) = (1..first).rev().find(|&p| port_is_free(p)) else {
+        return skip("no privileged port is free");
+    };
+    let root = busybox_rootfs();
+    let publish = format!("{port}/udp");
+    let out = contain(
+        As::Root,
+        &["-c", "--net", "pasta", "-p", &publish],
+        &root,
+        &["true"],
+    );
+    let line = expect_error(&out, "contain", 125);
+    assert!(
+        line.ends_with(&format!(
+            "publishing host port {port}/udp: pasta run by root runs as container root, which may bind host ports from {first} up only (net.ipv4.ip_unprivileged_port_start)"
+        )),
+        "{line}"
+    );
+    expect_no_orphaned_pasta();
+}
+
+#[test]
+fn pasta_run_by_root_refuses_container_root_as_host_root() {
+    if !require(As::Root) {
+        return;
+    }
+    let root = busybox_rootfs();
+    let out = contain(
+        As::Root,
+        &["-c", "--net", "pasta", "-u", "0:0:1", "-g", "0:0:1"],
+        &root,
+        &["true"],
+    );
+    let line = expect_error(&out, "contain", 125);
+    assert!(
+        line.ends_with("--net pasta as root runs pasta as container root, which -u or -g maps to host root: map it elsewhere"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -450,8 +667,10 @@ fn a_published_udp_port_reaches_a_server_inside() {
         bind(S, pack_sockaddr_in(53, INADDR_ANY)) or die \"bind: $!\"; \
         open(R, '>/tmp/ready') or die \"/tmp/ready: $!\"; close(R); \
         while (my $peer = recv(S, my $data, 512, 0)) { send(S, \"pong $data\", 0, $peer) }";
+    // The client is on the host itself: Debian 12's pasta answers it only through the
+    // gateway's mapping to the host (see contain's -p).
     let contain = spawn(pasta_command(
-        &["-p", &publish, "-i", &hook],
+        &["-p", &publish, "-i", &hook, "--allow-host-loopback"],
         &root,
         &["/usr/bin/perl", "-MSocket", "-e", server],
     ));
@@ -518,11 +737,26 @@ fn inject_sees_the_pasta_interface_the_container_sees() {
 
 #[test]
 fn pasta_ends_when_contain_is_killed() {
+    // Root's pasta changes its credentials before exec: its parent-death signal is set after.
+    for who in [As::User, As::Root] {
+        if require(who) {
+            expect_pasta_ends_with_killed_contain(who);
+        }
+    }
+}
+
+#[track_caller]
+fn expect_pasta_ends_with_killed_contain(who: As) {
     let root = busybox_rootfs();
     let port = free_port();
     let publish = format!("{port}:80");
     let marker = format!("1{}", unique_token());
-    let contain = spawn(pasta_command(&["-p", &publish], &root, &["sleep", &marker]));
+    let contain = spawn(contain_command(
+        who,
+        &["-c", "--net", "pasta", "-p", &publish],
+        &root,
+        &["sleep", &marker],
+    ));
     let pasta = pasta_of(contain.pid());
     wait_for_process("the container's sleep", &["sleep", &marker]);
 

@@ -504,3 +504,274 @@ fn ctrl_c_reaches_the_commands_children() {
     }
     container.stop();
 }
+
+/// Where a tool's command leaves its marks: the directory as the command sees it, and as the
+/// host sees it.
+struct Marks {
+    inside: String,
+    outside: std::path::PathBuf,
+}
+
+/// The tools whose command a process may outlive: pseudo, and inject into `container`, with
+/// the directory each command writes its marks to.
+fn tools_leaving_processes(container: &BackgroundContainer, dir: &TempDir) -> Vec<(String, Marks)> {
+    // pseudo run by root is container root, a host uid of its own, which may write only here.
+    let shared = dir.mkdir("marks");
+    fs::set_permissions(
+        &shared,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    vec![
+        (
+            "pseudo".to_string(),
+            Marks {
+                inside: shared.to_str().unwrap().to_string(),
+                outside: shared.clone(),
+            },
+        ),
+        (
+            format!("inject {}", container.supervisor()),
+            Marks {
+                inside: "/tmp".to_string(),
+                outside: container.root.join("tmp"),
+            },
+        ),
+    ]
+}
+
+/// The caller runs `tool sh -c ...` with `redirects` (some of stdin, stdout and stderr
+/// elsewhere than the terminal); the command leaves a process behind (deaf to SIGHUP) that,
+/// once the tool has returned, writes to stderr and reads a line from stdin (as fd 3: a shell
+/// without job control gives a job in the background /dev/null as stdin). The test types a
+/// line on the caller's terminal then: it stays there for the caller, and nothing the process
+/// wrote shows.
+#[track_caller]
+fn expect_terminal_kept_from_leftovers(who: As, tool: &str, marks: &Marks, redirects: &str) {
+    let (i, o) = (&marks.inside, &marks.outside);
+    let leftover = format!(
+        "trap \"\" HUP; exec 3<&0; (while [ ! -e {i}/go ]; do sleep 0.1; done; \
+          echo LEAKED-WRITE >&2; touch {i}/wrote; head -n 1 <&3 > {i}/stolen; touch {i}/read) \
+         >/dev/null & echo started >&2"
+    );
+    let script = format!(
+        "set -m; {tool} sh -c '{leftover}' {redirects}; echo status=$?; \
+         while [ ! -e {out}/read ]; do sleep 0.1; done; echo caller-done",
+        out = o.display()
+    );
+    let what = format!("{tool} {redirects}");
+    let mut terminal = Terminal::new();
+    let mut caller = terminal.start(who, &script);
+    terminal.wait_for("status=0", &mut caller);
+    fs::write(o.join("go"), "").unwrap();
+    wait_until("the process left behind to write", || {
+        o.join("wrote").exists()
+    });
+    terminal.type_keys("SECRET-LINE\n");
+    let (code, shown) = terminal.finish(caller);
+    assert_eq!(code, 0, "{what}: {shown:?}");
+    let stolen = fs::read_to_string(o.join("stolen")).unwrap_or_default();
+    assert!(
+        !stolen.contains("SECRET"),
+        "{what}: a process left behind read the caller's terminal: {stolen:?}"
+    );
+    assert!(
+        !shown.contains("LEAKED-WRITE"),
+        "{what}: a process left behind wrote to the caller's terminal: {shown:?}"
+    );
+    assert!(
+        terminal.pending_input().contains("SECRET-LINE"),
+        "{what}: the line typed is not left for the caller"
+    );
+    for mark in ["go", "wrote", "stolen", "read"] {
+        let _ = fs::remove_file(o.join(mark));
+    }
+}
+
+#[test]
+fn a_process_left_behind_cannot_use_the_callers_terminal() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let container = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
+        let dir = TempDir::new();
+        for (tool, marks) in tools_leaving_processes(&container, &dir) {
+            for redirects in ["| cat", "2>/dev/null | cat", ""] {
+                expect_terminal_kept_from_leftovers(who, &tool, &marks, redirects);
+            }
+        }
+        container.stop();
+    }
+}
+
+/// A command that says `ready` on its terminal, reads a line and writes `out:LINE` to stdout
+/// and `err:LINE` to stderr.
+const ECHOES_A_LINE: &str =
+    "sh -c 'echo ready >/dev/tty; read line; echo out:$line; echo err:$line >&2'";
+
+/// The caller runs `tool ECHOES_A_LINE` in `line` (a shell line with the tool's redirections)
+/// and types `typed` once the command is ready; returns what the terminal showed, after
+/// checking the tool's status was 0.
+#[track_caller]
+fn relayed(who: As, line: &str, typed: &str) -> String {
+    let mut terminal = Terminal::new();
+    let script = format!("set -m; {line}; echo status=$?");
+    let mut caller = terminal.start(who, &script);
+    terminal.wait_for("ready", &mut caller);
+    terminal.type_keys(typed);
+    let (code, shown) = terminal.finish(caller);
+    assert_eq!(code, 0, "{line}: {shown:?}");
+    assert!(shown.contains("status=0"), "{line}: {shown:?}");
+    shown
+}
+
+#[test]
+fn only_the_terminals_among_stdin_stdout_and_stderr_are_relayed() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let container = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
+        let dir = TempDir::new();
+        for (tool, marks) in tools_leaving_processes(&container, &dir) {
+            let cmd = format!("{tool} {ECHOES_A_LINE}");
+            let o = &marks.outside;
+
+            // Typed in, stdout to a pipe, stderr to the terminal.
+            let shown = relayed(who, &format!("{cmd} | sed s/^/piped:/"), "typed\n");
+            assert!(
+                shown.contains("piped:out:typed\n"),
+                "{cmd} | sed: {shown:?}"
+            );
+            assert!(shown.contains("err:typed\n"), "{cmd} | sed: {shown:?}");
+            assert!(!shown.contains("piped:err"), "{cmd} | sed: {shown:?}");
+
+            // From a pipe, out to the terminal.
+            let shown = relayed(who, &format!("echo piped-in | {cmd}"), "");
+            assert!(
+                shown.contains("out:piped-in\n") && shown.contains("err:piped-in\n"),
+                "echo | {cmd}: {shown:?}"
+            );
+
+            // Typed in, stdout to the terminal, stderr to a file.
+            let file = o.join("stderr");
+            let shown = relayed(who, &format!("{cmd} 2>{}", file.display()), "typed\n");
+            assert!(shown.contains("out:typed\n"), "{cmd} 2>file: {shown:?}");
+            assert!(!shown.contains("err:typed"), "{cmd} 2>file: {shown:?}");
+            assert_eq!(
+                fs::read_to_string(&file).unwrap(),
+                "err:typed\n",
+                "{cmd} 2>file"
+            );
+            fs::remove_file(&file).unwrap();
+
+            // Only stderr a terminal.
+            let file = o.join("stdout");
+            let shown = relayed(who, &format!("{cmd} </dev/null >{}", file.display()), "");
+            assert!(shown.contains("err:\n"), "{cmd} <null >file: {shown:?}");
+            assert_eq!(
+                fs::read_to_string(&file).unwrap(),
+                "out:\n",
+                "{cmd} <null >file"
+            );
+            fs::remove_file(&file).unwrap();
+
+            // All three terminals.
+            let shown = relayed(who, &cmd, "typed\n");
+            assert!(
+                shown.contains("out:typed\n") && shown.contains("err:typed\n"),
+                "{cmd}: {shown:?}"
+            );
+        }
+        container.stop();
+    }
+}
+
+#[test]
+fn a_tool_started_in_the_background_relays_input_once_in_the_foreground() {
+    let container = BackgroundContainer::boot(As::User, busybox_rootfs(), &[], "");
+    let dir = TempDir::new();
+    // dash's `fg` continues a running job with SIGCONT, bash's does not.
+    for (shell, (tool, marks)) in ["sh", "bash"].into_iter().flat_map(|shell| {
+        tools_leaving_processes(&container, &dir)
+            .into_iter()
+            .map(move |t| (shell, t))
+    }) {
+        let go = marks.outside.join("fg");
+        let script = format!(
+            "set -m; {tool} {ECHOES_A_LINE} & echo tool=$!; \
+             while [ ! -e {go} ]; do sleep 0.1; done; fg >/dev/null; echo status=$?",
+            go = go.display()
+        );
+        let tool = format!("{shell}: {tool}");
+        let mut terminal = Terminal::new();
+        let mut caller = terminal.start(
+            As::User,
+            &format!("exec {shell} -c {}", shell_quote(&script)),
+        );
+        terminal.wait_for("ready", &mut caller);
+        // Typed while the caller's shell is in the foreground: the tool in the background
+        // neither takes it nor is stopped for trying.
+        terminal.type_keys("typed\n");
+        let pid: u32 = terminal
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix("tool="))
+            .and_then(|p| p.trim().parse().ok())
+            .expect("the tool's PID");
+        let state = process(pid).map(|p| p.state);
+        assert!(
+            matches!(state, Some('S' | 'R')),
+            "{tool}: the tool in the background is {state:?}"
+        );
+        assert!(
+            !terminal.text().contains("out:"),
+            "{tool}: {:?}",
+            terminal.text()
+        );
+        fs::write(&go, "").unwrap();
+        let (code, shown) = terminal.finish(caller);
+        assert_eq!(code, 0, "{tool}: {shown:?}");
+        assert!(
+            shown.contains("out:typed\n") && shown.contains("status=0"),
+            "{tool}: {shown:?}"
+        );
+        fs::remove_file(&go).unwrap();
+    }
+    container.stop();
+}
+
+#[test]
+fn in_a_pipeline_the_terminal_keeps_its_modes_and_its_end_of_file() {
+    let container = BackgroundContainer::boot(As::User, busybox_rootfs(), &[], "");
+    let dir = TempDir::new();
+    for (tool, _) in tools_leaving_processes(&container, &dir) {
+        // (Not cat: busybox's reads a terminal to its end before it writes, with sendfile.)
+        let line = format!(
+            "{tool} sh -c 'echo ready >/dev/tty; while read l; do echo \"$l\"; done; echo ended' \
+             | sed s/^/piped:/"
+        );
+        let mut terminal = Terminal::new();
+        let mut caller = terminal.start(As::User, &format!("set -m; {line}; echo status=$?"));
+        terminal.wait_for("ready", &mut caller);
+        // Not switched to raw mode: `less` or another program of the pipeline may set the
+        // terminal's modes, and would find (and restore) ours.
+        let modes = termios::tcgetattr(&terminal.slave).unwrap();
+        assert!(
+            modes.local_flags.contains(termios::LocalFlags::ICANON)
+                && modes.local_flags.contains(termios::LocalFlags::ECHO),
+            "{tool}: the caller's terminal is in raw mode"
+        );
+        terminal.type_keys("first line\n");
+        terminal.wait_for("piped:first line\n", &mut caller);
+        // ^D: the end of the input, as on the terminal itself.
+        terminal.type_keys("\x04");
+        let (code, shown) = terminal.finish(caller);
+        assert_eq!(code, 0, "{line}: {shown:?}");
+        assert!(shown.contains("piped:ended\nstatus=0"), "{line}: {shown:?}");
+        // Echoed once, by the caller's terminal; not again by the pty.
+        assert_eq!(shown.matches("first line").count(), 2, "{line}: {shown:?}");
+    }
+    container.stop();
+}

@@ -139,15 +139,15 @@ fn publishing_needs_pasta() {
     let port = unused_port();
     let ports = [publish(port, 80, Proto::Tcp)];
     for mode in [NetMode::Private, NetMode::Host] {
-        let err = check_options(mode, &ports).unwrap_err().to_string();
+        let err = check_options(mode, &ports, false).unwrap_err().to_string();
         assert_eq!(
             err,
             format!("publishing port {port}/tcp needs --net pasta (the network mode is {mode})")
         );
     }
-    check_options(NetMode::Pasta, &ports).unwrap();
+    check_options(NetMode::Pasta, &ports, false).unwrap();
     for mode in [NetMode::Private, NetMode::Host, NetMode::Pasta] {
-        check_options(mode, &[]).unwrap();
+        check_options(mode, &[], false).unwrap();
     }
 }
 
@@ -155,12 +155,12 @@ fn publishing_needs_pasta() {
 fn a_host_port_is_published_once_per_protocol() {
     let port = unused_port();
     let twice = [publish(port, 80, Proto::Tcp), publish(port, 81, Proto::Tcp)];
-    let err = check_options(NetMode::Pasta, &twice)
+    let err = check_options(NetMode::Pasta, &twice, false)
         .unwrap_err()
         .to_string();
     assert_eq!(err, format!("host port {port}/tcp is published twice"));
     let both = [publish(port, 53, Proto::Tcp), publish(port, 53, Proto::Udp)];
-    check_options(NetMode::Pasta, &both).unwrap();
+    check_options(NetMode::Pasta, &both, false).unwrap();
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn a_host_port_another_program_holds_is_refused() {
     // Held on one IPv4 address only: pasta would still bind it for IPv6 and run.
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = tcp.local_addr().unwrap().port();
-    let err = check_options(NetMode::Pasta, &[publish(port, 80, Proto::Tcp)])
+    let err = check_options(NetMode::Pasta, &[publish(port, 80, Proto::Tcp)], false)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -178,7 +178,7 @@ fn a_host_port_another_program_holds_is_refused() {
 
     let udp = UdpSocket::bind("[::]:0").unwrap();
     let port = udp.local_addr().unwrap().port();
-    let err = check_options(NetMode::Pasta, &[publish(port, 53, Proto::Udp)])
+    let err = check_options(NetMode::Pasta, &[publish(port, 53, Proto::Udp)], false)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -189,8 +189,8 @@ fn a_host_port_another_program_holds_is_refused() {
 
 #[test]
 fn pasta_forwards_only_what_is_published() {
-    let uid = nix::unistd::geteuid();
-    let gid = nix::unistd::getegid();
+    let (uid, gid) = (1000, 1000);
+    let user = PastaUser::Caller { uid, gid };
     let target = Pid::from_raw(4242);
     let common = [
         "--foreground".to_string(),
@@ -201,15 +201,29 @@ fn pasta_forwards_only_what_is_published() {
         "--pid".into(),
         "/proc/self/fd/1".into(),
     ];
+    let closed = PastaSetup {
+        publish: &[],
+        host_loopback: false,
+        root_on_host: (uid, gid),
+    };
 
     let mut want = common.to_vec();
     want.extend(
         [
-            "-t", "none", "-u", "none", "-T", "none", "-U", "none", "4242",
+            "-t",
+            "none",
+            "-u",
+            "none",
+            "-T",
+            "none",
+            "-U",
+            "none",
+            "--no-map-gw",
+            "4242",
         ]
         .map(String::from),
     );
-    assert_eq!(pasta_args(target, &[]), want);
+    assert_eq!(pasta_args(target, &closed, &user), want);
 
     let ports = [
         publish(8080, 80, Proto::Tcp),
@@ -231,7 +245,50 @@ fn pasta_forwards_only_what_is_published() {
         ]
         .map(String::from),
     );
-    assert_eq!(pasta_args(target, &ports), want);
+    let open = PastaSetup {
+        publish: &ports,
+        host_loopback: true,
+        ..closed
+    };
+    assert_eq!(pasta_args(target, &open, &user), want);
+}
+
+#[test]
+fn pasta_for_root_enters_the_namespaces_as_container_root() {
+    let devnull = || std::fs::File::open("/dev/null").unwrap().into();
+    let user = PastaUser::ContainerRoot {
+        user_ns: devnull(),
+        net_ns: devnull(),
+    };
+    let PastaUser::ContainerRoot { net_ns, .. } = &user else {
+        unreachable!()
+    };
+    let setup = PastaSetup {
+        publish: &[],
+        host_loopback: false,
+        root_on_host: (100000, 100000),
+    };
+    let args = pasta_args(Pid::from_raw(4242), &setup, &user);
+    let tail: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(&tail[3..5], ["--runas", "0:0"]);
+    assert_eq!(
+        tail[tail.len() - 3..],
+        [
+            "--netns-only",
+            "--netns",
+            &format!("/proc/self/fd/{}", net_ns.as_raw_fd())
+        ]
+    );
+    assert!(!tail.contains(&"4242"), "{tail:?}");
+}
+
+#[test]
+fn allowing_the_hosts_loopback_needs_pasta() {
+    for mode in [NetMode::Private, NetMode::Host] {
+        let err = check_options(mode, &[], true).unwrap_err().to_string();
+        assert_eq!(err, "--allow-host-loopback needs --net pasta");
+    }
+    check_options(NetMode::Pasta, &[], true).unwrap();
 }
 
 #[test]
@@ -254,9 +311,13 @@ fn pasta_message_is_its_last_meaningful_line() {
 
 #[test]
 fn missing_pasta_names_its_package() {
-    let err = Pasta::start_program("pasta-is-not-installed-here", nix::unistd::getpid(), &[])
-        .err()
-        .expect("a program that does not exist cannot start");
+    let err = Pasta::start_program(
+        "pasta-is-not-installed-here",
+        nix::unistd::getpid(),
+        &setup(&[]),
+    )
+    .err()
+    .expect("a program that does not exist cannot start");
     assert_eq!(
         err.to_string(),
         "--net pasta needs pasta-is-not-installed-here, which is not installed (Debian package passt provides it)"
@@ -294,24 +355,63 @@ fn rerun(name: &str, role: &str, wrapper: &[&str]) -> Command {
 }
 
 /// A process in new user and network namespaces, as a held container init is: the target
-/// pasta is started on. Killed and reaped when dropped.
+/// pasta is started on. Its root is the caller, or for real root [`ROOT_ELSEWHERE`] (as
+/// contain's default map for root makes it). Killed and reaped when dropped.
 struct Target {
     child: Child,
 }
 
+/// Container root's host uid and gid in a [`Target`] made by real root.
+const ROOT_ELSEWHERE: u32 = u32::MAX - 1;
+
+/// Who container root is on the host in a [`Target`].
+fn target_root() -> (u32, u32) {
+    if nix::unistd::geteuid().is_root() {
+        (ROOT_ELSEWHERE, ROOT_ELSEWHERE)
+    } else {
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    }
+}
+
+/// How a test's pasta connects a [`Target`]: `publish`, the host's loopback closed.
+fn setup(publish: &[Publish]) -> PastaSetup<'_> {
+    PastaSetup {
+        publish,
+        host_loopback: false,
+        root_on_host: target_root(),
+    }
+}
+
 impl Target {
     fn new() -> Target {
+        let root = nix::unistd::geteuid().is_root();
+        let map: &[&str] = if root { &[] } else { &["--map-root-user"] };
         let child = Command::new("unshare")
-            .args(["--user", "--map-root-user", "--net", "sleep", "600"])
+            .args(["--user", "--net"])
+            .args(map)
+            .args(["sleep", "600"])
             .stdin(Stdio::null())
             .spawn()
             .expect("running unshare (util-linux)");
         let target = Target { child };
-        // unshare execs sleep once the namespaces and maps exist.
+        // unshare execs sleep once the namespaces (and maps) exist.
         let comm = format!("/proc/{}/comm", target.child.id());
         wait_for("the target to be in its namespaces", || {
             std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "sleep")
         });
+        if root {
+            let (uid, gid) = target_root();
+            for (file, id) in [("uid_map", uid), ("gid_map", gid)] {
+                std::fs::write(
+                    format!("/proc/{}/{file}", target.child.id()),
+                    format!("0 {id} 1\n"),
+                )
+                .unwrap();
+            }
+        }
         target
     }
 
@@ -396,8 +496,10 @@ fn is_live_pasta(pid: Pid) -> bool {
     (comm.starts_with("pasta") || comm.starts_with("passt")) && state != "Z" && state != "X"
 }
 
-/// The live pastas serving `target` (their last argument), whoever started them.
+/// The live pastas serving `target` (their last argument; for root's, a descriptor of theirs
+/// that is its network namespace), whoever started them.
 fn pastas_for(target: Pid) -> Vec<Pid> {
+    let net_ns = std::fs::read_link(format!("/proc/{target}/ns/net")).ok();
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
@@ -405,7 +507,13 @@ fn pastas_for(target: Pid) -> Vec<Pid> {
         .filter(|pid| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let last = cmdline.split(|b| *b == 0).rfind(|a| !a.is_empty());
-            last == Some(target.to_string().as_bytes())
+            let holds_net_ns = || {
+                std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                    fds.flatten()
+                        .any(|fd| std::fs::read_link(fd.path()).ok() == net_ns)
+                })
+            };
+            last == Some(target.to_string().as_bytes()) || (net_ns.is_some() && holds_net_ns())
         })
         .filter(|pid| is_live_pasta(*pid))
         .collect()
@@ -498,13 +606,16 @@ fn failing_pasta_says_why_and_leaves_nothing() {
     let mut gone = Command::new("true").spawn().unwrap();
     gone.wait().unwrap();
     let pid = Pid::from_raw(gone.id() as i32);
-    let err = Pasta::start(pid, &[])
+    let err = Pasta::start(pid, &setup(&[]))
         .err()
         .expect("pasta cannot join a process that is gone");
-    assert_eq!(
-        err.to_string(),
+    let why = if nix::unistd::geteuid().is_root() {
+        // Root's pasta gets the namespaces from us.
+        format!("opening /proc/{pid}/ns/user for pasta: ENOENT: No such file or directory")
+    } else {
         format!("pasta failed: Couldn't open user namespace /proc/{pid}/ns/user: No such file or directory")
-    );
+    };
+    assert_eq!(crate::errors::one_line(&err), why);
     assert_eq!(pastas_for(pid), vec![]);
 }
 
@@ -514,7 +625,7 @@ fn publishing_a_busy_port_fails_with_pastas_message() {
     // Taken for IPv4 and IPv6, so pasta can bind it nowhere.
     let busy = TcpListener::bind("[::]:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let err = Pasta::start(target.pid(), &[publish(port, 80, Proto::Tcp)])
+    let err = Pasta::start(target.pid(), &setup(&[publish(port, 80, Proto::Tcp)]))
         .err()
         .expect("a busy host port cannot be published");
     assert_eq!(
@@ -542,7 +653,7 @@ fn pasta_connects_the_namespace() {
         Some(&mut old),
     )
     .unwrap();
-    let started = Pasta::start(target.pid(), &[]);
+    let started = Pasta::start(target.pid(), &setup(&[]));
     nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None)
         .unwrap();
     let pasta = started.unwrap();
@@ -579,14 +690,15 @@ fn pasta_connects_the_namespace() {
 /// lines of their own: libtest has written "test NAME ... " without a newline before.
 fn helper_inside(target: &Target, name: &str, role: &str) -> Child {
     let pid = target.pid().to_string();
-    rerun(
-        name,
-        role,
-        &["nsenter", "-t", &pid, "-U", "-n", "--preserve-credentials"],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap()
+    let mut nsenter = vec!["nsenter", "-t", &pid, "-U", "-n"];
+    // Root is nobody in a target whose root is another host uid: become that one.
+    if !nix::unistd::geteuid().is_root() {
+        nsenter.push("--preserve-credentials");
+    }
+    rerun(name, role, &nsenter)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// What a helper printed after `got=`, once it has ended.
@@ -627,7 +739,11 @@ fn host_loopback_is_reachable_at_the_gateway() {
         let (mut conn, _) = host.accept().unwrap();
         conn.write_all(b"hello from the host's loopback\n").unwrap();
     });
-    let _pasta = Pasta::start(target.pid(), &[]).unwrap();
+    let allowed = PastaSetup {
+        host_loopback: true,
+        ..setup(&[])
+    };
+    let _pasta = Pasta::start(target.pid(), &allowed).unwrap();
     let role = format!("tcp client {}:{port}", gateway(&target));
     let client = helper_inside(&target, NAME, &role);
     assert_eq!(
@@ -661,7 +777,7 @@ fn published_tcp_port_reaches_the_container() {
     }
     let target = Target::new();
     let port = free_port(Proto::Tcp);
-    let _pasta = Pasta::start(target.pid(), &[publish(port, 80, Proto::Tcp)]).unwrap();
+    let _pasta = Pasta::start(target.pid(), &setup(&[publish(port, 80, Proto::Tcp)])).unwrap();
     let server = helper_inside(&target, NAME, "tcp server");
     target.wait_listening(Proto::Tcp, 80);
 
@@ -697,7 +813,7 @@ fn published_udp_port_reaches_the_container() {
     }
     let target = Target::new();
     let port = free_port(Proto::Udp);
-    let _pasta = Pasta::start(target.pid(), &[publish(port, 5353, Proto::Udp)]).unwrap();
+    let _pasta = Pasta::start(target.pid(), &setup(&[publish(port, 5353, Proto::Udp)])).unwrap();
     let receiver = helper_inside(
         &target,
         "net::tests::published_udp_port_reaches_the_container",
@@ -718,7 +834,7 @@ fn published_udp_port_reaches_the_container() {
 #[ignore = "needs /dev/net/tun usable by the caller (mode 0666)"]
 fn dropping_pasta_ends_it() {
     let target = Target::new();
-    let pasta = Pasta::start(target.pid(), &[]).unwrap();
+    let pasta = Pasta::start(target.pid(), &setup(&[])).unwrap();
     let pid = pasta.pid();
     assert!(is_live_pasta(pid));
     drop(pasta);
@@ -730,7 +846,7 @@ fn dropping_pasta_ends_it() {
 /// PID, and waits to be killed.
 fn supervisor(target: &str) {
     let target = Pid::from_raw(target.parse().unwrap());
-    let pasta = Pasta::start(target, &[]).unwrap();
+    let pasta = Pasta::start(target, &setup(&[])).unwrap();
     // libtest has printed "test NAME ... " without a newline: start a line of our own.
     println!("\npasta-pid={}", pasta.pid());
     std::io::stdout().flush().unwrap();
@@ -785,7 +901,7 @@ fn refused_tun_is_explained() {
         "precondition: /dev/net/tun must be refused to the caller for this test"
     );
     let target = Target::new();
-    let err = Pasta::start(target.pid(), &[])
+    let err = Pasta::start(target.pid(), &setup(&[]))
         .err()
         .expect("pasta cannot work without tun");
     let err = err.to_string();

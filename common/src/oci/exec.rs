@@ -197,6 +197,20 @@ impl Run<'_> {
     }
 }
 
+/// The process `exec` runs: `--process FILE`'s, else config.json's with the options laid over
+/// it.
+pub fn process_of(
+    root: &Path,
+    id: &str,
+    file: Option<&Path>,
+    overrides: Overrides,
+) -> Result<Process> {
+    match file {
+        Some(file) => read_process(file),
+        None => process_from_options(bundle_process(root, id)?, overrides),
+    }
+}
+
 /// Reads `exec --process FILE`: a config.json `process` object.
 pub fn read_process(file: &Path) -> Result<Process> {
     let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;

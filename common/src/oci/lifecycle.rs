@@ -174,11 +174,8 @@ pub fn run(mut options: super::create::CreateOptions, detach: bool) -> Result<i3
     let Some(supervisor) = supervisor else {
         return Ok(0);
     };
-    let status = match &terminal {
-        Some(master) => {
-            use std::os::fd::AsFd;
-            crate::console::relay_master(master.as_fd(), false, &supervisor, pid)?
-        }
+    let status = match terminal {
+        Some(master) => crate::console::Console::of_master(master)?.relay(&supervisor, pid)?,
         None => supervisor.wait(pid)?,
     };
     delete(&options.root, &options.id, true)?;

@@ -880,6 +880,47 @@ fn hooks_run_in_order_with_the_state_and_their_timeout() {
 }
 
 #[test]
+fn failing_poststart_and_poststop_hooks_are_warnings_and_the_next_hooks_run() {
+    for who in whos() {
+        let b = Bundle::new(who, "true", |_| {});
+        let config = b.dir.join("config.json");
+        let mut spec: Value = serde_json::from_str(&read(&config)).unwrap();
+        let failing_then_writing = |stage: &str| {
+            serde_json::json!([
+                {"path": "/bin/false", "args": ["false"]},
+                {"path": "/bin/sh", "args": ["sh", "-c", format!("echo ran >{}", b.dir.arg(stage))]}
+            ])
+        };
+        spec["hooks"] = serde_json::json!({
+            "poststart": failing_then_writing("poststart"),
+            "poststop": failing_then_writing("poststop"),
+        });
+        fs::write(&config, spec.to_string()).unwrap();
+        assert_eq!(code(&b.create("pf")), 0, "{who:?}: {}", b.errors());
+        let start = b.oci(&["start", "pf"]);
+        assert_eq!(code(&start), 0, "{who:?}: {}", describe(&start));
+        assert!(
+            stderr(&start)
+                .contains("warning: hooks.poststart[0] (/bin/false): failed with status 1"),
+            "{who:?}: {}",
+            describe(&start)
+        );
+        assert_eq!(read(&b.dir.join("poststart")), "ran\n");
+        wait_until("the container to stop", || b.status("pf") == "stopped");
+        let delete = b.oci(&["delete", "pf"]);
+        assert_eq!(code(&delete), 0, "{who:?}: {}", describe(&delete));
+        assert!(
+            stderr(&delete)
+                .contains("warning: hooks.poststop[0] (/bin/false): failed with status 1"),
+            "{who:?}: {}",
+            describe(&delete)
+        );
+        assert_eq!(read(&b.dir.join("poststop")), "ran\n");
+        assert!(!b.state_dir().join("pf").exists());
+    }
+}
+
+#[test]
 fn start_returns_once_the_command_runs_so_that_kill_reaches_it() {
     for who in whos() {
         let script = "trap 'echo got USR1; exit 0' USR1; while :; do sleep 0.05; done";

@@ -48,14 +48,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     if !saved.poststart.is_empty() {
-        // A failing poststart hook is only a warning (runtime-spec).
-        if let Err(e) = hooks::run(
+        hooks::run_warning(
             "poststart",
             &saved.poststart,
             &hook_state(&saved, "running"),
-        ) {
-            super::log::warn(&crate::errors::one_line(&e));
-        }
+        );
     }
     Ok(())
 }
@@ -94,18 +91,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             inspect::kill_all_and_wait(&saved, Duration::from_secs(10))?;
         }
     }
-    let hooks_result = if saved.poststop.is_empty() {
-        Ok(())
-    } else {
-        hooks::run("poststop", &saved.poststop, &hook_state(&saved, "stopped"))
-    };
+    // Poststop failures are warnings: the container is gone all the same.
+    if !saved.poststop.is_empty() {
+        hooks::run_warning("poststop", &saved.poststop, &hook_state(&saved, "stopped"));
+    }
     // The processes are gone: their cgroups are empty and can go too.
     super::cgroups::remove(&saved.cgroups)?;
     dir.remove()?;
-    // Poststop failures are warnings: the container is gone all the same.
-    if let Err(e) = hooks_result {
-        super::log::warn(&crate::errors::one_line(&e));
-    }
     Ok(())
 }
 

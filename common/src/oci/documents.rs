@@ -64,19 +64,7 @@ pub fn features() -> Value {
             "capabilities": capabilities,
             "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false,
                         "rdma": false },
-            "seccomp": {
-                "enabled": true,
-                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
-                            "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",
-                            "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
-                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
-                              "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                "archs": match std::env::consts::ARCH {
-                    "x86_64" => vec!["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-                    "aarch64" => vec!["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
-                    _ => vec![],
-                }
-            },
+            "seccomp": seccomp_features(),
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
             "intelRdt": { "enabled": false },
@@ -87,6 +75,21 @@ pub fn features() -> Value {
             "io.github.contain.oci.version": env!("CARGO_PKG_VERSION")
         }
     })
+}
+
+/// What the seccomp module handles, less notification to a listener, which this runtime
+/// refuses (it has no `listenerPath` client).
+fn seccomp_features() -> oci_spec::runtime::Seccomp {
+    use oci_spec::runtime::LinuxSeccompAction;
+    let mut features = crate::seccomp::features();
+    let actions = features.actions().clone().map(|actions| {
+        actions
+            .into_iter()
+            .filter(|a| *a != LinuxSeccompAction::ScmpActNotify)
+            .collect()
+    });
+    features.set_actions(actions);
+    features
 }
 
 /// A default config.json, as `runc spec` writes one: `sh` on a terminal in `rootfs`, with

@@ -541,6 +541,18 @@ impl Rootfs {
         }
     }
 
+    /// Takes the working directory, `dir` entered by [`WorkingDirectory`], as the new root
+    /// without mounting anything: for a container left in its caller's mount namespace, whose
+    /// mounts are the caller's own. Such a root is entered with [`Rootfs::chroot`].
+    pub fn working_directory(dir: &Path) -> Result<Rootfs> {
+        let root =
+            open_dir(Path::new(".")).with_context(|| format!("opening {}", dir.display()))?;
+        Ok(Rootfs {
+            dir: dir.to_path_buf(),
+            root,
+        })
+    }
+
     /// Takes `root`, the root of a mount on `dir` attached by descriptor (which the path to
     /// `dir` may not reach), as the new root.
     pub fn from_mount(dir: &Path, root: OwnedFd) -> Rootfs {
@@ -899,6 +911,16 @@ impl Rootfs {
         if let Some(slave) = console {
             self.bind_onto(slave, "dev/console")?;
         }
+        Ok(())
+    }
+
+    /// Makes the new root `/` of this process alone, by chroot: in a mount namespace that is
+    /// not the container's own, where a pivot would change `/` for every process in it.
+    pub fn chroot(self) -> Result<()> {
+        nix::unistd::fchdir(&self.root)
+            .with_context(|| format!("entering {}", self.dir.display()))?;
+        nix::unistd::chroot(".").context("chroot into the new root")?;
+        nix::unistd::chdir("/").context("entering the new root")?;
         Ok(())
     }
 

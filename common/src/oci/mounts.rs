@@ -367,7 +367,7 @@ fn make_device(rootfs: &Rootfs, device: &LinuxDevice, may_mknod: bool) -> Result
     }
     if !may_mknod {
         let host = PathBuf::from(&inside);
-        return rootfs.bind_onto(&host, &inside);
+        return rootfs.bind_onto(&host, &inside).map(drop);
     }
     let kind = match device.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => nix::sys::stat::SFlag::S_IFCHR,

@@ -844,7 +844,7 @@ mod tests {
 
     #[test]
     fn every_message_of_the_guide_is_in_a_manual_page() {
-        let pages: Vec<String> = ["pseudo", "contain", "inject"]
+        let pages: Vec<String> = ["pseudo", "contain", "inject", "contain-oci"]
             .iter()
             .map(|tool| messages_of(tool))
             .collect();
@@ -871,6 +871,8 @@ mod tests {
         assert!(pages[1].contains("\\fBcontain: \\-\\-overlay STATE: No such file"));
         assert!(pages[2].contains("\\fBinject: PID: no such process"));
         assert!(pages[2].contains("unknown shell"), "{}", pages[2]);
+        assert!(pages[3].contains("does not exist\\fR (1)"), "{}", pages[3]);
+        assert!(!pages[3].contains("\\fBpseudo: CMD"), "{}", pages[3]);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # How fast `contain` starts a container and relays its console, timed by hyperfine.
 #
-#   1. Start-up: `contain -c DIR /bin/true` beside `unshare -Urmpfiun --mount-proc true` (the
-#      reference: the same namespaces but cgroup and time, no root file system) and bwrap with
-#      every namespace and DIR as its root. contain runs twice: with its default maps
-#      (subordinate ranges, written by newuidmap/newgidmap) and with only the user's own IDs,
-#      which is what unshare -Ur maps. `unshare --map-auto` shows what the helpers cost unshare.
+#   1. Start-up, in alternating rounds of two commands: `contain -c DIR /bin/true` with only the
+#      user's own IDs (what unshare -Ur maps) beside `unshare -Urmpfiun --mount-proc true` (the
+#      reference: the same namespaces but cgroup and time, no root file system); with its
+#      default maps (subordinate ranges, written by newuidmap/newgidmap) beside `unshare
+#      --map-auto`, which needs the same helpers; beside bwrap with every namespace and DIR as
+#      its root; and, with BASELINE, beside another build of contain (an earlier release).
 #   2. Console relay: `contain DIR cat /big` (SIZE_MB of random bytes, through the container's
 #      pty) beside `script -qc 'cat big' /dev/null` (the reference: the same busybox cat
 #      through script's pty) and `contain -c` (no pty), all into /dev/null; as MB/s.
@@ -14,14 +15,16 @@
 # when started as root, else as the caller. DIR is a busybox root file system made here.
 #
 # Usage: bench/contain.sh
-# Environment: CONTAIN (default: the static release build of bench/build.sh, built here), RUNS
-# (default 300), RELAY_RUNS (default 10), SIZE_MB (default 200), BENCH_USER.
+# Environment: CONTAIN (default: the static release build of bench/build.sh, built here),
+# BASELINE (another contain binary to compare with), RUNS per round (default 200), ROUNDS
+# (default 6), RELAY_RUNS (default 10), SIZE_MB (default 200), BENCH_USER.
 # Needs the Debian packages hyperfine, bubblewrap, busybox-static and uidmap. The JSON and CSV
 # exports stay in the printed directory.
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-runs=${RUNS:-300}
+runs=${RUNS:-200}
+rounds=${ROUNDS:-6}
 relay_runs=${RELAY_RUNS:-10}
 size_mb=${SIZE_MB:-200}
 need "hyperfine bubblewrap util-linux uidmap busybox-static" \
@@ -32,16 +35,48 @@ unprivileged_user
 # shellcheck disable=SC2016
 contain_bench contain 'head -c "$((size_mb * 1000 * 1000))" /dev/urandom >"$dir/big"'
 
+# rounds NAME :: REFERENCE-NAME REFERENCE-CMD NAME CMD: ROUNDS rounds of RUNS runs each (see
+# pair_rounds in lib.sh: the two alternate which runs first), each round's medians and ratio,
+# then the median ratio. Background load on a small machine moves times by 10% and more
+# between runs of hyperfine, so no two commands are compared across separate sequences.
+rounds() {
+    local name=$1
+    shift 2
+    echo
+    echo "$name, $rounds rounds of $runs runs: median of '$1', of '$3', ratio"
+    pair_rounds print_round "$work/$name" 10 4 "${run_as[@]}" :: "$@"
+    echo "  median ratio: $(printf '%s\n' "${ratios[@]}" | median)x"
+}
+
+# print_round ROUND CSV REFERENCE-NAME: one round's medians and ratio.
+print_round() {
+    awk -F, -v ref="$3" '
+        NR > 1 { if ($1 == ref) r = $4; else o = $4 }
+        END { printf "  %8.3f ms  %8.3f ms  %5.3fx\n", r * 1000, o * 1000, o / r }' "$2"
+}
+
 reference='unshare -Urmpfiun --mount-proc true'
-hyperfine_export "$work/startup" 3 "$runs" "${run_as[@]}" :: \
-    "$reference" "$reference" \
-    'contain -c DIR /bin/true' "$contain -c $dir /bin/true" \
-    'contain -c -u 0:UID:1 -g 0:GID:1 DIR /bin/true' "$contain -c -u 0:$uid:1 -g 0:$gid:1 $dir /bin/true" \
-    'bwrap --unshare-all --bind DIR / ... /bin/true' "bwrap --unshare-all --bind $dir / --dev /dev --proc /proc /bin/true" \
-    'unshare --map-auto -rmpfiun --mount-proc true' 'unshare --map-auto -rmpfiun --mount-proc true'
+own="$contain -c -u 0:$uid:1 -g 0:$gid:1 $dir /bin/true"
 echo
-echo "start-up (mean, ratio to '$reference'; target: contain <= 1.1x, faster than bwrap):"
-print_means "$work/startup.csv" "$reference"
+echo "start-up (target: contain with your own IDs <= 1.1x unshare, goal 1.0x; faster than bwrap):"
+rounds startup-own :: "$reference" "$reference" \
+    'contain -c -u 0:UID:1 -g 0:GID:1 DIR /bin/true' "$own"
+rounds startup-maps :: \
+    'unshare --map-auto -rmpfiun --mount-proc true' 'unshare --map-auto -rmpfiun --mount-proc true' \
+    'contain -c DIR /bin/true' "$contain -c $dir /bin/true"
+rounds startup-bwrap :: \
+    'bwrap --unshare-all --bind DIR / ... /bin/true' \
+    "bwrap --unshare-all --bind $dir / --dev /dev --proc /proc /bin/true" \
+    'contain -c -u 0:UID:1 -g 0:GID:1 DIR /bin/true' "$own"
+if [ -n "${BASELINE:-}" ]; then
+    baseline=$work/contain-baseline
+    cp "$BASELINE" "$baseline"
+    chmod 755 "$baseline"
+    rounds startup-baseline :: \
+        'BASELINE -c -u 0:UID:1 -g 0:GID:1 DIR /bin/true' \
+        "$baseline -c -u 0:$uid:1 -g 0:$gid:1 $dir /bin/true" \
+        'contain -c -u 0:UID:1 -g 0:GID:1 DIR /bin/true' "$own"
+fi
 
 reference="script -qc 'cat big' /dev/null"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -55,4 +90,4 @@ echo "'$reference'; target: contain >= 2x):"
 print_rates "$work/relay.csv" "$reference" "$((size_mb * 1000 * 1000))"
 
 echo
-echo "exports: $work/{startup,relay}.{json,csv}"
+echo "exports: $work/{startup-*.ROUND,relay}.{json,csv}"

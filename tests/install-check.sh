@@ -13,9 +13,9 @@
 #   tests/install-check.sh installed STAGE BINDIR MANDIR BASHCOMPDIR ZSHCOMPDIR FISHCOMPDIR CONFDIR
 #       the staged tree of `make install DESTDIR=STAGE`: the four binaries (executable, and
 #       the staged ones run), the four manual pages (`man --warnings -l` renders them without
-#       a warning; SYNOPSIS, EXIT STATUS, FILES and EXAMPLES present), and the completions
-#       (bash's loads and `complete -p` shows it; zsh and fish parse theirs), and podman's
-#       drop-in CONFDIR/contain-oci.conf naming BINDIR/contain-oci
+#       a warning; SYNOPSIS, EXIT STATUS, ENVIRONMENT, FILES, MESSAGES, EXAMPLES and SEE ALSO
+#       present), the completions (bash's loads and `complete -p` shows it; zsh and fish parse
+#       theirs), and podman's drop-in CONFDIR/contain-oci.conf naming BINDIR/contain-oci
 #   tests/install-check.sh uninstalled STAGE
 #       `make uninstall DESTDIR=STAGE` left no file in STAGE
 set -euo pipefail
@@ -76,7 +76,8 @@ check_installed() {
         [ -f "$page" ] || fail "$page: missing"
         warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
         [ -z "$warnings" ] || fail "$page: man --warnings: $warnings"
-        for section in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' FILES EXAMPLES; do
+        for section in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' ENVIRONMENT FILES MESSAGES \
+            EXAMPLES 'SEE ALSO'; do
             LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$page" 2>/dev/null | grep -x "$section" >/dev/null ||
                 fail "$page: no $section section"
         done

@@ -8,6 +8,10 @@
 //!
 //! Capabilities are handled as bit masks (bit N is capability N) up to the last capability the
 //! running kernel knows, so a kernel newer than the `caps` crate loses nothing in `all`.
+//!
+//! It must not be applied before the tool's own setup is done (callers apply it last, just before
+//! exec, so nothing of contain's runs with less), and it must never give an injected command a
+//! capability, user or bounding set beyond the container init's.
 
 use crate::idmap::{IdKind, IdMap, IdMaps, IdRange};
 use anyhow::{anyhow, bail, Context, Result};
@@ -67,12 +71,27 @@ pub fn parse_user(spec: &str) -> Result<User> {
 
 /// The highest capability number the running kernel knows (40 on Linux 5.9 and later).
 pub fn last_cap() -> Result<u8> {
-    let text = std::fs::read_to_string(LAST_CAP_FILE)
-        .with_context(|| format!("reading {LAST_CAP_FILE}"))?;
+    let text = match std::fs::read_to_string(LAST_CAP_FILE) {
+        Ok(text) => text,
+        // Without /proc (a container chrooted into a root that has none): the highest number
+        // PR_CAPBSET_READ accepts.
+        Err(e) => {
+            return last_cap_of_bounding_set()
+                .ok_or_else(|| anyhow!("reading {LAST_CAP_FILE}: {e}"))
+        }
+    };
     match text.trim().parse::<u8>() {
         Ok(last) if last < 64 => Ok(last),
         _ => bail!("{LAST_CAP_FILE}: unexpected content '{}'", text.trim()),
     }
+}
+
+/// The highest capability number PR_CAPBSET_READ accepts (it refuses those the kernel does
+/// not know with EINVAL).
+fn last_cap_of_bounding_set() -> Option<u8> {
+    // SAFETY: PR_CAPBSET_READ takes a capability number and reads no memory.
+    let known = |cap: u8| unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong) } >= 0;
+    (0..64u8).rev().find(|cap| known(*cap))
 }
 
 /// Every capability up to `last`: what a new user namespace grants its first process.
@@ -821,6 +840,7 @@ mod tests {
         assert_eq!(describe_mask(0), "none");
         let last = last_cap().unwrap();
         assert!(last >= 36, "cap_last_cap {last}");
+        assert_eq!(last_cap_of_bounding_set(), Some(last));
     }
 
     #[test]

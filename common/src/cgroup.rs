@@ -15,7 +15,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fstat, fstatat, mkdirat, Mode};
 use nix::unistd::{fchown, fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -386,15 +386,6 @@ impl Cgroup {
 
     pub fn version(&self) -> Version {
         self.version
-    }
-
-    /// The descriptors this cgroup holds, for a forked process that closes all others.
-    pub fn raw_fds(&self) -> Vec<RawFd> {
-        let mut fds = vec![self.dir.as_raw_fd()];
-        if let Some((parent, _)) = &self.parent {
-            fds.push(parent.as_raw_fd());
-        }
-        fds
     }
 
     /// Writes `value` to the file `name` of the cgroup, in one write as the kernel wants.

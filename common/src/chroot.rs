@@ -6,6 +6,9 @@
 //! PID 2, passes signals on, reaps the orphans that get reparented to it, and ends with the
 //! command's status. The command itself is not PID 1, because PID 1 gets no signal it has no
 //! handler for: a shell script as PID 1 would ignore SIGTERM and ^C.
+//!
+//! It must not be used for contain's init, which is the container's command itself: this small init
+//! is pseudo's, and it must not touch a mount outside the mount namespace `pseudo -p` created.
 
 use crate::process::{self, Exec};
 use crate::session::TERMINAL_SIGNALS;

@@ -1,6 +1,10 @@
 //! Console emulation: a pty whose slave is the container's /dev/console and whose master the
 //! supervisor relays to and from its own stdin and stdout; and the same relay for the pty a
 //! command of pseudo or inject gets in place of the caller's terminal (see crate::session).
+//!
+//! It relays bytes and the window size and restores the caller's terminal mode; it must not wait
+//! for, reap or signal the processes on the other side (supervise owns that), except the
+//! console escape's kill of init.
 
 use crate::supervise::{Event, Supervisor};
 use anyhow::{bail, Context, Result};

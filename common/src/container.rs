@@ -1,10 +1,12 @@
 //! A container: what `contain` starts, from the supervisor's side and from init's.
 
+use crate::binds::UserMounts;
 use crate::caps::Lockdown;
 use crate::cgroup::Resources;
 use crate::console::Console;
 use crate::container_cgroup::{ContainerCgroup, Needs};
 use crate::display::{self, Display, Gui, Handoff};
+use crate::environment::{self as env, Environment};
 use crate::hooks;
 use crate::idmap::IdMaps;
 use crate::mount::{Rootfs, WorkingDirectory};
@@ -12,12 +14,14 @@ use crate::net::{self, NetMode, Pasta, PastaSetup, Publish};
 use crate::ns::Namespace;
 use crate::overlay::Layers;
 use crate::process::{Exec, DEFAULT_PATH};
+use crate::registry::{Entry, Registration, Registry};
 use crate::session::{Session, TERMINAL_SIGNALS};
 use crate::supervise::{self, Signal, Supervisor};
 use crate::systemd;
-use crate::userns::{Lifeline, NsChild};
-use crate::watchdog::Watchdog;
+use crate::userns::{Lifeline, LifelinePipe, NsChild};
+use crate::watchdog::{Leftover, Watchdog};
 use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +46,8 @@ pub struct Container {
     pub network: NetMode,
     /// Host ports forwarded into the container (through pasta).
     pub publish: Vec<Publish>,
+    /// The user's bind mounts and tmpfs (`--bind`, `--ro-bind`, `--tmpfs`).
+    pub mounts: UserMounts,
     /// Through pasta, the gateway address leads to the host's loopback services.
     pub host_loopback: bool,
     /// Run with /bin/sh -c inside the new namespaces, in the new root, before the pivot.
@@ -56,6 +62,15 @@ pub struct Container {
     pub gui: Option<Gui>,
     /// How long init may take to end after a stopping signal before it is killed.
     pub stop_timeout: Duration,
+    /// The caller's variables for init (`-e`, `--env-file`), over contain's own.
+    pub env: Environment,
+    /// init's working directory inside (`-w`); None: `/`, or the caller's own in the host's
+    /// sandbox, if it has it.
+    pub workdir: Option<PathBuf>,
+    /// The container's host name (`--hostname`); None leaves the new UTS namespace's, the host's.
+    pub hostname: Option<String>,
+    /// The name it is registered under (`--name`); without one it is listed by its PID.
+    pub name: Option<String>,
     /// The signal the stopping signals reach init as (`--stop-signal`); by default systemd's
     /// halt request for a systemd init, the signal itself for any other.
     pub stop_signal: Option<i32>,
@@ -63,15 +78,61 @@ pub struct Container {
     pub limits: Resources,
 }
 
-/// What this start of the container found out about its init, and the cgroup made for it.
+/// What this run of the container found out about its init, and the cgroup made for it.
 struct InitSetup {
     /// Init is systemd (see crate::systemd).
     systemd: bool,
     /// systemd's `container_uuid`.
     uuid: Option<String>,
-    /// The container's cgroup, if it has one: init is placed in it before it runs and makes
-    /// its cgroup namespace there.
+    /// The container's cgroup, if it has one: init's cgroup and the root of its cgroup
+    /// namespace.
     cgroup: Option<ContainerCgroup>,
+}
+
+/// What every start of one run of a container shares.
+struct Run<'a> {
+    exec: &'a Exec,
+    prepared: &'a InitSetup,
+    start_directory: Option<&'a (PathBuf, bool)>,
+    console: Option<&'a Console>,
+    supervisor: &'a Supervisor,
+    /// The caller's registry of names, once opened (see [`Run::registry`]).
+    registry: std::cell::OnceCell<Option<Registry>>,
+    /// The container's entry in it, once made: before the start with a name, after the first
+    /// release of init without one (off the way to init's exec).
+    registration: RefCell<Option<Registration>>,
+}
+
+impl Run<'_> {
+    /// The caller's registry of names, opened on first use: a failure only leaves the
+    /// container unlisted, said when the directory is there but refused, silent where there
+    /// is no place for one (a container without /run or /tmp).
+    fn registry(&self) -> Option<&Registry> {
+        self.registry
+            .get_or_init(|| match Registry::open_if_possible() {
+                Ok(registry) => registry,
+                Err(e) => {
+                    crate::errors::warn(&format!("not listed: {}", crate::errors::one_line(&e)));
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// What contain leaves on the host, for the watchdog to remove if contain is killed: its
+    /// entry in the registry (named `name`, or by its PID), and the cgroups it made.
+    fn leftovers(&self, name: Option<&str>) -> Vec<Leftover> {
+        self.registry()
+            .map(|r| Leftover::Entry(r.removal(name)))
+            .into_iter()
+            .chain(
+                self.prepared
+                    .cgroup
+                    .as_ref()
+                    .map(|c| Leftover::Cgroups(c.leftover())),
+            )
+            .collect()
+    }
 }
 
 /// How one start of the container went.
@@ -105,6 +166,11 @@ impl Container {
         kinds
     }
 
+    /// True for the host's own system under a throw-away layer (`--tmp-overlay /`).
+    fn is_host_sandbox(&self) -> bool {
+        self.root == Path::new("/") && self.layers.is_some()
+    }
+
     /// Finds out whether init is systemd (in DIR or, with layers, below it) and prepares what
     /// that and the limits need: CAP_SYS_MODULE and CAP_SYS_RAWIO withheld from systemd, its
     /// UUID, and the container's cgroup, or the refusal when there is none to be had.
@@ -133,22 +199,38 @@ impl Container {
         })
     }
 
-    /// The clean environment init starts with.
-    fn environment(&self, prepared: &InitSetup) -> Vec<(String, String)> {
+    /// The clean environment init starts with, the caller's `-e` and `--env-file` over it
+    /// (HOME and USER of the user inside are added by init, from the container's
+    /// /etc/passwd, unless given); systemd's `container_uuid` too.
+    fn environment(&self, prepared: &InitSetup) -> Environment {
+        let mut env = if self.is_host_sandbox() {
+            env::host_sandbox()
+        } else {
+            Environment::new()
+        };
+        env::set(&mut env, MARKER.0, MARKER.1.into());
+        env::set_default(&mut env, "PATH", DEFAULT_PATH);
         let term = std::env::var("TERM").unwrap_or_else(|_| "linux".into());
-        let mut env = vec![
-            (MARKER.0.into(), MARKER.1.into()),
-            ("PATH".into(), DEFAULT_PATH.into()),
-            ("TERM".into(), term),
-        ];
+        env::set_default(&mut env, "TERM", term);
         if self.gui.is_some() {
-            env.push(("DISPLAY".into(), display::DISPLAY_INSIDE.into()));
-            env.push(("XAUTHORITY".into(), display::XAUTHORITY_INSIDE.into()));
+            env::set(&mut env, "DISPLAY", display::DISPLAY_INSIDE.into());
+            env::set(&mut env, "XAUTHORITY", display::XAUTHORITY_INSIDE.into());
         }
         if let Some(uuid) = &prepared.uuid {
-            env.push((systemd::UUID_VARIABLE.into(), uuid.clone()));
+            env::set(&mut env, systemd::UUID_VARIABLE, uuid.clone());
         }
+        env::extend(&mut env, &self.env);
         env
+    }
+
+    /// Where init starts inside, and whether it must exist (`-w`) or may fall back to `/` (the
+    /// caller's own directory in the host's sandbox, which may be under the fresh /tmp).
+    fn start_directory(&self) -> Option<(PathBuf, bool)> {
+        match &self.workdir {
+            Some(dir) => Some((dir.clone(), true)),
+            None if self.is_host_sandbox() => std::env::current_dir().ok().map(|d| (d, false)),
+            None => None,
+        }
     }
 
     /// Starts the container, supervises it and returns its init's status.
@@ -176,7 +258,18 @@ impl Container {
         }
         // Refused here, before anything starts, when init needs a cgroup there is none of.
         let prepared = self.prepare_init()?;
+        // A name is taken before anything starts; a container without one is registered
+        // once init runs (see Container::register_once).
+        let registry = std::cell::OnceCell::new();
+        let mut registration = None;
+        if let Some(name) = &self.name {
+            let opened = Registry::open()?;
+            let entry = Entry::of_this_process(Some(name.clone()), &self.root, &self.command);
+            registration = Some(opened.register(&entry)?);
+            let _ = registry.set(Some(opened));
+        }
         let exec = Exec::new(&self.command, self.environment(&prepared))?;
+        let start_directory = self.start_directory();
         let console = if self.console {
             Some(Console::open()?.with_escape())
         } else {
@@ -195,8 +288,17 @@ impl Container {
             self.stop_signal
                 .or(prepared.systemd.then_some(systemd::HALT_SIGNAL)),
         );
+        let run = Run {
+            exec: &exec,
+            prepared: &prepared,
+            start_directory: start_directory.as_ref(),
+            console: console.as_ref(),
+            supervisor: &supervisor,
+            registry,
+            registration: RefCell::new(registration),
+        };
         loop {
-            let status = match self.boot(&exec, console.as_ref(), &supervisor, &prepared)? {
+            let status = match self.boot(&run)? {
                 Start::Ran(status) => status,
                 Start::Interrupted(sig) => return Ok(128 + sig as i32),
             };
@@ -215,16 +317,23 @@ impl Container {
     }
 
     /// One life of the container, from creating its namespaces to the end of its init.
-    fn boot(
-        &self,
-        exec: &Exec,
-        console: Option<&Console>,
-        supervisor: &Supervisor,
-        prepared: &InitSetup,
-    ) -> Result<Start> {
+    fn boot(&self, run: &Run) -> Result<Start> {
+        let (console, supervisor) = (run.console, run.supervisor);
+        // The watchdog is made while init is held when something outside must be guarded
+        // from the start: the -o hook (which joins its process group) or a display (whose
+        // private directory on the host it removes should contain be killed). Otherwise it is
+        // made once init runs, beside init's own setup rather than before it: init waits for
+        // it only before it changes credentials or execs (see Container::init), and until
+        // then its parent-death signal ends it with contain.
+        let early = self.outside_hook.is_some() || self.gui.is_some();
+        let mut early_watchdog = match early {
+            true => Some(Watchdog::start(true, run.leftovers(self.name.as_deref()))?),
+            false => None,
+        };
         // Lives until init has ended: dropping it ends the display server.
-        let display = self.start_display()?;
+        let display = self.start_display(early_watchdog.as_mut())?;
         let handoff = display.as_ref().map(|(_, handoff)| handoff);
+        let guarded_pipe = LifelinePipe::new()?;
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
@@ -233,30 +342,44 @@ impl Container {
                 &self.maps,
                 // The container's cgroup, placed before its namespaces are made: the root of
                 // its cgroup namespace, and init's cgroup.
-                |setup_pid| match &prepared.cgroup {
+                |setup_pid| match &run.prepared.cgroup {
                     Some(cgroup) => cgroup.place(setup_pid),
                     None => Ok(()),
                 },
-                || self.setup(console, handoff),
-                |lifeline| self.init(console, lifeline, exec, handoff, prepared),
+                || self.setup(console, handoff, run.prepared.systemd),
+                |lifeline| {
+                    let guarded = guarded_pipe.child();
+                    self.init(
+                        console,
+                        lifeline,
+                        &guarded,
+                        run.exec,
+                        run.start_directory,
+                        handoff,
+                    )
+                },
             )?
         };
-        // Ends the container, and the -o hook with what it started, when contain ends, even of
-        // SIGKILL: init's parent-death signal does not survive its changes of credentials. It
-        // then removes the container's cgroups too.
-        let cleanup = |tool_alive| {
-            if let Some(cgroup) = &prepared.cgroup {
-                cgroup.watchdog_cleanup(tool_alive);
-            }
-        };
-        let fds = prepared.cgroup.as_ref().map(ContainerCgroup::fds);
-        let cleanup = fds.map(|fds| (&cleanup as &dyn Fn(bool), fds));
-        let watchdog = match Watchdog::guarding_then(child.pid, false, cleanup) {
-            Ok(watchdog) => watchdog,
+        let guarded = guarded_pipe.parent();
+        // A pidfd of init while it is held, and so cannot have ended and been reaped.
+        let target = match crate::process::pidfd_open(child.pid.as_raw()) {
+            Ok(fd) => fd,
             Err(e) => {
                 child.abandon();
-                return Err(e);
+                return Err(e).context("opening a pidfd of init");
             }
+        };
+        // Ends the container, and the -o hook with what it started, when contain ends, even of
+        // SIGKILL: init's parent-death signal does not survive its changes of credentials.
+        let early_watchdog = match early_watchdog {
+            Some(mut watchdog) => match watchdog.guard(child.pid, false) {
+                Ok(()) => Some(watchdog),
+                Err(e) => {
+                    child.abandon();
+                    return Err(e);
+                }
+            },
+            None => None,
         };
         // What happens outside while the child is held; any failure abandons the child, and
         // so does a signal to contain (the hook is killed then, and pasta ended).
@@ -272,7 +395,7 @@ impl Container {
                 }
                 _ => None,
             };
-            if let Some(script) = &self.outside_hook {
+            if let (Some(script), Some(watchdog)) = (&self.outside_hook, &early_watchdog) {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
                 let env = [(INIT_PID_VAR, child.pid.to_string())];
                 // In the watchdog's group, which ends with the container even of SIGKILL.
@@ -301,17 +424,64 @@ impl Container {
             }
         };
         let pid = child.release()?;
-        match console {
+        let watchdog = match early_watchdog {
+            Some(watchdog) => Ok(watchdog),
+            None => {
+                let leftovers = run.leftovers(self.name.as_deref());
+                Watchdog::guarding_pidfd(pid, target, false, leftovers)
+            }
+        };
+        let watchdog = match watchdog {
+            Ok(watchdog) => watchdog,
+            Err(e) => {
+                // Init, which waits for the word below, ends at the pipe's end.
+                drop(guarded);
+                crate::process::kill_and_reap(pid);
+                return Err(e);
+            }
+        };
+        // EPIPE: init has ended already (it failed, and said why): its status tells.
+        match nix::unistd::write(&guarded, &[1]) {
+            Ok(_) | Err(nix::errno::Errno::EPIPE) => {}
+            Err(e) => {
+                crate::process::kill_and_reap(pid);
+                return Err(e).context("releasing init");
+            }
+        }
+        // After the watchdog, which removes the entry should contain be killed, and after init
+        // has its word, so that init does not wait for it.
+        self.register_once(run);
+        // Looked after while init runs: one that died is replaced (see watchdog.rs).
+        supervisor.guarded_by(watchdog);
+        let status = match console {
             Some(console) => console.relay(supervisor, pid),
             None => supervisor.wait(pid),
+        };
+        drop(supervisor.take_watchdog());
+        status.map(Start::Ran)
+    }
+
+    /// Registers a container without a name, once, after its first release (a failure only
+    /// leaves it unlisted).
+    fn register_once(&self, run: &Run) {
+        let (Some(registry), None) = (run.registry(), &self.name) else {
+            return;
+        };
+        let mut registration = run.registration.borrow_mut();
+        if registration.is_some() {
+            return;
         }
-        .map(Start::Ran)
+        match registry.register(&Entry::of_this_process(None, &self.root, &self.command)) {
+            Ok(made) => *registration = Some(made),
+            Err(e) => crate::errors::warn(&format!("not listed: {}", crate::errors::one_line(&e))),
+        }
     }
 
     /// With `--gui`, the display server, ready, and what init needs to take it over. Through
     /// pasta the host's own addresses would reach an X server listening on TCP: they are
-    /// closed inside.
-    fn start_display(&self) -> Result<Option<(Display, Handoff)>> {
+    /// closed inside. The watchdog learns of the display's private directory as soon as it
+    /// exists.
+    fn start_display(&self, watchdog: Option<&mut Watchdog>) -> Result<Option<(Display, Handoff)>> {
         let Some(gui) = &self.gui else {
             return Ok(None);
         };
@@ -321,7 +491,12 @@ impl Container {
         };
         let root_on_host = self.maps.root_on_host().unwrap_or((0, 0));
         let title = format!("contain {}", self.root.display());
-        let display = Display::start(gui, &title, root_on_host)?;
+        let display = match watchdog {
+            Some(watchdog) => Display::start(gui, &title, root_on_host, &mut |dir| {
+                watchdog.leave_behind(dir)
+            })?,
+            None => Display::start(gui, &title, root_on_host, &mut |_| Ok(()))?,
+        };
         let owner = self.lockdown.user().map(|u| (u.uid, u.gid));
         let handoff = display.handoff(owner, blocked);
         Ok(Some((display, handoff)))
@@ -336,7 +511,16 @@ impl Container {
     /// must stay read-only, nosuid, nodev or noexec, or that hides something container root
     /// must not see, is made here, never in [`Container::init`]: a read-only bind made later
     /// can be made writable again by container root, and a mount made later can be unmounted.
-    fn setup(&self, console: Option<&Console>, display: Option<&Handoff>) -> Result<()> {
+    fn setup(
+        &self,
+        console: Option<&Console>,
+        display: Option<&Handoff>,
+        systemd: bool,
+    ) -> Result<()> {
+        // Opened before the root is built: the host sandbox covers the host's /tmp.
+        let display = display.map(Handoff::open).transpose()?;
+        // Before the root's own mounts, which may cover a SRC (see binds.rs).
+        let sources = self.mounts.open_sources()?;
         let rootfs = match &self.layers {
             Some(layers) => layers.mount(&self.root)?,
             None => Rootfs::bind_working_directory(&self.root)?,
@@ -345,9 +529,14 @@ impl Container {
             rootfs.bind_host_sys()?;
         }
         rootfs.mount_dev(console.map(|c| c.slave_path()))?;
-        if let Some(display) = display {
+        if systemd {
+            systemd::mount_run(&rootfs)?;
+        }
+        if let Some(display) = &display {
             display.install(&rootfs)?;
         }
+        // The user's own (--bind, --ro-bind, --tmpfs): a read-only one stays so.
+        self.mounts.mount(&rootfs, sources)?;
         rootfs.enter()
     }
 
@@ -358,9 +547,10 @@ impl Container {
         &self,
         console: Option<&Console>,
         lifeline: &Lifeline,
+        guarded: &Lifeline,
         exec: &Exec,
+        start_directory: Option<&(PathBuf, bool)>,
         display: Option<&Handoff>,
-        prepared: &InitSetup,
     ) -> Result<i32> {
         // Mounts from here on are container root's own, past the lock point (see setup).
         let rootfs = Rootfs::rebind_working_directory(&self.root)?;
@@ -371,9 +561,6 @@ impl Container {
         if self.network == NetMode::Private {
             net::bring_up_loopback()?;
         }
-        if prepared.systemd {
-            systemd::mount_run(&rootfs)?;
-        }
         if let Some(display) = display {
             display.close_host_addresses()?;
         }
@@ -382,6 +569,23 @@ impl Container {
             hooks::run("-i hook", script, Path::new("."), &[])?;
         }
         rootfs.pivot()?;
+        if let Some(name) = &self.hostname {
+            nix::unistd::sethostname(name).context("setting the host name")?;
+        }
+        match start_directory {
+            Some((dir, true)) => nix::unistd::chdir(dir.as_path())
+                .map_err(|e| anyhow::anyhow!("-w {}: {}", dir.display(), e.desc()))?,
+            Some((dir, false)) => {
+                let _ = nix::unistd::chdir(dir.as_path());
+            }
+            None => {}
+        }
+        let mut exec = exec.clone();
+        let (name, home) = env::user_inside(self.lockdown.user().map_or(0, |u| u.uid));
+        exec.set_default_env("HOME", &home);
+        if let Some(name) = name {
+            exec.set_default_env("USER", &name);
+        }
         // Find the command while stderr is still ours, so "not found" is reported there.
         exec.resolve()?;
         match console {
@@ -390,6 +594,11 @@ impl Container {
             None => Session::Detached.enter()?,
         }
         crate::keyring::join_new_session()?;
+        // The watchdog guards us before anything here can clear the parent-death signal (a
+        // change of credentials, an exec of a set-user-ID program): see Container::boot.
+        if !guarded.released() {
+            return Ok(crate::errors::FAILURE);
+        }
         // Last, so that none of our own setup runs with less than full rights; switching user
         // undoes the parent-death signal, so it is armed again.
         if !self.lockdown.is_default() {

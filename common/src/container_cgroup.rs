@@ -14,13 +14,12 @@
 //!
 //! The container's cgroup is given to container root where that is not the caller. Every
 //! cgroup made here is removed when the container ends: by contain, or by its watchdog when
-//! contain was killed (see [`ContainerCgroup::watchdog_cleanup`]).
+//! contain was killed (see [`Leftover`]).
 
-use crate::cgroup::{self, Cgroup, Resources};
+use crate::cgroup::{self, Cgroup, Mount, Resources};
 use crate::errors;
 use anyhow::{anyhow, bail, Result};
 use nix::unistd::Pid;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 /// The child of a delegated cgroup that contain moves itself into.
@@ -48,6 +47,41 @@ pub struct ContainerCgroup {
     container: Option<Cgroup>,
     /// For a delegated cgroup: it, and its child that contain moved itself into.
     supervised: Option<(Cgroup, Cgroup)>,
+    /// What the watchdog removes should contain be killed.
+    leftover: Leftover,
+}
+
+/// The cgroups contain made for a container, by their paths in the hierarchy, for its watchdog
+/// to remove should contain be killed: a copy of contain that opens them afresh, one name at
+/// a time without following links, from the hierarchy's mount point.
+#[derive(Clone, Debug)]
+pub struct Leftover {
+    mount: Mount,
+    /// The container's cgroup, relative to the hierarchy's root.
+    container: String,
+    /// The delegated cgroup and the name of its child contain moved itself into.
+    supervised: Option<(String, String)>,
+}
+
+impl Leftover {
+    /// Kills what is left in the container's cgroup and removes it with everything below; with
+    /// a delegated cgroup, moves the calling process (the watchdog) back into it, kills what is
+    /// left in the supervisor cgroup and removes that. Silent: the watchdog has no stderr.
+    pub fn remove(&self) {
+        if let Ok(container) = Cgroup::open(&self.mount, &self.container) {
+            container.kill_all();
+            let _ = container.remove(PATIENCE);
+        }
+        if let Some((parent, supervisor)) = &self.supervised {
+            let opened = Cgroup::open(&self.mount, parent).and_then(|parent| {
+                let child = parent.duplicate()?.open_child(supervisor)?;
+                Ok((parent, child))
+            });
+            if let Ok((parent, supervisor)) = opened {
+                let _ = leave(&parent, &supervisor);
+            }
+        }
+    }
 }
 
 /// The option that sets a limit needing `controller`.
@@ -89,10 +123,17 @@ impl ContainerCgroup {
         let mut made = ContainerCgroup {
             container: None,
             supervised: None,
+            leftover: Leftover {
+                mount: mount.clone(),
+                container: String::new(),
+                supervised: None,
+            },
         };
         let parent = if euid == 0 && own == "/" {
             let root = Cgroup::open(&mount, "/")?;
-            made.container = Some(create_own(&root)?);
+            let container = create_own(&root)?;
+            made.leftover.container = format!("/{}", name_of(&container));
+            made.container = Some(container);
             root
         } else {
             let current = Cgroup::open(&mount, &own)?;
@@ -107,8 +148,10 @@ impl ContainerCgroup {
             let supervisor = current.create_child(SUPERVISOR).map_err(in_use)?;
             let moved = supervisor.add_process(std::process::id() as i32);
             made.supervised = Some((current.duplicate()?, supervisor));
+            made.leftover.supervised = Some((own.clone(), SUPERVISOR.to_string()));
             moved?;
             made.container = Some(current.create_child(CONTAINER).map_err(in_use)?);
+            made.leftover.container = format!("{}/{CONTAINER}", own.trim_end_matches('/'));
             current
         };
         let container = made.container.as_ref().expect("made above");
@@ -148,28 +191,9 @@ impl ContainerCgroup {
         Ok(())
     }
 
-    /// The descriptors a forked watchdog must keep open for [`ContainerCgroup::watchdog_cleanup`].
-    pub fn fds(&self) -> Vec<RawFd> {
-        let mut fds = Vec::new();
-        for cgroup in self.container.iter().chain(
-            self.supervised
-                .iter()
-                .flat_map(|(parent, supervisor)| [parent, supervisor]),
-        ) {
-            fds.extend(cgroup.raw_fds());
-        }
-        fds
-    }
-
-    /// For the watchdog, once it has killed init: removes the container's cgroup; and when
-    /// contain is gone (`tool_alive` false: it was killed), also what contain would have
-    /// removed at its end, leaving the supervisor cgroup itself first. Silent: the watchdog has
-    /// no stderr.
-    pub fn watchdog_cleanup(&self, tool_alive: bool) {
-        let _ = self.remove_container();
-        if !tool_alive {
-            let _ = self.leave_supervisor();
-        }
+    /// What the watchdog is to remove should contain be killed.
+    pub fn leftover(&self) -> Leftover {
+        self.leftover.clone()
     }
 
     fn remove_container(&self) -> Result<()> {
@@ -182,21 +206,35 @@ impl ContainerCgroup {
         }
     }
 
-    /// Kills what is left in the supervisor cgroup but the calling process, moves that back to
-    /// the delegated cgroup, and removes the supervisor cgroup.
+    /// Leaves the supervisor cgroup (see [`leave`]).
     fn leave_supervisor(&self) -> Result<()> {
-        let Some((parent, supervisor)) = &self.supervised else {
-            return Ok(());
-        };
-        let me = std::process::id() as i32;
-        for pid in supervisor.processes().unwrap_or_default() {
-            if pid != me {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
-            }
+        match &self.supervised {
+            Some((parent, supervisor)) => leave(parent, supervisor),
+            None => Ok(()),
         }
-        parent.add_process(me)?;
-        supervisor.remove(PATIENCE)
     }
+}
+
+/// Kills what is left in `supervisor` but the calling process, moves that back to `parent`,
+/// and removes `supervisor`.
+fn leave(parent: &Cgroup, supervisor: &Cgroup) -> Result<()> {
+    let me = std::process::id() as i32;
+    for pid in supervisor.processes().unwrap_or_default() {
+        if pid != me {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+    }
+    parent.add_process(me)?;
+    supervisor.remove(PATIENCE)
+}
+
+/// The last component of a cgroup's path.
+fn name_of(cgroup: &Cgroup) -> String {
+    cgroup
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 impl Drop for ContainerCgroup {

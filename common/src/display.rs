@@ -65,6 +65,10 @@ const HOST_COOKIE: &str = "/tmp/.contain-host-auth";
 /// system's /etc/xpra/conf.d would start an Xsession, and a user configuration is not read
 /// for uid 0, which the server is in its namespace.
 const XPRA_CONFIG_DIRS: &str = "/tmp/.contain-xdg";
+/// What the server's /tmp may hold: the cookie, the sockets, xpra's configuration and logs,
+/// which clients in the container can make grow. A tmpfs without a size may take half of the
+/// machine's memory; this is /dev/shm's size.
+const SERVER_TMP_SIZE: &str = mount::SHM_SIZE;
 /// xpra's own sockets and runtime files, on the server's /tmp.
 const XPRA_SOCKETS: &str = "/tmp/.contain-xpra";
 /// The FIFO, in the socket directory, that says an xpra server has its first client: the
@@ -325,8 +329,15 @@ impl Display {
     ///
     /// `owner` are the host uid and gid of container root: the server runs as them (the
     /// caller, unless the caller is root) and the private directory is theirs, so that the
-    /// container's init can take the socket and remove the directory.
-    pub fn start(gui: &Gui, title: &str, owner: (u32, u32)) -> Result<Display> {
+    /// container's init can take the socket and remove the directory. `created` learns of the
+    /// directory as soon as it exists (for the watchdog to remove it should contain be killed
+    /// before init has).
+    pub fn start(
+        gui: &Gui,
+        title: &str,
+        owner: (u32, u32),
+        created: &mut dyn FnMut(&Path) -> Result<()>,
+    ) -> Result<Display> {
         let euid = nix::unistd::geteuid();
         if owner.0 != euid.as_raw() && !euid.is_root() {
             bail!(
@@ -336,7 +347,8 @@ impl Display {
         }
         let program = program_path(gui.mode)?;
         let dir = private_dir(owner.0 == euid.as_raw())?;
-        let started = Self::start_in(&dir, gui, title, &program, owner);
+        let started =
+            created(&dir).and_then(|()| Self::start_in(&dir, gui, title, &program, owner));
         if started.is_err() {
             let _ = fs::remove_dir_all(&dir);
         }
@@ -704,7 +716,7 @@ impl ServerSetup<'_> {
         mount::tmpfs(
             Path::new("/tmp"),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            "mode=1777",
+            &format!("mode=1777,size={SERVER_TMP_SIZE}"),
         )?;
         write_private(Path::new(SERVER_COOKIE), &self.cookie)?;
         if self.xpra {
@@ -839,11 +851,38 @@ pub struct Handoff {
 }
 
 impl Handoff {
+    /// In the container's setup, first thing, before its root is built: the directory holding
+    /// the private one, opened while its path still leads there (the host sandbox,
+    /// `--tmp-overlay /`, covers the host's /tmp with a tmpfs of its own).
+    pub fn open(&self) -> Result<OpenHandoff<'_>> {
+        let parent = self.dir.parent().unwrap_or(Path::new("/"));
+        Ok(OpenHandoff {
+            handoff: self,
+            parent: mount::open_dir(parent)?,
+        })
+    }
+
+    /// In the container's init: the routes to the host's own addresses (through pasta)
+    /// closed, in the container's network namespace, as root of the user namespace owning it.
+    pub fn close_host_addresses(&self) -> Result<()> {
+        net::prohibit_destinations(&self.blocked)
+    }
+}
+
+/// A [`Handoff`] with the private directory's parent open, in the setup's mount namespace (a
+/// bind from a mount of another namespace is refused).
+pub struct OpenHandoff<'a> {
+    handoff: &'a Handoff,
+    parent: OwnedFd,
+}
+
+impl OpenHandoff<'_> {
     /// In the container's setup (before the lock point, see container.rs): a small
     /// tmpfs on ROOT/tmp/.X11-unix, the server's socket bound there as X0, the cookie file
     /// (0600), and the private directory removed from the host. The binding keeps the socket
     /// reachable after its file is gone.
     pub fn install(&self, rootfs: &Rootfs) -> Result<()> {
+        let this = self.handoff;
         // Resolved inside the root: a link in the tree (tmp -> /home/...) cannot lead the
         // socket or the cookie out of it.
         let (sockets, _) = SOCKET_INSIDE.rsplit_once('/').expect("an absolute path");
@@ -853,7 +892,7 @@ impl Handoff {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             Some("mode=1777,size=64k"),
         )?;
-        rootfs.bind_onto(&self.socket, SOCKET_INSIDE)?;
+        rootfs.bind_onto(&self.reached(&this.socket), SOCKET_INSIDE)?;
         let (_, name) = XAUTHORITY_INSIDE
             .rsplit_once('/')
             .expect("an absolute path");
@@ -867,21 +906,23 @@ impl Handoff {
         .map(fs::File::from)
         .with_context(|| format!("creating {XAUTHORITY_INSIDE}"))?;
         (&cookie)
-            .write_all(&self.cookie.xauthority(0))
+            .write_all(&this.cookie.xauthority(0))
             .with_context(|| format!("writing {XAUTHORITY_INSIDE}"))?;
-        if let Some((uid, gid)) = self.owner {
+        if let Some((uid, gid)) = this.owner {
             nix::unistd::fchown(&cookie, Some(uid.into()), Some(gid.into()))
                 .with_context(|| format!("handing {XAUTHORITY_INSIDE} to uid {uid}"))?;
         }
-        fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("removing {}", self.dir.display()))?;
+        fs::remove_dir_all(self.reached(&this.dir))
+            .with_context(|| format!("removing {}", this.dir.display()))?;
         Ok(())
     }
 
-    /// In the container's init: the routes to the host's own addresses (through pasta)
-    /// closed, in the container's network namespace, as root of the user namespace owning it.
-    pub fn close_host_addresses(&self) -> Result<()> {
-        net::prohibit_destinations(&self.blocked)
+    /// `path`, below the private directory's parent, reached through the descriptor opened
+    /// before the container's mounts could cover it.
+    fn reached(&self, path: &Path) -> PathBuf {
+        let parent = self.handoff.dir.parent().unwrap_or(Path::new("/"));
+        let below = path.strip_prefix(parent).unwrap_or(path);
+        mount::fd_path(&self.parent).join(below)
     }
 }
 

@@ -3,9 +3,13 @@
 //!
 //! No privilege is needed: the kernel lets a process join the namespaces of any process it may
 //! ptrace, and the owner of a user namespace may ptrace everything inside it.
+//!
+//! It must not give the injected command more than the container's init has (caps), nor enter a
+//! container of another user unless the caller is root.
 
 use crate::caps::{Lockdown, User};
 use crate::container::MARKER;
+use crate::environment::{self as env, Environment};
 use crate::errors;
 use crate::ns::Joiner;
 use crate::process::{self, Exec, DEFAULT_PATH};
@@ -43,6 +47,8 @@ pub struct Injection {
     pub command: Vec<OsString>,
     /// Run the command as this user inside instead of root.
     pub user: Option<User>,
+    /// The caller's variables (`-e`, `--env-file`), over the container's.
+    pub env: Environment,
 }
 
 impl Injection {
@@ -70,7 +76,7 @@ impl Injection {
         let supervisor = Supervisor::new()?.passing_to_group(&TERMINAL_SIGNALS);
         // Forked before entering, so that it is no process of the container's; it ends the
         // command if inject is SIGKILLed, whatever the command did to its credentials.
-        let mut watchdog = Watchdog::start()?;
+        let mut watchdog = Watchdog::start(false, Vec::new())?;
         entry.enter()?;
         // Opened inside, from the container's /dev/ptmx, so the command's tty has a name there.
         let session = Session::for_caller()?;
@@ -80,7 +86,9 @@ impl Injection {
         } else {
             self.command
         };
-        let exec = Exec::new(&command, environment(path, init.display_variables()))?;
+        let uid = self.user.map_or(0, |u| u.uid);
+        let env = environment(init.variables(), path, uid, &self.env);
+        let exec = Exec::new(&command, env)?;
 
         let pipe = LifelinePipe::new()?;
         let child = process::spawn(0, || {
@@ -110,7 +118,11 @@ impl Injection {
             return Err(e);
         }
         nix::unistd::write(&parent_end, &[1]).context("releasing the command")?;
-        session.wait(&supervisor, child)
+        // One that dies cannot be replaced from in here: the command is ended then.
+        supervisor.guarded_by(watchdog);
+        let status = session.wait(&supervisor, child);
+        drop(supervisor.take_watchdog());
+        status
     }
 }
 
@@ -192,10 +204,10 @@ impl ContainerInit {
         }
     }
 
-    /// DISPLAY and XAUTHORITY of init's environment: a container with a display of its own
-    /// (`contain --gui`) has them, and what runs in it must use that display. Call it after
-    /// [`Entry::enter`], like [`ContainerInit::path_inside`].
-    pub fn display_variables(&self) -> Vec<(String, String)> {
+    /// init's environment, as contain gave it: the container's variables (DISPLAY and
+    /// XAUTHORITY of a display of its own among them). Call it after [`Entry::enter`], like
+    /// [`ContainerInit::path_inside`].
+    pub fn variables(&self) -> Environment {
         let environ = self
             .proc
             .read("environ")
@@ -205,9 +217,7 @@ impl ContainerInit {
             .split(|&b| b == 0)
             .filter_map(|entry| {
                 let (key, value) = std::str::from_utf8(entry).ok()?.split_once('=')?;
-                DISPLAY_VARIABLES
-                    .contains(&key)
-                    .then(|| (key.to_string(), value.to_string()))
+                Some((key.to_string(), value.to_string()))
             })
             .collect()
     }
@@ -446,21 +456,28 @@ fn default_shell() -> OsString {
         .unwrap_or_else(|| "/bin/sh".into())
 }
 
-/// The variables of init's environment that name its display.
-const DISPLAY_VARIABLES: [&str; 2] = ["DISPLAY", "XAUTHORITY"];
-
-/// inject's own environment, marked as the container's, with the container's PATH: the host's
-/// PATH names host directories, which mean nothing inside. A container with a display of its
-/// own gives its DISPLAY and XAUTHORITY (`from_init`) instead of the caller's.
-fn environment(container_path: String, from_init: Vec<(String, String)>) -> Vec<(String, String)> {
-    let replaced = |k: &str| from_init.iter().any(|(key, _)| key == k);
-    let mut env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| k != "PATH" && k != MARKER.0 && !replaced(k))
+/// The command's environment: the container's (init's, as contain set it), with the
+/// container's PATH, the caller's TERM (the command is on the caller's terminal), HOME and
+/// USER of the user the command runs as (`uid`), and then the caller's `-e` and `--env-file`
+/// (`given`). Nothing else of inject's own environment passes: root's tokens and credentials
+/// would be readable by the container's processes.
+fn environment(
+    container: Environment,
+    container_path: String,
+    uid: u32,
+    given: &Environment,
+) -> Environment {
+    let mut env: Environment = container
+        .into_iter()
+        .filter(|(k, _)| k != "HOME" && k != "USER")
         .collect();
-    env.extend(from_init);
-    env.push(("PATH".into(), container_path));
-    env.push((MARKER.0.into(), MARKER.1.into()));
+    env::set(&mut env, "PATH", container_path);
+    env::set(&mut env, MARKER.0, MARKER.1.into());
+    if let Ok(term) = std::env::var("TERM") {
+        env::set(&mut env, "TERM", term);
+    }
+    env::set_user_defaults(&mut env, uid);
+    env::extend(&mut env, given);
     env
 }
 
@@ -491,8 +508,20 @@ mod tests {
     }
 
     #[test]
-    fn the_environment_is_marked_and_has_the_container_path() {
-        let env = environment("/inside/bin".into(), vec![("DISPLAY".into(), ":0".into())]);
+    fn the_environment_is_the_containers_with_the_callers_options_over_it() {
+        let pairs = |list: &[(&str, &str)]| -> Environment {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let container = pairs(&[
+            ("DISPLAY", ":0"),
+            ("PATH", "/init/bin"),
+            ("HOME", "/home/init"),
+            ("A", "container"),
+        ]);
+        let given = pairs(&[("A", "caller"), ("B", "1")]);
+        let env = environment(container, "/inside/bin".into(), 0, &given);
         let get = |key: &str| {
             env.iter()
                 .filter(|(k, _)| k == key)
@@ -502,6 +531,17 @@ mod tests {
         assert_eq!(get("PATH"), ["/inside/bin"]);
         assert_eq!(get(MARKER.0), [MARKER.1]);
         assert_eq!(get("DISPLAY"), [":0"]);
+        assert_eq!(get("A"), ["caller"]);
+        assert_eq!(get("B"), ["1"]);
+        // The test runs on the host: its /etc/passwd names root's home.
+        assert_eq!(get("USER"), ["root"]);
+        assert_eq!(get("HOME").len(), 1);
+        // Nothing of the test process's own environment but TERM.
+        for (k, _) in std::env::vars() {
+            if !["TERM", "PATH", "HOME", "USER", "A", "B", "DISPLAY"].contains(&k.as_str()) {
+                assert!(get(&k).is_empty(), "{k} passed");
+            }
+        }
     }
 
     #[test]

@@ -1,4 +1,7 @@
 //! Hook commands the user gives to run at fixed points of a container's start.
+//!
+//! It must not put text of its own around the user's: the hook is the one argument of `/bin/sh -c`,
+//! never part of a command line we build.
 
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;

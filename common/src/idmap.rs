@@ -4,6 +4,8 @@
 //! container correspond to COUNT IDs from LOWER on the host. Validation follows the kernel's own
 //! rules for /proc/PID/uid_map so that a bad map is refused here, with a message naming the bad
 //! part, instead of as a bare EINVAL from the kernel.
+//!
+//! It parses, checks and computes maps; it must not write them (userns does) or start a process.
 
 use anyhow::{bail, Context, Result};
 use std::fmt;

@@ -3,6 +3,8 @@
 //! Without it a container inherits the caller's session keyring, whatever its lock-down: it
 //! could read the caller's keys (a user namespace does not hide them) and leave keys there that
 //! outlive it. A new anonymous session keyring starts empty and ends with its last process.
+//!
+//! It must not join, link or read the caller's keyring: the new one is anonymous and empty.
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;

@@ -1,10 +1,15 @@
 //! The tools' manual pages and shell completions, generated from their clap definitions so
 //! that every option appears in both as soon as it exists (`make` writes them with the hidden
-//! `--man` and `--completions SHELL`; see [`crate::errors::parse_args`]).
+//! `--man` and `--completions SHELL`; see [`crate::cli::parse_args`]).
 //!
 //! clap_mangen renders NAME, DESCRIPTION and OPTIONS; this module adds what it lacks: a
-//! SYNOPSIS that shows each option's argument, the EXAMPLES (taken from the command's
-//! `after_help`, lines `  COMMAND  what it does`), EXIT STATUS and FILES.
+//! SYNOPSIS that shows each option's argument, EXIT STATUS, ENVIRONMENT, ID MAPS, CONSOLE,
+//! SYMBOLIC LINKS IN DIR, FILES, MESSAGES, the EXAMPLES (taken from the command's
+//! `after_help`, lines `  COMMAND  what it does`) and SEE ALSO. MESSAGES is read from
+//! docs/messages.md, the guide's table of every message, and ID MAPS, CONSOLE and SYMBOLIC
+//! LINKS IN DIR from the sections of the guides of those names, when the tool is built: one
+//! text for page and guide, so that neither can leave out what the other says.
+//! It must not describe an option itself: that is the option's clap help, in the binary.
 
 use crate::errors::{FAILURE, NOT_EXECUTABLE, NOT_FOUND};
 use clap::{Arg, ArgAction, Command};
@@ -41,7 +46,21 @@ pub fn write_man(cmd: Command, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(part(&|w| page.render_options_section(w))?.as_bytes())?;
     write_commands(&cmd, out)?;
     write_exit_status(&name, out)?;
+    write_environment(&name, out)?;
+    if name != "inject" && name != "contain-oci" {
+        write_guide_section("ID MAPS", MAPS_GUIDE, "Maps", out)?;
+    }
+    if name == "contain" {
+        write_guide_section("CONSOLE", TERMINAL_GUIDE, "The console", out)?;
+        write_guide_section(
+            "SYMBOLIC LINKS IN DIR",
+            SECURITY_GUIDE,
+            "Symbolic links in DIR",
+            out,
+        )?;
+    }
     write_files(&name, out)?;
+    write_messages(&name, MESSAGES_GUIDE, out)?;
     if let Some(examples) = examples {
         write_examples(&examples, out)?;
     }
@@ -55,8 +74,12 @@ pub fn write_completions(cmd: Command, shell: &str, out: &mut dyn Write) -> Resu
         .map_err(|_| format!("--completions: unknown shell '{shell}' (bash, zsh or fish)"))?;
     let mut cmd = cmd;
     let name = cmd.get_name().to_string();
-    clap_complete::generate(shell, &mut cmd, name, out);
-    Ok(())
+    // clap_complete panics when it cannot write (a reader that stopped early, `| head`): it
+    // writes to memory, and the tool writes that out, reporting a failure as one line.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut script);
+    out.write_all(&script)
+        .map_err(|e| format!("writing the completions: {e}"))
 }
 
 /// Roff text: backslashes and hyphens escaped, and no line starting with a control character.
@@ -263,6 +286,283 @@ fn write_exit_status(name: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "CMD was not found.")
 }
 
+/// The variables each tool reads, and what the command it runs gets.
+fn write_environment(name: &str, out: &mut dyn Write) -> io::Result<()> {
+    let variables: &[(&str, &str)] = match name {
+        "pseudo" => &[
+            (
+                "SHELL",
+                "The command run when no CMD is given (else /bin/sh).",
+            ),
+            ("PATH", "Where CMD is looked up."),
+            (
+                "(all)",
+                "The command gets pseudo's whole environment, unchanged.",
+            ),
+        ],
+        "contain" => &[
+            (
+                "TERM",
+                "Passed on to init (linux if unset). Init gets no other variable of the \
+                 caller's: its environment is container=contain, TERM and PATH (the \
+                 directories /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin and \
+                 /bin), and with --gui also \
+                 DISPLAY=:0 and XAUTHORITY=/tmp/.X11-unix/Xauthority.",
+            ),
+            (
+                "PATH",
+                "Where contain finds the programs it starts outside the container: pasta, \
+                 Xephyr, xpra, newuidmap and newgidmap.",
+            ),
+            (
+                "DISPLAY, XAUTHORITY",
+                "With --gui: the caller's X display, on which the container's display is \
+                 shown, and its cookie file (default ~/.Xauthority, from HOME).",
+            ),
+            (
+                "XDG_RUNTIME_DIR",
+                "With --gui: where the display server's private directory is made while it \
+                 starts, if the caller can write there and container root is the caller \
+                 (else in /tmp); it is removed once the container has its socket.",
+            ),
+            (
+                "CONTAIN_PID",
+                "Set for the -o hook: the host PID of the container's init.",
+            ),
+        ],
+        "inject" => &[
+            (
+                "SHELL",
+                "The command run when no CMD is given, if the container has it as an \
+                 executable file (else /bin/sh).",
+            ),
+            (
+                "(all)",
+                "CMD gets inject's environment, with PATH replaced by the container init's \
+                 PATH (in which CMD is looked up) and container=contain; with --gui, the \
+                 container's DISPLAY and XAUTHORITY replace the caller's.",
+            ),
+        ],
+        "contain-oci" => &[
+            (
+                "XDG_RUNTIME_DIR",
+                "Where a user's (and root of a user namespace's) containers' state goes when \
+                 --root is not given: $XDG_RUNTIME_DIR/contain-oci.",
+            ),
+            (
+                "(all)",
+                "The container's process gets config.json's process.env alone; hooks get \
+                 their own env alone.",
+            ),
+        ],
+        _ => &[],
+    };
+    if variables.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, ".SH ENVIRONMENT")?;
+    for (variable, what) in variables {
+        writeln!(out, ".TP\n{}\n{}", bold(variable), roff(what))?;
+    }
+    Ok(())
+}
+
+/// docs/root-and-nested.md, whose section "Maps" is the maps' reference.
+const MAPS_GUIDE: (&str, &str) = (
+    "root-and-nested.md",
+    include_str!("../../docs/root-and-nested.md"),
+);
+
+/// The section `heading` (`## heading`) of a guide as the man page's section `title`, so that
+/// page and guide say the same: its paragraphs, bullet lists, and code blocks and tables as
+/// they are.
+fn write_guide_section(
+    title: &str,
+    (file, guide): (&str, &str),
+    heading: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let marker = format!("## {heading}\n");
+    let Some(start) = guide.find(&marker) else {
+        return Ok(());
+    };
+    let body = &guide[start + marker.len()..];
+    let body = body.find("\n## ").map_or(body, |end| &body[..end]);
+    writeln!(out, ".SH \"{title}\"")?;
+    // A paragraph or bullet item being gathered, with the request that starts it.
+    let mut text: Option<(&str, String)> = None;
+    let flush = |text: &mut Option<(&str, String)>, out: &mut dyn Write| -> io::Result<()> {
+        if let Some((request, words)) = text.take() {
+            writeln!(out, "{request}\n{}", markdown_to_roff(&words, file))?;
+        }
+        Ok(())
+    };
+    let mut verbatim = false;
+    // HTML comments (notes to the guide's editors) are not shown.
+    for line in body.lines().filter(|l| !l.starts_with("<!--")) {
+        let fence = line.trim_start().starts_with("```");
+        if verbatim || fence || line.starts_with('|') {
+            flush(&mut text, out)?;
+            match (fence, verbatim) {
+                (true, false) => writeln!(out, ".PP\n.RS 4\n.nf")?,
+                (true, true) => writeln!(out, ".fi\n.RE")?,
+                (false, true) => writeln!(out, "\\&{}", roff(line).trim_start_matches("\\&"))?,
+                // A table row, as it stands.
+                (false, false) => writeln!(out, ".PP\n\\&{}", roff(line))?,
+            }
+            verbatim ^= fence;
+        } else if line.trim().is_empty() {
+            flush(&mut text, out)?;
+        } else if let Some(item) = line.strip_prefix("- ") {
+            flush(&mut text, out)?;
+            text = Some((".IP \\(bu 2", item.trim().to_string()));
+        } else {
+            let (_, words) = text.get_or_insert((".PP", String::new()));
+            if !words.is_empty() {
+                words.push(' ');
+            }
+            words.push_str(line.trim());
+        }
+    }
+    flush(&mut text, out)
+}
+
+/// docs/terminal.md, whose section "The console" describes contain's console.
+const TERMINAL_GUIDE: (&str, &str) = ("terminal.md", include_str!("../../docs/terminal.md"));
+
+/// docs/security.md, whose section "Symbolic links in DIR" says how contain follows them.
+const SECURITY_GUIDE: (&str, &str) = ("security.md", include_str!("../../docs/security.md"));
+
+/// docs/messages.md, whose table "What the messages mean" lists every message of the tools.
+const MESSAGES_GUIDE: &str = include_str!("../../docs/messages.md");
+
+/// The MESSAGES section: the rows of the guide's table that are `name`'s. A row is the tool's
+/// whose message starts with `name:`, or that says `name` gives it too ("contain and inject
+/// likewise"); a row of another command's message (`mount: ...` under pseudo) belongs to the
+/// tool of the row before it.
+fn write_messages(name: &str, guide: &str, out: &mut dyn Write) -> io::Result<()> {
+    // contain-oci's messages have a table of their own.
+    let heading = match name {
+        "contain-oci" => "## contain-oci",
+        _ => "## What the messages mean",
+    };
+    let Some(start) = guide.find(heading) else {
+        return Ok(());
+    };
+    let section = &guide[start..];
+    let section = section[3..]
+        .find("\n## ")
+        .map_or(section, |end| &section[..end + 3]);
+    let mut owner = String::new();
+    let mut rows = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells = table_cells(line);
+        let [message, meaning] = &cells[..] else {
+            continue;
+        };
+        let first = message.split('`').nth(1).unwrap_or_default();
+        if let Some((tool, _)) = first.split_once(':') {
+            if ["pseudo", "contain", "inject", "contain-oci"].contains(&tool) {
+                owner = tool.to_string();
+            }
+        }
+        let shared = message.contains("likewise") && message.contains(name);
+        if owner == name || shared {
+            rows.push((message.clone(), meaning.clone()));
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, ".SH MESSAGES")?;
+    writeln!(
+        out,
+        "Each failure of {name} is one line on standard error, \\fB{name}: \\fR\\fIwhat \
+         failed\\fR\\fB: \\fR\\fIwhy\\fR, with what it repeats of the input shown with control \
+         characters escaped. The messages, with the exit status in parentheses, what they mean \
+         and what to do:"
+    )?;
+    for (message, meaning) in rows {
+        writeln!(
+            out,
+            ".TP\n{}\n{}",
+            markdown_to_roff(&message, "messages.md"),
+            markdown_to_roff(&meaning, "messages.md")
+        )?;
+    }
+    Ok(())
+}
+
+/// The cells of a Markdown table row, `\|` kept as `|`.
+fn table_cells(line: &str) -> Vec<String> {
+    let mut cells = vec![String::new()];
+    let mut chars = line.trim().trim_start_matches('|').chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'|') => {
+                chars.next();
+                cells.last_mut().unwrap().push('|');
+            }
+            '|' => cells.push(String::new()),
+            c => cells.last_mut().unwrap().push(c),
+        }
+    }
+    if cells.last().is_some_and(|c| c.trim().is_empty()) {
+        cells.pop();
+    }
+    cells.into_iter().map(|c| c.trim().to_string()).collect()
+}
+
+/// A line of the guide's Markdown as roff: `code` in bold, a link as its text (followed by
+/// the guide's name, for a link into a guide).
+fn markdown_to_roff(text: &str, home: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut rest = text;
+    // [text](target) -> text
+    while let Some(open) = rest.find('[') {
+        let link = rest[open..]
+            .find("](")
+            .and_then(|mid| rest[open + mid..].find(')').map(|close| (mid, mid + close)));
+        match link {
+            Some((mid, close)) if !rest[open + 1..open + mid].contains('`') => {
+                plain.push_str(&rest[..open]);
+                plain.push_str(&rest[open + 1..open + mid]);
+                // A guide of docs/ (`home`, the text's own, for an anchor alone) is named after it.
+                let target = &rest[open + mid + 2..open + close];
+                let file = target.split('#').next().unwrap_or_default();
+                let file = if file.is_empty() { home } else { file };
+                if file.ends_with(".md") && !file.contains('/') {
+                    plain.push_str(&format!(" (docs/{file})"));
+                }
+                rest = &rest[open + close + 1..];
+            }
+            _ => {
+                plain.push_str(&rest[..=open]);
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    plain.push_str(rest);
+    let mut roffed = String::with_capacity(plain.len() + 16);
+    for (i, piece) in plain.split('`').enumerate() {
+        if i % 2 == 1 {
+            roffed.push_str(&bold(piece));
+        } else {
+            for (j, part) in piece.split("**").enumerate() {
+                if j % 2 == 1 {
+                    roffed.push_str(&bold(part).replace("\\&", ""));
+                } else {
+                    roffed.push_str(&roff(part).replace("\\&", ""));
+                }
+            }
+        }
+    }
+    if roffed.starts_with('.') || roffed.starts_with('\'') {
+        roffed.insert_str(0, "\\&");
+    }
+    roffed
+}
+
 fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, ".SH FILES")?;
     let id_maps = [
@@ -302,7 +602,13 @@ fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
             ),
             (
                 "/proc/PID/status, /proc/PID/environ",
-                "The init's capabilities, no_new_privs and PATH, which CMD gets.",
+                "The init's capabilities and no_new_privs, which bound CMD's, and its \
+                 environment, which CMD starts from.",
+            ),
+            (
+                "$XDG_RUNTIME_DIR/contain, /tmp/contain-UID, /run/contain",
+                "The names of the caller's running containers (root's: /run/contain), by which \
+                 inject NAME finds one (see contain(1)).",
             ),
         ],
         "contain-oci" => vec![
@@ -337,6 +643,13 @@ fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
             files.push((
                 "/sys/kernel/cgroup/delegate",
                 "The files of a cgroup that contain gives to container root with the directory.",
+            ));
+            files.push((
+                "$XDG_RUNTIME_DIR/contain, /tmp/contain-UID, /run/contain",
+                "The caller's running containers, one entry each (named after --name, or @PID), \
+                 for --list and inject NAME: $XDG_RUNTIME_DIR/contain when the caller has a \
+                 runtime directory, else /tmp/contain-UID; root's is /run/contain. Made mode \
+                 0700; one that is not the caller's alone, or a symbolic link, is refused.",
             ));
             files
         }
@@ -399,7 +712,57 @@ fn write_see_also(name: &str, out: &mut dyn Write) -> io::Result<()> {
         )
         .collect();
     writeln!(out, ".SH \"SEE ALSO\"")?;
-    writeln!(out, "{}", others.join(", "))
+    writeln!(out, "{}", others.join(", "))?;
+    // The guides of the source tree, by topic, those of this tool first.
+    let guides: &[(&str, &str)] = &[
+        (
+            "daily-use.md",
+            "The three tools, hooks, inject, stopping a container",
+        ),
+        (
+            "root-and-nested.md",
+            "ID maps, subordinate IDs, running as root, nested use",
+        ),
+        (
+            "distributions.md",
+            "Bootstrapping Debian or Void, booting its init",
+        ),
+        ("layers.md", "Layered roots and throw-away sandboxes"),
+        ("gui.md", "GUI programs and desktops"),
+        ("networking.md", "The network modes and published ports"),
+        ("security.md", "Lock-down and the security model"),
+        ("terminal.md", "The caller's terminal, the console, kill -9"),
+        ("messages.md", "Every message and what to do"),
+        ("engines.md", "contain-oci with podman and containerd"),
+    ];
+    let shown: Vec<_> = guides
+        .iter()
+        .filter(|(guide, _)| match name {
+            "pseudo" => !["layers.md", "gui.md", "networking.md", "engines.md"].contains(guide),
+            "inject" => ![
+                "distributions.md",
+                "layers.md",
+                "networking.md",
+                "engines.md",
+            ]
+            .contains(guide),
+            "contain-oci" => ["engines.md", "security.md", "messages.md"].contains(guide),
+            _ => *guide != "engines.md",
+        })
+        .collect();
+    writeln!(
+        out,
+        ".PP\nThe guides in the docs directory of the source (README.md links them):"
+    )?;
+    for (guide, topic) in shown {
+        writeln!(
+            out,
+            ".TP\n{}\n{}.",
+            italic(&format!("docs/{guide}")),
+            roff(topic)
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -471,5 +834,114 @@ mod tests {
         assert!(script.contains("--cap-drop"));
         assert!(script.contains("complete -F"));
         assert!(write_completions(command(), "tcsh", &mut Vec::new()).is_err());
+    }
+
+    fn messages_of(tool: &str) -> String {
+        let mut out = Vec::new();
+        write_messages(tool, MESSAGES_GUIDE, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_message_of_the_guide_is_in_a_manual_page() {
+        let pages: Vec<String> = ["pseudo", "contain", "inject", "contain-oci"]
+            .iter()
+            .map(|tool| messages_of(tool))
+            .collect();
+        for tool_page in &pages {
+            assert!(tool_page.starts_with(".SH MESSAGES\n"), "{tool_page}");
+        }
+        let table = &MESSAGES_GUIDE[MESSAGES_GUIDE.find("## What the messages mean").unwrap()..];
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| `")).collect();
+        assert!(
+            rows.len() > 30,
+            "the guide's table shrank to {} rows",
+            rows.len()
+        );
+        for row in rows {
+            let message = markdown_to_roff(&table_cells(row)[0], "messages.md");
+            assert!(
+                pages.iter().any(|p| p.contains(&message)),
+                "no manual page has {message:?}"
+            );
+        }
+        // Each message is on the page of its own tool, and shared ones on each.
+        assert!(pages[0].contains("\\fBpseudo: CMD: command not found\\fR"));
+        assert!(!pages[0].contains("\\fBinject: PID: no such process"));
+        assert!(pages[1].contains("\\fBcontain: \\-\\-overlay STATE: No such file"));
+        assert!(pages[2].contains("\\fBinject: PID: no such process"));
+        assert!(pages[2].contains("unknown shell"), "{}", pages[2]);
+        assert!(pages[3].contains("does not exist\\fR (1)"), "{}", pages[3]);
+        assert!(!pages[3].contains("\\fBpseudo: CMD"), "{}", pages[3]);
+    }
+
+    #[test]
+    fn the_maps_section_is_the_guides() {
+        let mut out = Vec::new();
+        write_guide_section("ID MAPS", MAPS_GUIDE, "Maps", &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(".SH \"ID MAPS\"\n.PP\nA map is \\fBSTART:LOWER:COUNT"));
+        assert!(text.contains(".IP \\(bu 2\nAs root: "), "{text}");
+        assert!(
+            text.contains("(see Nested (docs/root\\-and\\-nested.md))"),
+            "{text}"
+        );
+        assert!(!text.contains("## "), "{text}");
+        // Each section the pages take from a guide is still there, under its name.
+        for (guide, heading) in [
+            (TERMINAL_GUIDE, "The console"),
+            (SECURITY_GUIDE, "Symbolic links in DIR"),
+        ] {
+            let mut out = Vec::new();
+            write_guide_section("X", guide, heading, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains(".PP\n"),
+                "docs/{}: no section {heading:?}",
+                guide.0
+            );
+        }
+    }
+
+    #[test]
+    fn guide_sections_keep_lists_code_and_tables() {
+        let guide = "# T\n\n## S\n\nOne\ntwo `x`.\n\n- a\n  b\n- c\n\n```sh\n.x -y\n\n  z\n```\n\n| a | b |\n\n## Next\n\nno\n";
+        let mut out = Vec::new();
+        write_guide_section("S", ("t.md", guide), "S", &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            ".SH \"S\"\n.PP\nOne two \\fBx\\fR.\n.IP \\(bu 2\na b\n.IP \\(bu 2\nc\n\
+             .PP\n.RS 4\n.nf\n\\&.x \\-y\n\\&\n\\&  z\n.fi\n.RE\n.PP\n\\&| a | b |\n"
+        );
+    }
+
+    #[test]
+    fn markdown_cells_become_roff() {
+        assert_eq!(
+            table_cells(r"| `a \| b` (125) | see [Maps](x.md#maps), `-u` |"),
+            ["`a | b` (125)", "see [Maps](x.md#maps), `-u`"]
+        );
+        assert_eq!(
+            markdown_to_roff("see [Maps](x.md#maps), `-u MAP` or [a]", "x.md"),
+            "see Maps (docs/x.md), \\fB\\-u MAP\\fR or [a]"
+        );
+        assert_eq!(markdown_to_roff(".x `y`", "x.md"), "\\&.x \\fBy\\fR");
+        assert_eq!(markdown_to_roff("**Why.** Be", "x.md"), "\\fBWhy.\\fR Be");
+    }
+
+    #[test]
+    fn environment_and_see_also_name_the_tools_variables_and_guides() {
+        let mut out = Vec::new();
+        write_environment("contain", &mut out).unwrap();
+        write_see_also("contain", &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for expected in [
+            "CONTAIN_PID",
+            "XAUTHORITY",
+            "docs/layers.md",
+            "\\fBinject\\fR(1)",
+        ] {
+            assert!(text.contains(expected), "{expected} missing:\n{text}");
+        }
     }
 }

@@ -7,8 +7,11 @@
 //! same rules on kernels before 5.6), and every mount goes onto the descriptor that resolution
 //! returned, through /proc/self/fd/N, never onto a path the kernel would resolve again: a link
 //! leads somewhere inside DIR or the start is refused with one line naming it.
+//!
+//! It must not mount on, create or open a path below DIR by a name the kernel would resolve again,
+//! nor follow a link out of DIR; it does not decide which mounts a container gets (container does).
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -158,6 +161,17 @@ pub fn open_dir_without_links(path: &Path) -> nix::Result<OwnedFd> {
     Ok(dir)
 }
 
+/// The ID of the mount `fd` is on (the `mnt_id` of /proc/self/fdinfo), which no other mount
+/// of the system has while it exists.
+pub fn mount_id(fd: &impl AsRawFd) -> Result<u64> {
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    let info = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .and_then(|id| id.trim().parse().ok())
+        .with_context(|| format!("reading {path}: no mnt_id"))
+}
+
 /// The device and inode of what `fd` holds: who it is, whatever path led to it.
 pub fn identity(fd: &impl AsFd) -> nix::Result<(u64, u64)> {
     let stat = fstat(fd)?;
@@ -222,6 +236,13 @@ fn remount_bind_keeping(target: &Path, locked: &Statvfs, wanted: MsFlags) -> nix
         }
     }
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+}
+
+/// Makes the mount at `mounted` (a descriptor of its root) read-only, keeping the flags the
+/// kernel locked on it.
+pub(crate) fn remount_fd_read_only(mounted: &OwnedFd) -> nix::Result<()> {
+    let flags = fstatvfs(mounted)?;
+    remount_read_only_keeping(&fd_path(mounted), &flags)
 }
 
 /// What a mount point is made as when it does not exist yet.
@@ -520,6 +541,18 @@ impl Rootfs {
         }
     }
 
+    /// Takes the working directory, `dir` entered by [`WorkingDirectory`], as the new root
+    /// without mounting anything: for a container left in its caller's mount namespace, whose
+    /// mounts are the caller's own. Such a root is entered with [`Rootfs::chroot`].
+    pub fn working_directory(dir: &Path) -> Result<Rootfs> {
+        let root =
+            open_dir(Path::new(".")).with_context(|| format!("opening {}", dir.display()))?;
+        Ok(Rootfs {
+            dir: dir.to_path_buf(),
+            root,
+        })
+    }
+
     /// Takes `root`, the root of a mount on `dir` attached by descriptor (which the path to
     /// `dir` may not reach), as the new root.
     pub fn from_mount(dir: &Path, root: OwnedFd) -> Rootfs {
@@ -672,7 +705,34 @@ impl Rootfs {
     /// Binds `source`, a path of the host's (a directory with everything below it, a file, a
     /// socket, a device node), onto `inside` (created as a directory or an empty file to match
     /// when missing).
-    pub fn bind_onto(&self, source: &Path, inside: &str) -> Result<()> {
+    /// Opens the mount just made on `under` (what it covers) of `source`, by resolving
+    /// `inside` again (a descriptor taken before the mount holds what it covers), for a change
+    /// that must reach that mount: making it read-only. Refuses what that path leads to once
+    /// it is not that mount: a process that may write the tree (another container on the same
+    /// DIR) may have moved the mount point aside and put a link in its place meanwhile, which
+    /// would leave the mount writable and make something else read-only.
+    pub fn find_new_mount(
+        &self,
+        inside: &str,
+        under: &OwnedFd,
+        source: &OwnedFd,
+    ) -> Result<OwnedFd> {
+        let found = self.resolve(inside)?;
+        let identity = |fd: &OwnedFd| fstat(fd).map(|s| (s.st_dev, s.st_ino));
+        let same_source = identity(&found)? == identity(source)?;
+        if !same_source || mount_id(&found)? == mount_id(under)? {
+            bail!(
+                "{}: changed while it was mounted on (moved, or replaced by a link); nothing \
+                 is mounted on another path",
+                self.path(inside).display()
+            );
+        }
+        Ok(found)
+    }
+
+    /// Binds `source` onto `inside` (with what is mounted below it) and returns the
+    /// descriptor of what the bind covers (see [`Rootfs::find_new_mount`]).
+    pub fn bind_onto(&self, source: &Path, inside: &str) -> Result<OwnedFd> {
         let kind = match fs::metadata(source) {
             Ok(meta) if meta.is_dir() => Kind::Directory,
             Ok(_) => Kind::File,
@@ -695,13 +755,17 @@ impl Rootfs {
                 self.path(inside).display(),
                 e.desc()
             )
-        })
+        })?;
+        Ok(target)
     }
 
     /// Makes the bind mount at `inside` read-only, keeping the flags the kernel locked on it.
-    pub fn remount_read_only(&self, inside: &str) -> Result<()> {
-        // Resolved afresh: a descriptor taken before the mount holds what it covers.
-        let target = self.resolve(inside)?;
+    /// Binds `source` onto `inside` read-only, with everything mounted below it.
+    pub fn bind_read_only(&self, source: &Path, inside: &str) -> Result<()> {
+        let opened = nix::fcntl::open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .with_context(|| format!("binding {}", source.display()))?;
+        let under = self.bind_onto(source, inside)?;
+        let target = self.find_new_mount(inside, &under, &opened)?;
         fstatvfs(&target)
             .and_then(|flags| remount_read_only_keeping(&fd_path(&target), &flags))
             .map_err(|e| {
@@ -740,8 +804,7 @@ impl Rootfs {
     /// before the lock point: container root can neither make it writable nor unmount the
     /// cgroup2 to see the host's cgroups below.
     pub fn bind_host_sys(&self) -> Result<()> {
-        self.bind_onto(Path::new("/sys"), "sys")?;
-        self.remount_read_only("sys")?;
+        self.bind_read_only(Path::new("/sys"), "sys")?;
         self.mount_cgroup();
         Ok(())
     }
@@ -766,10 +829,45 @@ impl Rootfs {
             MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
             Some("mode=0755,size=65536k"),
         )?;
-        // Everything below is made on the fresh tmpfs, still resolved inside the root: the
-        // tmpfs is empty, but DIR/dev itself may be a link to elsewhere inside DIR.
+        // Everything below is made on the fresh tmpfs, reached through its descriptor (DIR/dev
+        // itself may be a link to elsewhere inside DIR, resolved once): nothing else can be
+        // there yet, so each name is made with O_EXCL and mounted on at once.
+        let dev = self.resolve("dev")?;
+        let made = |name: &str, e: Errno| {
+            anyhow!(
+                "creating {}: {}",
+                self.path(&format!("dev/{name}")).display(),
+                e.desc()
+            )
+        };
         for name in DEVICES {
-            self.bind_onto(&Path::new("/dev").join(name), &format!("dev/{name}"))?;
+            let node = openat(
+                &dev,
+                name,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map_err(|e| made(name, e))?;
+            let source = Path::new("/dev").join(name);
+            mount(
+                Some(source.as_path()),
+                fd_path(&node).as_path(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| {
+                anyhow!(
+                    "binding {} to {}: {}",
+                    source.display(),
+                    self.path(&format!("dev/{name}")).display(),
+                    e.desc()
+                )
+            })?;
         }
 
         // gid=5 (tty) is only accepted when the group is mapped into the container.
@@ -779,32 +877,50 @@ impl Rootfs {
         } else {
             "newinstance,ptmxmode=0666,mode=0620"
         };
-        self.mount_onto(
-            "dev/pts",
-            "devpts",
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            Some(options),
-        )?;
-        self.mount_onto(
-            "dev/shm",
-            "tmpfs",
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some(&format!("mode=1777,size={SHM_SIZE}")),
-        )?;
-
-        let dev = self.resolve("dev")?;
-        for (name, target) in DEV_LINKS {
-            nix::unistd::symlinkat(target, &dev, name).map_err(|e| {
+        let shm_options = format!("mode=1777,size={SHM_SIZE}");
+        for (name, fstype, flags, options) in [
+            (
+                "pts",
+                "devpts",
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                options,
+            ),
+            (
+                "shm",
+                "tmpfs",
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                shm_options.as_str(),
+            ),
+        ] {
+            mkdirat(&dev, name, Mode::from_bits_truncate(0o755)).map_err(|e| made(name, e))?;
+            let flags_dir =
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let dir = openat(&dev, name, flags_dir, Mode::empty()).map_err(|e| made(name, e))?;
+            mount_fs(fstype, dir.as_fd(), flags, Some(options)).map_err(|e| {
                 anyhow!(
-                    "creating {}: {}",
+                    "mounting {fstype} on {}: {}",
                     self.path(&format!("dev/{name}")).display(),
                     e.desc()
                 )
             })?;
         }
+
+        for (name, target) in DEV_LINKS {
+            nix::unistd::symlinkat(target, &dev, name).map_err(|e| made(name, e))?;
+        }
         if let Some(slave) = console {
             self.bind_onto(slave, "dev/console")?;
         }
+        Ok(())
+    }
+
+    /// Makes the new root `/` of this process alone, by chroot: in a mount namespace that is
+    /// not the container's own, where a pivot would change `/` for every process in it.
+    pub fn chroot(self) -> Result<()> {
+        nix::unistd::fchdir(&self.root)
+            .with_context(|| format!("entering {}", self.dir.display()))?;
+        nix::unistd::chroot(".").context("chroot into the new root")?;
+        nix::unistd::chdir("/").context("entering the new root")?;
         Ok(())
     }
 
@@ -835,6 +951,60 @@ fn gid_mapped(map: &str, gid: u32) -> bool {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    /// A mount point moved aside by a process of another mount namespace (another container
+    /// on the same tree) and replaced by a link, between the bind and the change that must
+    /// reach it, is refused: the link is not followed to make something else read-only.
+    #[test]
+    fn a_mount_point_moved_aside_and_replaced_by_a_link_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root, to mount in a mount namespace of its own");
+            return;
+        }
+        let temp = std::env::temp_dir().join(format!("mount-moved.{}", std::process::id()));
+        let (root, source) = (temp.join("root"), temp.join("source"));
+        for dir in [&root, &root.join("data"), &root.join("other"), &source] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        let (bound, go) = (temp.join("bound"), temp.join("go"));
+        let wait_for = |file: &Path| {
+            for _ in 0..6000 {
+                if file.exists() {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            false
+        };
+        // The child binds in a mount namespace of its own, where the move below is no move
+        // of a mount point (the kernel refuses that only in the namespace that has it).
+        let child = crate::process::spawn(libc::CLONE_NEWNS as u64, || {
+            make_private()?;
+            let rootfs = Rootfs::open(&root)?;
+            let opened =
+                nix::fcntl::open(&source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
+            let under = rootfs.bind_onto(&source, "data")?;
+            fs::write(&bound, "")?;
+            if !wait_for(&go) {
+                return Ok(2);
+            }
+            match rootfs.find_new_mount("data", &under, &opened) {
+                Err(e) if e.to_string().contains("changed while it was mounted on") => Ok(0),
+                _ => Ok(1),
+            }
+        })
+        .unwrap();
+        assert!(wait_for(&bound), "the child did not bind");
+        fs::rename(root.join("data"), root.join("moved")).unwrap();
+        symlink("other", root.join("data")).unwrap();
+        fs::write(&go, "").unwrap();
+        let status = crate::process::wait(child).unwrap();
+        fs::remove_dir_all(&temp).unwrap();
+        assert_eq!(
+            status, 0,
+            "the link in place of the mount point was followed"
+        );
+    }
 
     #[test]
     fn tmpfs_sizes_are_bytes_units_or_shares_of_memory() {

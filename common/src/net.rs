@@ -19,6 +19,9 @@
 //! The order in the supervisor: validate with [`check_options`] before creating anything;
 //! create the namespaces and write the ID maps (`NsChild::spawn`); [`Pasta::start`] on the
 //! held child's PID; release the child; [`Pasta::stop`] (or drop) once init has ended.
+//!
+//! It must not change the host's network: everything it configures is inside the container's
+//! network namespace, and pasta runs as the caller.
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;

@@ -1,4 +1,6 @@
 //! The kinds of namespace, as the kernel names them, and joining them with setns.
+//!
+//! It must not decide which namespaces a tool gets: container, pseudo and enter do.
 
 use anyhow::{Context, Result};
 use std::fs::File;

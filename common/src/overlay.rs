@@ -15,6 +15,9 @@
 //! DIR = `/` is the host's own system. The kernel refuses a lower layer with file systems
 //! mounted below it, which `/` always has, so the root is a fresh tmpfs with one overlay per
 //! top-level directory, fresh /tmp and /run, and proc, sys and dev mounted as for any root.
+//!
+//! It must not change DIR or a layer: only the writable layer (a tmpfs, or STATE's upper/ and
+//! work/) is written, and all its checks come before a namespace exists.
 
 use crate::mount::{self, fd_path, open_dir, Rootfs, TmpfsSize};
 use anyhow::{anyhow, bail, Context, Result};

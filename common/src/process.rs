@@ -1,4 +1,8 @@
 //! The one way the tools fork, exec and wait.
+//!
+//! Children in new namespaces and the commands the tools exec go through it (spawn, Exec); helper
+//! programs run as they are (newuidmap, pasta, hooks) use std::process::Command. It must not decide
+//! what a child does, only how it is started, exec'd and waited for.
 
 use crate::errors::{self, exit_error, NOT_EXECUTABLE, NOT_FOUND};
 use anyhow::Result;
@@ -141,6 +145,7 @@ pub fn kill_and_reap(pid: Pid) {
 }
 
 /// A command line and environment ready for execve.
+#[derive(Clone)]
 pub struct Exec {
     argv: Vec<CString>,
     env: Vec<CString>,
@@ -171,6 +176,21 @@ impl Exec {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
         Exec::new(argv, env)
+    }
+
+    /// Sets variable `name` to `value` unless the environment has it already.
+    pub fn set_default_env(&mut self, name: &str, value: &str) {
+        let prefix = format!("{name}=");
+        if self
+            .env
+            .iter()
+            .any(|e| e.to_bytes().starts_with(prefix.as_bytes()))
+        {
+            return;
+        }
+        if let Ok(entry) = CString::new(format!("{name}={value}")) {
+            self.env.push(entry);
+        }
     }
 
     fn path(&self) -> String {

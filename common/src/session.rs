@@ -27,6 +27,9 @@
 //! tool has returned, the pty is hung up for whatever is left of the command. Pipes and files
 //! stay as the caller passed them, with no relay and no copy in between. When stdin is no
 //! terminal, the terminal's ^C and ^\ go to the tool alone, which passes them on.
+//!
+//! It must not leave a command in the caller's session or process group, whatever the tool and
+//! whatever its stdin.
 
 use crate::console::Console;
 use crate::supervise::{Signal, Supervisor};

@@ -1,7 +1,11 @@
 //! The supervisor: the tool's process that waits for its child, passes signals on and turns
 //! the child's end into the tool's exit status.
+//!
+//! It must not lose a signal that comes while the child starts, and must not sleep or poll in place
+//! of waiting for the next signal or the child's end.
 
 use crate::process;
+use crate::watchdog::{Guard, Watchdog};
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::poll::PollTimeout;
@@ -10,7 +14,7 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -74,6 +78,8 @@ pub struct Supervisor {
     resized: Cell<bool>,
     /// What the stopping signals become when passed on (see [`Supervisor::with_stop_signal`]).
     stop_signal: Option<i32>,
+    /// The watchdog of the child, looked after at every SIGCHLD (see [`Supervisor::guarded_by`]).
+    watchdog: RefCell<Option<Watchdog>>,
 }
 
 impl Supervisor {
@@ -104,6 +110,7 @@ impl Supervisor {
             stopped_by: Cell::new(None),
             resized: Cell::new(false),
             stop_signal: None,
+            watchdog: RefCell::new(None),
         })
     }
 
@@ -146,6 +153,17 @@ impl Supervisor {
             self.to_group.add(*sig);
         }
         self
+    }
+
+    /// Looks after `watchdog` while waiting: should it die, it is replaced, or the child is
+    /// killed where it cannot be ([`Watchdog::keep_guarding`]), and a line says so.
+    pub fn guarded_by(&self, watchdog: Watchdog) {
+        *self.watchdog.borrow_mut() = Some(watchdog);
+    }
+
+    /// Takes the watchdog back, to drop it once the child has ended.
+    pub fn take_watchdog(&self) -> Option<Watchdog> {
+        self.watchdog.borrow_mut().take()
     }
 
     /// A supervisor that passes every signal in [`FORWARDED`] on.
@@ -197,6 +215,19 @@ impl Supervisor {
                 Ok(None) | Err(Errno::EAGAIN) => break,
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e).context("reading signals"),
+            }
+        }
+        if let Some(watchdog) = self.watchdog.borrow_mut().as_mut() {
+            match watchdog.keep_guarding()? {
+                Guard::Kept => {}
+                Guard::Replaced { ended, by } => crate::errors::warn(&format!(
+                    "the watchdog (PID {ended}) has ended: PID {by} guards in its place"
+                )),
+                Guard::Lost { ended } => crate::errors::warn(&format!(
+                    "the watchdog (PID {ended}) has ended: ending the command, which \
+                     nothing would end if {} were killed",
+                    crate::errors::tool()
+                )),
             }
         }
         if let Some((sig, deadline)) = self.stopping.get() {

@@ -4,6 +4,9 @@
 //! still outside with the caller's credentials, writes the child's maps (directly, or through
 //! shadow's newuidmap/newgidmap for subordinate ranges); then the child becomes root inside and
 //! goes on. Until the maps exist the child is `nobody` and can do nothing useful.
+//!
+//! It must not start a thread (unshare(CLONE_NEWUSER) fails in a threaded process) and must not let
+//! the child go on before its maps are written.
 
 use crate::idmap::{may_map_others, own_namespace, IdKind, IdMap, IdMaps};
 use crate::ns::Namespace;

@@ -1,7 +1,8 @@
 //! contain-oci: an OCI runtime, driven by container engines through runc's command line.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use common::errors::{self, exit_error, one_line, parse_args_failing_with};
+use common::cli::parse_args_failing_with;
+use common::errors::{self, exit_error, one_line};
 use common::oci::create::{create, CreateOptions};
 use common::oci::exec::{self, ExecOptions, Overrides};
 use common::oci::log::{self, LogFormat};

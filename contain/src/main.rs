@@ -1,15 +1,19 @@
 //! contain: boot a command as PID 1 of a rootless container.
 
 use clap::Parser;
+use common::binds::{parse_bind, UserMounts};
 use common::caps::Lockdown;
 use common::cgroup::{parse_bytes, CpuQuota, Resources};
+use common::cli::parse_args;
 use common::container::{Container, DEFAULT_STOP_TIMEOUT};
 use common::display::{parse_size, Gui, GuiMode, GuiSize};
-use common::errors::{self, parse_args};
+use common::environment::{self, parse_assignment, Assignment};
+use common::errors;
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::mount::{parse_tmpfs_size, TmpfsSize};
 use common::net::{NetMode, Publish};
 use common::overlay::{Layers, Upper};
+use common::registry::{self, parse_name};
 use common::supervise::parse_signal;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -22,8 +26,13 @@ use std::path::PathBuf;
 /// ranges (/etc/subuid, /etc/subgid). Run by root, the container's IDs are root's own ranges
 /// there, or else a block of 65536 host IDs no account, group or subordinate range has
 /// (usually from 1879048192: container ID N is host ID 1879048192 + N), as pseudo's: container
-/// root can then give its files no host user's or group's ID. CMD starts with a clean environment holding
-/// container=contain, PATH and TERM. contain exits with CMD's status (128+N if it died of
+/// root can then give its files no host user's or group's ID. CMD starts with a clean
+/// environment holding container=contain, PATH, TERM, and HOME and USER of its user (from the
+/// container's /etc/passwd), with what -e and --env-file add; in the host's sandbox
+/// (--tmp-overlay /) it starts in the caller's directory with the caller's HOME, USER, LOGNAME,
+/// SHELL, PATH, TERM, COLORTERM, LANG, LANGUAGE, LC_* and TZ, never what leads to the caller's
+/// sessions (DISPLAY, XAUTHORITY, WAYLAND_DISPLAY, DBUS_SESSION_BUS_ADDRESS, SSH_AUTH_SOCK,
+/// XDG_RUNTIME_DIR). contain exits with CMD's status (128+N if it died of
 /// signal N) and passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGPWR on to it.
 /// A halt or power-off inside (reboot(2)) ends contain with status 0; a reboot restarts the
 /// container.
@@ -77,6 +86,37 @@ struct Args {
     /// GID map START:LOWER:COUNT[,...]
     #[arg(short = 'g', value_name = "MAP", value_parser = parse_map)]
     gid_map: Option<IdMap>,
+    /// Bind the host's SRC (a directory, with what is mounted below it, or a file) at DEST in
+    /// the container (default: SRC; repeatable). DEST is resolved inside the container, as
+    /// every mount target (symbolic links never lead out), and made when missing: in the
+    /// writable layer of a layered root, in DIR otherwise. Mounted with the root's own (after
+    /// /dev, before /proc and the -i hook), parents before what lies below them; SRC may not
+    /// hold a `:`
+    #[arg(long = "bind", value_name = "SRC[:DEST]", value_parser = parse_bind)]
+    bind: Vec<(PathBuf, String)>,
+    /// As --bind, read-only, with everything mounted below SRC, also for container root (the
+    /// kernel locks it: it cannot be made writable or unmounted inside)
+    #[arg(long = "ro-bind", value_name = "SRC[:DEST]", value_parser = parse_bind)]
+    ro_bind: Vec<(PathBuf, String)>,
+    /// Mount an empty tmpfs (mode 0755, nosuid, nodev) of SIZE (N, Nk, Nm, Ng or N% of
+    /// memory; default 25%) at DEST in the container (repeatable)
+    #[arg(long = "tmpfs", value_name = "DEST[:SIZE]")]
+    tmpfs: Vec<String>,
+    /// Set variable NAME in CMD's environment (repeatable); without =VALUE, to its value in
+    /// contain's own environment (left out if it has none)
+    #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]", value_parser = parse_assignment)]
+    env: Vec<Assignment>,
+    /// Set the variables of FILE, one NAME=VALUE (or NAME, as -e) a line; blank lines and lines
+    /// starting with # are skipped, VALUE is taken literally (repeatable; -e wins)
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// Start CMD in DIR inside the container (absolute; default: /, and in the host's sandbox
+    /// the caller's working directory when the sandbox has it)
+    #[arg(short = 'w', long = "workdir", value_name = "DIR", value_parser = parse_workdir)]
+    workdir: Option<PathBuf>,
+    /// The container's host name (default: the host's, in a UTS namespace of the container's)
+    #[arg(long = "hostname", value_name = "NAME", value_parser = parse_hostname)]
+    hostname: Option<String>,
     /// Run CMD with /bin/sh -c inside the new namespaces, in DIR, before pivoting into it
     /// (e.g. to bind-mount host directories into the container)
     #[arg(short = 'i', value_name = "CMD")]
@@ -161,9 +201,17 @@ struct Args {
     /// controller
     #[arg(long = "cpus", value_name = "N", value_parser = parse_cpus)]
     cpus: Option<CpuQuota>,
+    /// Register the container under NAME (letters, digits, _, . and -), for `inject NAME` and
+    /// --list; refused while a container of that name runs
+    #[arg(long = "name", value_name = "NAME", value_parser = parse_name)]
+    name: Option<String>,
+    /// List the running containers (yours; root's: everyone's): name, supervisor PID, start
+    /// (UTC), DIR and command, one line each
+    #[arg(long = "list", exclusive = true)]
+    list: bool,
     /// Root directory of the container
-    #[arg(value_name = "DIR")]
-    root: PathBuf,
+    #[arg(value_name = "DIR", required_unless_present = "list")]
+    root: Option<PathBuf>,
     /// Command and arguments run as PID 1 (default: /bin/sh)
     #[arg(
         trailing_var_arg = true,
@@ -177,7 +225,8 @@ const EXAMPLES: &str = "Examples:
   contain DIR                              a shell as PID 1 in DIR
   contain -n DIR /sbin/init                boot a distribution sharing the host network
   contain --net pasta -p 8080:80 DIR httpd -f -p 80   a web server reachable on host port 8080
-  contain -i 'mount --bind /srv srv' DIR   bind a host directory into the container
+  contain --bind /srv --ro-bind ~/data:/data DIR   host directories in the container
+  contain --tmp-overlay --bind \"$PWD\" / bash   a sandbox of the host: only $PWD is kept
   contain -o 'ip link set veth1 netns $CONTAIN_PID' DIR /sbin/init
   contain --cap-drop sys_module,sys_time,syslog DIR /sbin/init
   contain --user 1000 --cap-drop all --cap-add net_bind_service DIR httpd -f -p 80
@@ -189,6 +238,8 @@ const EXAMPLES: &str = "Examples:
   contain --stop-timeout 60 DIR /sbin/init give init a minute to shut down on SIGTERM
   systemd-run --user --scope -p Delegate=yes contain DIR /sbin/init   boot systemd
   contain --memory 1g --pids-limit 500 --cpus 2 DIR /sbin/init   with limits (a delegated cgroup)
+  contain --name web DIR httpd -f; inject web sh   name a container, enter it by name
+  contain --list                           what runs
 On the console, ^] ^] ^] (three times within a second) kills the container.";
 
 /// --cpus: a positive number of CPUs, at least a hundredth of one (the kernel's least quota).
@@ -203,6 +254,10 @@ fn parse_cpus(text: &str) -> Result<CpuQuota, String> {
 fn main() {
     errors::run_main("contain", || {
         let args: Args = parse_args();
+        if args.list {
+            registry::print_list()?;
+            return Ok(0);
+        }
         let command = if args.command.is_empty() {
             vec!["/bin/sh".into()]
         } else {
@@ -214,8 +269,11 @@ fn main() {
             args.user.as_deref(),
             args.no_new_privs,
         )?;
+        let mounts = UserMounts::new(&args.bind, &args.ro_bind, &args.tmpfs)?;
+        let env = environment::from_options(&args.env_file, &args.env)?;
         Container {
-            root: args.root,
+            root: args.root.unwrap_or_default(),
+            mounts,
             command,
             maps: IdMaps::from_args(args.uid_map, args.gid_map)?,
             console: !args.no_console,
@@ -247,7 +305,26 @@ fn main() {
                 pids: args.pids_limit,
                 cpu: args.cpus,
             },
+            env,
+            workdir: args.workdir,
+            hostname: args.hostname,
+            name: args.name,
         }
         .run()
     })
+}
+
+fn parse_workdir(text: &str) -> Result<PathBuf, String> {
+    if !text.starts_with('/') {
+        return Err("DIR must be an absolute path inside the container".into());
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// A host name as the kernel takes it: 1 to 64 bytes, no NUL.
+fn parse_hostname(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 64 || text.contains('\0') {
+        return Err("a host name has 1 to 64 bytes".into());
+    }
+    Ok(text.to_string())
 }

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use common::chroot;
-use common::errors::{self, parse_args};
+use common::cli::parse_args;
+use common::errors;
 use common::idmap::{parse_map, IdMap, IdMaps};
 use common::mount;
 use common::ns::Namespace;

@@ -364,14 +364,38 @@ fn bin_dir() -> &'static Path {
             let from = built.join(tool);
             if from.exists() {
                 let to = dir.join(tool);
-                fs::copy(&from, &to).unwrap_or_else(|e| {
-                    panic!("copying {} to {}: {e}", from.display(), to.display())
-                });
+                copy_executable(&from, &to);
                 fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
             }
         }
         dir
     })
+}
+
+/// Copies the file `from` to the new file `to`, to be executed later, by a `cp` of its own.
+///
+/// Never with fs::copy or fs::write in the test process: tests run in threads, and a thread
+/// that forks (any Command) while another holds the new file open for writing gives its child
+/// that descriptor until the child's exec closes it. An exec of the file meanwhile fails with
+/// "Text file busy" (ETXTBSY), whatever name the file was written under: the kernel counts
+/// writers per inode. A `cp` is a process of its own that forks nothing: its descriptor is
+/// closed, everywhere, when it has exited.
+#[track_caller]
+pub fn copy_executable(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running cp: {e}"));
+    assert!(
+        out.status.success(),
+        "copying {} to {}: {}",
+        from.display(),
+        to.display(),
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    );
 }
 
 fn remove_stale_bin_dirs() {
@@ -1077,6 +1101,24 @@ impl TempDir {
         path
     }
 
+    /// Writes a program or script (mode 0755) owned by the test user and returns its path. It
+    /// is written under another name first and copied (see [`copy_executable`]), so that it
+    /// can be run at once while other tests start processes.
+    pub fn write_executable(
+        &self,
+        relative: impl AsRef<Path>,
+        contents: impl AsRef<[u8]>,
+    ) -> PathBuf {
+        let path = self.join(relative);
+        let draft = unique_dir(&format!("{TMP_PREFIX}-draft")).join("file");
+        fs::write(&draft, contents).unwrap_or_else(|e| panic!("writing {}: {e}", draft.display()));
+        copy_executable(&draft, &path);
+        fs::remove_dir_all(draft.parent().unwrap()).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        give_to_test_user(&path);
+        path
+    }
+
     /// Creates a directory (and its parents, mode 0755) owned by the test user.
     pub fn mkdir(&self, relative: impl AsRef<Path>) -> PathBuf {
         let path = self.join(relative);
@@ -1152,13 +1194,13 @@ pub fn busybox_rootfs() -> TempDir {
     }
     fs::set_permissions(rootfs.join("root"), fs::Permissions::from_mode(0o700)).unwrap();
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(
+        busybox.exists(),
+        "{} is missing: install busybox-static",
+        busybox.display()
+    );
     // A copy, never a link: the chown below must not reach the host's busybox.
-    fs::copy(busybox, rootfs.join("bin/busybox")).unwrap_or_else(|e| {
-        panic!(
-            "copying {}: {e} (install busybox-static)",
-            busybox.display()
-        )
-    });
+    copy_executable(busybox, &rootfs.join("bin/busybox"));
     for applet in busybox_applets() {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
@@ -1219,13 +1261,12 @@ impl BackgroundContainer {
     /// The host PID of the container's init.
     #[track_caller]
     pub fn init(&self) -> u32 {
-        // With --net pasta, pasta is contain's other child; its watchdog, a copy of contain
-        // itself, is always one.
-        let own = process(self.supervisor()).map(|p| p.cmdline);
+        // With --net pasta, pasta is contain's other child; its watchdog always is one.
+        let watchdog = [format!("contain: watchdog of PID {}", self.supervisor())];
         let children: Vec<Process> = children_of(self.supervisor())
             .into_iter()
             .filter(|c| c.cmdline.first().is_none_or(|c0| !c0.ends_with("pasta")))
-            .filter(|c| Some(&c.cmdline) != own.as_ref())
+            .filter(|c| c.cmdline != watchdog)
             .collect();
         assert_eq!(
             children.len(),

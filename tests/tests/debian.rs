@@ -7,7 +7,7 @@
 use nix::fcntl::Flock;
 use nix::sys::signal::Signal;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -104,9 +104,7 @@ fn sigterm_to_pseudo_ends_the_command_and_everything_it_started() {
 fn example(dir: &TempDir, name: &str) -> PathBuf {
     let source = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples")).join(name);
     let text = fs::read(&source).unwrap_or_else(|e| panic!("reading {}: {e}", source.display()));
-    let copy = dir.write(name, text);
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-    copy
+    dir.write_executable(name, text)
 }
 
 /// The rows of the first process table (see [`ps_rows`]) after the line `after`.

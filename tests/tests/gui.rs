@@ -789,6 +789,55 @@ fn xpra_missing_is_named_with_its_packages() {
     );
 }
 
+#[test]
+fn sigkill_of_contain_before_the_socket_was_taken_leaves_no_private_directory() {
+    let host = HostDisplay::closed();
+    let root = x_rootfs();
+    // The private directory exists from before the server starts until the container's root
+    // has taken the socket: kill contain in between, as soon as it shows.
+    let cmd = gui_command(&host, &["--gui", "xephyr"], &root, &["sleep", "60"]);
+    let container = spawn(cmd);
+    let pid = container.pid();
+    wait_for("the private directory", || {
+        (!private_dirs_of(pid).is_empty()).then_some(())
+    });
+    container.signal(Signal::SIGKILL);
+    drop(container.finish());
+    wait_until("the private directory to go", || {
+        private_dirs_of(pid).is_empty()
+    });
+    wait_until("the display server to end", || servers_of(&root).is_empty());
+}
+
+#[test]
+fn bind_mounts_work_beside_the_display() {
+    let host = HostDisplay::closed();
+    let root = x_rootfs();
+    let data = TempDir::new();
+    data.write("f", "from the host\n");
+    let bind = format!("{}:/data", data.path_arg());
+    // A tmpfs in /tmp, beside the display's socket directory, must not hide it.
+    let script = "cat /data/f; xdpyinfo >/dev/null && echo display-works; \
+                  echo x > /data/f 2>/dev/null || echo read-only";
+    let out = output(gui_command(
+        &host,
+        &[
+            "--gui",
+            "xephyr",
+            "--ro-bind",
+            &bind,
+            "--tmpfs",
+            "/tmp/scratch",
+        ],
+        &root,
+        &["/bin/sh", "-c", script],
+    ));
+    assert_eq!(
+        expect_success(&out),
+        "from the host\ndisplay-works\nread-only\n"
+    );
+}
+
 /// A directory name that runs commands wherever a shell reads it, unquoted, in double quotes
 /// or in single quotes: each creates the file `$CONTAIN_TEST_MARK.N`.
 const SHELL_BAIT: &str = "bait $(touch $CONTAIN_TEST_MARK.1) `touch $CONTAIN_TEST_MARK.2`\n\
@@ -810,6 +859,16 @@ fn a_directory_named_like_shell_commands_runs_none_of_them() {
         let root = temp.mkdir(SHELL_BAIT);
         x_rootfs_in(&temp, Path::new(SHELL_BAIT));
         let root = root.to_str().unwrap().to_string();
+        // Root names DIR by a harmless symbolic link to it: contain follows DIR to the bait,
+        // which is what the title holds.
+        let named = match who {
+            As::User => root.clone(),
+            As::Root => {
+                let link = temp.join("plain-link");
+                std::os::unix::fs::symlink(SHELL_BAIT, &link).unwrap();
+                link.to_str().unwrap().to_string()
+            }
+        };
 
         let script = "trap 'exit 0' TERM; touch /tmp/ready; sleep 1000 & wait";
         let options = [
@@ -822,7 +881,7 @@ fn a_directory_named_like_shell_commands_runs_none_of_them() {
             "320x200",
         ];
         let mut args: Vec<&str> = options.to_vec();
-        args.extend([root.as_str(), "/bin/sh", "-c", script]);
+        args.extend([named.as_str(), "/bin/sh", "-c", script]);
         let mut cmd = command(who, "contain", &args);
         host.apply(&mut cmd);
         cmd.env("CONTAIN_TEST_MARK", &mark);
@@ -857,4 +916,51 @@ fn a_directory_named_like_shell_commands_runs_none_of_them() {
             "{who:?}: a shell ran commands from DIR: {made:?}"
         );
     }
+}
+
+#[test]
+fn the_host_sandbox_gets_a_display_of_its_own_too() {
+    // `--tmp-overlay /` covers the host's /tmp, where the display's private directory is
+    // made (the test user has no XDG_RUNTIME_DIR): the socket is still bound in, and the
+    // directory still removed from the host.
+    let host = HostDisplay::closed();
+    let mut command = command(
+        As::User,
+        "contain",
+        [
+            "-c",
+            "--gui",
+            "xephyr",
+            "--tmp-overlay",
+            "/",
+            "/bin/sh",
+            "-c",
+            "xdpyinfo | grep dimensions; ls /tmp/.X11-unix",
+        ],
+    );
+    host.apply(&mut command);
+    let out = output(command);
+    let report = expect_success(&out);
+    assert!(
+        report.contains("dimensions:    1024x768 pixels"),
+        "{report}"
+    );
+    assert!(report.ends_with("X0\nXauthority\n"), "{report}");
+    let leftover: Vec<String> = fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("contain-gui."))
+        .filter(|e| owner(&e.path()).0 == user().uid)
+        .map(|e| e.path().display().to_string())
+        .collect();
+    // Other tests of this process may hold a display right now: only a directory of an
+    // ended supervisor would be a leftover.
+    let stale: Vec<&String> = leftover
+        .iter()
+        .filter(|path| {
+            let pid = path.split('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+            pid.is_some_and(|pid| !process_alive(pid))
+        })
+        .collect();
+    assert!(stale.is_empty(), "left on the host: {stale:?}");
 }

@@ -446,10 +446,12 @@ fn a_signal_during_the_inside_hook_ends_the_container_before_the_command() {
     }
 }
 
-/// What a shell prints and how it ends when it gets INT, QUIT or PWR: it ends its sleep too.
-const TRAPS: &str = "trap 'echo got INT; kill $!; exit 7' INT; \
-                     trap 'echo got QUIT; kill $!; exit 7' QUIT; \
-                     trap 'echo got PWR; kill $!; exit 7' PWR";
+/// What a shell prints and how it ends when it gets INT, QUIT or PWR: it ends its sleep too,
+/// and waits for it, so that a sleep still found afterwards is one the tool left running, not
+/// one still on its way out of the shell's own kill.
+const TRAPS: &str = "trap 'echo got INT; kill $!; wait $!; exit 7' INT; \
+                     trap 'echo got QUIT; kill $!; wait $!; exit 7' QUIT; \
+                     trap 'echo got PWR; kill $!; wait $!; exit 7' PWR";
 
 #[test]
 fn inject_passes_on_sigint_sigquit_and_sigpwr_sent_with_kill() {

@@ -178,11 +178,19 @@ fn the_init_pid_works_as_well_as_the_supervisors() {
 }
 
 #[test]
-fn stdin_and_the_environment_are_passed_with_container_set() {
+fn stdin_and_the_variables_named_with_e_are_passed_with_container_set() {
     let target = start(As::User);
-    let script = "cat; echo \"$FROM_HOST $container $PATH\"";
-    let mut cmd = inject_command(As::User, &[], target.supervisor(), &["sh", "-c", script]);
-    cmd.env("FROM_HOST", "kept").stdin(Stdio::piped());
+    let script = "cat; echo \"$FROM_HOST $container $PATH${NOT_NAMED-}\"";
+    let options = ["-e", "FROM_HOST"];
+    let mut cmd = inject_command(
+        As::User,
+        &options,
+        target.supervisor(),
+        &["sh", "-c", script],
+    );
+    cmd.env("FROM_HOST", "kept")
+        .env("NOT_NAMED", "passed")
+        .stdin(Stdio::piped());
     let mut running = spawn(cmd);
     {
         use std::io::Write;
@@ -308,7 +316,7 @@ fn set_user_id_is_refused() {
     // A set-user-ID copy owned by nobody: running it gives the test user another euid.
     let dir = TempDir::new();
     let copy = dir.join("inject");
-    fs::copy(bin("inject"), &copy).unwrap();
+    copy_executable(&bin("inject"), &copy);
     std::os::unix::fs::chown(&copy, Some(65534), Some(65534)).unwrap();
     fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).unwrap();
     let nosuid = nix::sys::statvfs::statvfs(dir.path())

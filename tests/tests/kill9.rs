@@ -1,6 +1,7 @@
 //! Nothing outlives a SIGKILLed contain or inject: not a container whose init changed its
 //! credentials (which clears the parent-death signal), not inject's command after `su`, and not
-//! an `-o` hook or what it left running.
+//! an `-o` hook or what it left running; not even after someone killed the watchdog, whose
+//! command line says what it is.
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -160,4 +161,109 @@ fn what_an_outside_hook_left_running_ends_with_the_container() {
     let out = contain(As::User, &["-c", "-o", &hook], &root, &["true"]);
     expect_success(&out);
     expect_gone(&["sleep", &left], "the container ended");
+}
+
+/// The live child of `tool` (PID) whose command line is its watchdog's, once there is one
+/// other than `not`.
+#[track_caller]
+fn watchdog_of(tool: &str, pid: u32, not: Option<u32>) -> u32 {
+    let title = [format!("{tool}: watchdog of PID {pid}")];
+    wait_for("the watchdog", || {
+        children_of(pid)
+            .into_iter()
+            .find(|c| c.cmdline == title && Some(c.pid) != not && process_alive(c.pid))
+            .map(|c| c.pid)
+    })
+}
+
+#[test]
+fn pgrep_f_for_the_command_finds_the_container_and_not_the_watchdog() {
+    let root = busybox_rootfs();
+    let seconds = format!("1{}", unique_token());
+    let contain = spawn(contain_command(
+        As::User,
+        &["-c"],
+        &root,
+        &["sleep", &seconds],
+    ));
+    let sleep = wait_for_process("the container's sleep", &["sleep", &seconds]);
+    watchdog_of("contain", contain.pid(), None);
+    // pgrep -nf 'sleep SECONDS': contain's own command line matches too, but is older.
+    let out = std::process::Command::new("pgrep")
+        .args(["-nf", &format!("sleep {seconds}")])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), sleep.to_string(), "{}", describe(&out));
+    contain.signal(Signal::SIGTERM);
+    drop(contain.finish());
+}
+
+#[test]
+fn sigkill_of_contain_after_sigkill_of_its_watchdog_ends_the_container() {
+    if subordinate_ids(1001).is_none() {
+        return;
+    }
+    for who in users() {
+        let root = busybox_rootfs();
+        let seconds = format!("1{}", unique_token());
+        let argv = su_sleep(&seconds);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let contain = spawn(contain_command(who, &["-c"], &root, &argv));
+        let sleep = wait_for_process("su's sleep", &["sleep", &seconds]);
+        expect_switched_user(who, sleep);
+        let watchdog = watchdog_of("contain", contain.pid(), None);
+        kill(Pid::from_raw(watchdog as i32), Signal::SIGKILL).unwrap();
+        // Another takes its place, in the same process group.
+        let next = watchdog_of("contain", contain.pid(), Some(watchdog));
+        assert_eq!(
+            nix::unistd::getpgid(Some(Pid::from_raw(next as i32)))
+                .unwrap()
+                .as_raw() as u32,
+            watchdog
+        );
+        assert!(
+            process_alive(sleep),
+            "the container ended with its watchdog"
+        );
+        contain.signal(Signal::SIGKILL);
+        expect_gone(
+            &["sleep", &seconds],
+            "its watchdog and then contain were killed",
+        );
+        let out = contain.finish();
+        assert!(
+            stderr(&out).contains(&format!(
+                "contain: warning: the watchdog (PID {watchdog}) has ended: PID {next} guards in its place"
+            )),
+            "{}",
+            describe(&out)
+        );
+    }
+}
+
+#[test]
+fn inject_ends_its_command_when_its_watchdog_is_killed() {
+    for who in users() {
+        let target = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
+        let seconds = format!("1{}", unique_token());
+        let injected = spawn(inject_command(
+            who,
+            &[],
+            target.supervisor(),
+            &["sleep", &seconds],
+        ));
+        wait_for_process("the injected sleep", &["sleep", &seconds]);
+        let watchdog = watchdog_of("inject", injected.pid(), None);
+        kill(Pid::from_raw(watchdog as i32), Signal::SIGKILL).unwrap();
+        expect_gone(&["sleep", &seconds], "inject's watchdog was killed");
+        let out = injected.finish();
+        assert_eq!(code(&out), 137, "{}", describe(&out));
+        assert!(
+            stderr(&out).contains("has ended: ending the command"),
+            "{}",
+            describe(&out)
+        );
+        assert!(process_alive(target.sleeper()), "the container ended");
+        target.stop();
+    }
 }

@@ -120,3 +120,78 @@ fn a_layer_stays_unchanged_whatever_container_root_remounts() {
         );
     }
 }
+
+/// With a network namespace of its own, the container's /sys is a new sysfs of that namespace,
+/// read-only. It is mounted after the lock point (the kernel lets only root of the namespace
+/// that owns the network mount it), so container root may clear the read-only flag of that
+/// mount, or mount the same sysfs again; the file system itself stays read-only, and nothing
+/// in it, not even the settings of the container's own network, can be written.
+#[test]
+fn the_containers_own_sys_stays_read_only() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let root = busybox_rootfs_of(who);
+        // lo's MTU is already 65536: were the write let through, nothing would change.
+        let script = format!(
+            "{CONTROL}{}mkdir /tmp/s; mount -t sysfs -o ro s /tmp/s 2>/dev/null; \
+             mount -o remount,bind,rw /tmp/s 2>/dev/null; \
+             for f in /sys/class/net/lo/mtu /tmp/s/class/net/lo/mtu; do \
+             {{ echo 65536 > $f; }} 2>&1 | grep -q 'Read-only file system' && echo refused $f; \
+             done",
+            try_to_unlock("/sys")
+        );
+        let out = contain(who, &["-c"], &root, &["sh", "-c", &script]);
+        let shown = expect_success(&out);
+        for file in ["/sys/class/net/lo/mtu", "/tmp/s/class/net/lo/mtu"] {
+            assert!(
+                shown.contains(&format!("refused {file}\n")),
+                "{who:?}: {file} was not refused as read-only: {}",
+                describe(&out)
+            );
+        }
+    }
+}
+
+/// /proc is the container's own, mounted after the lock point, and nothing in it is bound
+/// read-only: what the host's kernel settings need is that container root, whatever it
+/// remounts, cannot open them for writing (they are host root's, unmapped inside), while the
+/// settings of its own network namespace are its own. Each file is only opened (a `:` with
+/// `>>`), never written.
+#[test]
+fn the_hosts_kernel_settings_in_proc_cannot_be_opened_for_writing() {
+    let host_files = [
+        "/proc/sysrq-trigger",
+        "/proc/sys/kernel/core_pattern",
+        "/proc/sys/vm/drop_caches",
+        "/proc/sys/kernel/hostname",
+        "/proc/sys/fs/binfmt_misc/register",
+    ];
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        let root = busybox_rootfs_of(who);
+        for (options, own_network) in [(&["-c"][..], true), (&["-c", "-n"][..], false)] {
+            let files = [&host_files[..], &["/proc/sys/net/ipv4/ip_forward"]].concat();
+            let script = format!(
+                "mount -o remount,rw /proc 2>/dev/null; for f in {}; do \
+                 if (: >> $f) 2>/dev/null; then echo opened $f; fi; done; echo done",
+                files.join(" ")
+            );
+            let out = contain(who, options, &root, &["sh", "-c", &script]);
+            // Only the container's own network's setting, and only with a network of its own.
+            let expected = match own_network {
+                true => "opened /proc/sys/net/ipv4/ip_forward\ndone\n",
+                false => "done\n",
+            };
+            assert_eq!(
+                expect_success(&out),
+                expected,
+                "{who:?} {options:?}: {}",
+                describe(&out)
+            );
+        }
+    }
+}

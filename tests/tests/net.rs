@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Output;
@@ -367,7 +367,13 @@ struct LoopbackServer {
 
 impl LoopbackServer {
     fn start() -> LoopbackServer {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1");
+        Self::start_on(Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// The same on another loopback address (::1).
+    fn start_on(address: IpAddr) -> LoopbackServer {
+        let listener =
+            TcpListener::bind((address, 0)).unwrap_or_else(|e| panic!("binding {address}: {e}"));
         let port = listener.local_addr().unwrap().port();
         let body = format!("from the host {}", unique_token());
         let (tx, peer) = std::sync::mpsc::channel();
@@ -416,6 +422,59 @@ fn a_server_on_the_hosts_loopback_is_out_of_reach_by_default() {
         );
         assert_eq!(server.visitor(Duration::ZERO), None, "{who:?}");
         expect_pasta_gone(pasta);
+    }
+    expect_no_orphaned_pasta();
+}
+
+/// True if the host has an IPv6 default route through a gateway, which pasta copies into the
+/// container (from /proc/net/ipv6_route: destination ::/0, flag RTF_GATEWAY).
+fn host_has_ipv6_gateway() -> bool {
+    let table = fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    table.lines().any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() == 10
+            && f[0].bytes().all(|b| b == b'0')
+            && f[1] == "00"
+            && u32::from_str_radix(f[8], 16).is_ok_and(|flags| flags & 0x2 != 0)
+            && f[9] != "lo"
+    })
+}
+
+/// The same over IPv6: a server on the host's ::1 is out of reach at the container's IPv6
+/// gateway address, and reached there only with --allow-host-loopback.
+#[test]
+fn a_server_on_the_hosts_ipv6_loopback_is_out_of_reach_unless_allowed() {
+    if !host_has_ipv6_gateway() {
+        skip("the host has no IPv6 default route: pasta gives the container no IPv6 gateway");
+        return;
+    }
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        for (options, allowed) in [(&[][..], false), (&["--allow-host-loopback"][..], true)] {
+            let server = LoopbackServer::start_on(Ipv6Addr::LOCALHOST.into());
+            let root = busybox_rootfs();
+            let script = format!(
+                "gw=$(ip -6 route | sed -n 's/^default via \\([^ ]*\\) .*/\\1/p'); \
+                 echo \"gateway $gw\"; timeout 15 wget -q -O - \"http://[$gw]:{}/\"; echo",
+                server.port
+            );
+            let (out, pasta) = run_with_pasta_as(who, options, &root, &script);
+            let text = stdout(&out);
+            assert!(
+                text.starts_with("gateway ") && !text.starts_with("gateway \n"),
+                "{who:?} {options:?}: no IPv6 gateway inside: {}",
+                describe(&out)
+            );
+            assert_eq!(
+                text.contains(&server.body),
+                allowed,
+                "{who:?} {options:?}: {}",
+                describe(&out)
+            );
+            expect_pasta_gone(pasta);
+        }
     }
     expect_no_orphaned_pasta();
 }

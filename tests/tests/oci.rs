@@ -245,6 +245,138 @@ fn config_is_applied_user_capabilities_hostname_env_cwd_readonly_masked() {
     }
 }
 
+/// Removes `kind` from the config's linux.namespaces.
+fn without_namespace(spec: &mut Value, kind: &str) {
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|ns| ns["type"] != kind);
+}
+
+#[test]
+fn without_a_mount_namespace_the_process_chroots_and_the_callers_mounts_stay() {
+    // No /proc in the container: nothing of config.json's mounts was made.
+    let script = "test -x /bin/busybox && echo in its root; test -e /proc/self || echo no proc";
+    // A user's container with a user namespace and no mount namespace: in the caller's.
+    let b = Bundle::new(As::User, script, |spec| without_namespace(spec, "mount"));
+    assert_eq!(code(&b.create("nomnt")), 0, "{}", b.errors());
+    let pid = read(&b.dir.join("pid"));
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
+        fs::read_link("/proc/self/ns/mnt").unwrap()
+    );
+    let rootfs = b.state("nomnt")["rootfs"].as_str().unwrap().to_string();
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        PathBuf::from(&rootfs)
+    );
+    assert!(
+        b.errors()
+            .contains("no mount namespace: mounts, linux.maskedPaths"),
+        "{}",
+        b.errors()
+    );
+    expect_success(&b.oci(&["start", "nomnt"]));
+    wait_until("the container to stop", || b.status("nomnt") == "stopped");
+    assert_eq!(b.output(), "in its root\nno proc\n", "{}", b.errors());
+    expect_success(&b.oci(&["delete", "nomnt"]));
+
+    if !require(As::Root) {
+        return;
+    }
+    // Root's container without any namespace (as runtime-tools' linux_ns_itype has it) could
+    // change every mount of its caller: the caller is a mount namespace of the test's own,
+    // with shared mounts (a runtime's make-private would show), whose table must stay as it was.
+    let b = Bundle::new(As::Root, script, |spec| {
+        spec["linux"]["namespaces"] = serde_json::json!([]);
+        spec.as_object_mut().unwrap().remove("hostname");
+    });
+    let oci = format!("{OCI} --root {}", b.dir.arg("state"));
+    let inside = format!(
+        "mount --make-rshared / || exit 1
+         before=$(cat /proc/self/mountinfo)
+         {oci} create -b {bundle} --pid-file {pid} none >{out} 2>{err} || exit 2
+         pid=$(cat {pid})
+         [ \"$(readlink /proc/$pid/ns/mnt)\" = \"$(readlink /proc/self/ns/mnt)\" ] && echo same mount namespace
+         readlink /proc/$pid/root
+         {oci} start none || exit 3
+         while {oci} state none | grep -q '\"running\"'; do sleep 0.05; done
+         {oci} delete none || exit 4
+         [ \"$before\" = \"$(cat /proc/self/mountinfo)\" ] && echo mounts unchanged",
+        bundle = b.dir.path_arg(),
+        pid = b.dir.arg("pid"),
+        out = b.dir.arg("out"),
+        err = b.dir.arg("err"),
+    );
+    let out = sh(
+        As::Root,
+        &format!(
+            "exec unshare -m --propagation private sh -c {}",
+            shell_quote(&inside)
+        ),
+    );
+    assert_eq!(code(&out), 0, "{}: {}", describe(&out), b.errors());
+    let rootfs = fs::canonicalize(b._rootfs.path()).unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "same mount namespace\n{}\nmounts unchanged\n",
+            rootfs.display()
+        ),
+        "{}",
+        b.errors()
+    );
+    assert_eq!(b.output(), "in its root\nno proc\n", "{}", b.errors());
+}
+
+#[test]
+fn namespaces_joined_by_path_hold_the_container_with_its_root_and_hostname() {
+    if !require(As::Root) {
+        return;
+    }
+    // A process in mount and UTS namespaces of its own (private mounts: unshare's default).
+    let holder = spawn(sh_command(
+        As::Root,
+        "exec unshare --mount --uts sleep 1000",
+    ));
+    let ns = |pid: &str, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    let holder_pid = holder.pid().to_string();
+    wait_until("unshare's namespaces", || {
+        ns(&holder_pid, "uts") != ns("self", "uts")
+    });
+    let b = Bundle::new(
+        As::Root,
+        "hostname; cat /marker; test -e /proc/self && echo proc mounted",
+        |spec| {
+            let rootfs = PathBuf::from(spec["root"]["path"].as_str().unwrap());
+            fs::write(rootfs.join("marker"), "its own root\n").unwrap();
+            spec["hostname"] = Value::from("joined");
+            for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+                match ns["type"].as_str().unwrap() {
+                    "mount" => ns["path"] = Value::from(format!("/proc/{holder_pid}/ns/mnt")),
+                    "uts" => ns["path"] = Value::from(format!("/proc/{holder_pid}/ns/uts")),
+                    _ => {}
+                }
+            }
+        },
+    );
+    assert_eq!(code(&b.create("joined")), 0, "{}", b.errors());
+    let pid = read(&b.dir.join("pid"));
+    for kind in ["mnt", "uts"] {
+        assert_eq!(ns(&pid, kind), ns(&holder_pid, kind), "{kind}");
+    }
+    expect_success(&b.oci(&["start", "joined"]));
+    wait_until("the container to stop", || b.status("joined") == "stopped");
+    assert_eq!(
+        b.output(),
+        "joined\nits own root\nproc mounted\n",
+        "{}",
+        b.errors()
+    );
+    expect_success(&b.oci(&["delete", "joined"]));
+    drop(holder);
+}
+
 #[test]
 fn refusals_are_one_line_with_status_1_and_leave_nothing_behind() {
     let b = Bundle::new(As::User, "true", |_| {});
@@ -711,9 +843,9 @@ fn hooks_run_in_order_with_the_state_and_their_timeout() {
         expect_success(&b.oci(&["delete", "h1"]));
         let rootfs = PathBuf::from(rootfs_dir.borrow().clone());
         for (stage, status) in [
-            ("prestart", "creating"),
-            ("createRuntime", "creating"),
-            ("createContainer", "creating"),
+            ("prestart", "created"),
+            ("createRuntime", "created"),
+            ("createContainer", "created"),
             ("startContainer", "created"),
             ("poststart", "running"),
             ("poststop", "stopped"),
@@ -745,6 +877,87 @@ fn hooks_run_in_order_with_the_state_and_their_timeout() {
         );
         assert!(!b.state_dir().join("h2").exists());
     }
+}
+
+#[test]
+fn failing_poststart_and_poststop_hooks_are_warnings_and_the_next_hooks_run() {
+    for who in whos() {
+        let b = Bundle::new(who, "true", |_| {});
+        let config = b.dir.join("config.json");
+        let mut spec: Value = serde_json::from_str(&read(&config)).unwrap();
+        let failing_then_writing = |stage: &str| {
+            serde_json::json!([
+                {"path": "/bin/false", "args": ["false"]},
+                {"path": "/bin/sh", "args": ["sh", "-c", format!("echo ran >{}", b.dir.arg(stage))]}
+            ])
+        };
+        spec["hooks"] = serde_json::json!({
+            "poststart": failing_then_writing("poststart"),
+            "poststop": failing_then_writing("poststop"),
+        });
+        fs::write(&config, spec.to_string()).unwrap();
+        assert_eq!(code(&b.create("pf")), 0, "{who:?}: {}", b.errors());
+        let start = b.oci(&["start", "pf"]);
+        assert_eq!(code(&start), 0, "{who:?}: {}", describe(&start));
+        assert!(
+            stderr(&start)
+                .contains("warning: hooks.poststart[0] (/bin/false): failed with status 1"),
+            "{who:?}: {}",
+            describe(&start)
+        );
+        assert_eq!(read(&b.dir.join("poststart")), "ran\n");
+        wait_until("the container to stop", || b.status("pf") == "stopped");
+        let delete = b.oci(&["delete", "pf"]);
+        assert_eq!(code(&delete), 0, "{who:?}: {}", describe(&delete));
+        assert!(
+            stderr(&delete)
+                .contains("warning: hooks.poststop[0] (/bin/false): failed with status 1"),
+            "{who:?}: {}",
+            describe(&delete)
+        );
+        assert_eq!(read(&b.dir.join("poststop")), "ran\n");
+        assert!(!b.state_dir().join("pf").exists());
+    }
+}
+
+#[test]
+fn start_returns_once_the_command_runs_so_that_kill_reaches_it() {
+    for who in whos() {
+        let script = "trap 'echo got USR1; exit 0' USR1; while :; do sleep 0.05; done";
+        let b = Bundle::new(who, script, |spec| {
+            // A slow startContainer hook: the process is long in its own setup after start
+            // answered, and a signal then would meet PID 1 without a handler and be lost.
+            spec["hooks"] = serde_json::json!({
+                "startContainer": [{"path": "/bin/sleep", "args": ["sleep", "0.5"]}]
+            });
+        });
+        assert_eq!(code(&b.create("sig")), 0, "{who:?}: {}", b.errors());
+        let pid: u32 = read(&b.dir.join("pid")).parse().unwrap();
+        assert_eq!(comm(pid), "contain-oci");
+        expect_success(&b.oci(&["start", "sig"]));
+        assert_eq!(
+            comm(pid),
+            "sh",
+            "{who:?}: start returned before the command ran"
+        );
+        // The command's own start is not the runtime's to wait for: sh, PID 1 of its PID
+        // namespace, loses a USR1 that comes before its trap is set.
+        wait_until("the command's USR1 trap", || catches(pid, libc::SIGUSR1));
+        expect_success(&b.oci(&["kill", "sig", "USR1"]));
+        wait_until("the container to stop", || b.status("sig") == "stopped");
+        assert_eq!(b.output(), "got USR1\n", "{who:?}: {}", b.errors());
+        expect_success(&b.oci(&["delete", "sig"]));
+    }
+}
+
+/// True once process `pid` has a handler for `signal` (SigCgt in its status).
+fn catches(pid: u32, signal: i32) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
 }
 
 /// The file of a cgroup controller setting for process `pid`: cgroup v1's per-controller

@@ -597,7 +597,15 @@ fn a_process_left_behind_cannot_use_the_callers_terminal() {
         let container = BackgroundContainer::boot(who, busybox_rootfs(), &[], "");
         let dir = TempDir::new();
         for (tool, marks) in tools_leaving_processes(&container, &dir) {
-            for redirects in ["| cat", "2>/dev/null | cat", ""] {
+            // Each mix of terminals among stdin, stdout and stderr the process can use: its
+            // stdin and stderr, its stdin alone, all three, its stderr alone.
+            for redirects in [
+                "| cat",
+                "2>/dev/null | cat",
+                "",
+                "</dev/null",
+                "</dev/null >/dev/null",
+            ] {
                 expect_terminal_kept_from_leftovers(who, &tool, &marks, redirects);
             }
         }

@@ -24,7 +24,7 @@ use crate::userns::{Lifeline, NsChild};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::sys::socket::{
-    accept, bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+    accept4, bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 use std::fs::File;
@@ -151,15 +151,6 @@ impl Plan {
                 Some(path) => plan.joined.push((kind, path.clone())),
                 None => plan.new.push(kind),
             }
-        }
-        // The root is built with mounts and a pivot_root that would otherwise act on the
-        // runtime's own mount namespace, the host's: one of the container's own is required.
-        if !plan.new.contains(&Namespace::Mount)
-            && !plan.joined.iter().any(|(ns, _)| *ns == Namespace::Mount)
-        {
-            bail!(
-                "linux.namespaces: no mount namespace listed: the container's root is built in                  a mount namespace of its own (list {{\"type\": \"mount\"}})"
-            );
         }
         if plan.new.contains(&Namespace::User) {
             let uid = id_map("uidMappings", linux.uid_mappings())?;
@@ -370,7 +361,9 @@ fn create_in(
         let state = serde_json::json!({
             "ociVersion": state::OCI_VERSION,
             "id": options.id,
-            "status": "creating",
+            // As crun has it (runc says "creating"): runtime-tools' hooks_stdin wants
+            // "created" for prestart.
+            "status": "created",
             "pid": pid.as_raw(),
             "bundle": bundle.dir,
             "annotations": spec.annotations().clone().unwrap_or_default(),
@@ -458,39 +451,53 @@ impl Init<'_> {
         };
         #[allow(deprecated)]
         let hooks = spec.hooks().clone().unwrap_or_default();
-        if let Some((_, path)) = self
+        let joined_mount = self
             .plan
             .joined
             .iter()
-            .find(|(ns, _)| *ns == Namespace::Mount)
-        {
+            .find(|(ns, _)| *ns == Namespace::Mount);
+        if let Some((_, path)) = joined_mount {
             join(Namespace::Mount, path)?;
-            // setns moved the working directory to that namespace's root: the root file
-            // system is found again there by its path, as runc does.
-            nix::unistd::chdir(&self.bundle.rootfs).with_context(|| {
-                format!(
-                    "root.path {} in the joined mount namespace",
-                    self.bundle.rootfs.display()
-                )
-            })?;
+            // setns left the process at the joined namespace's root: the root file system is
+            // that namespace's copy, found by its path there.
+            crate::mount::open_dir_without_links(&self.bundle.rootfs)
+                .and_then(|dir| nix::unistd::fchdir(&dir))
+                .with_context(|| {
+                    format!(
+                        "root.path: {} in the joined mount namespace",
+                        self.bundle.rootfs.display()
+                    )
+                })?;
         }
+        // Without a mount namespace of its own the process shares its caller's mounts: it
+        // mounts nothing and pivots nothing there, it only chroots (as crun does).
+        let own_mounts = joined_mount.is_some() || self.plan.has_new(Namespace::Mount);
         if let Some(score) = process.oom_score_adj() {
             std::fs::write("/proc/self/oom_score_adj", score.to_string())
                 .context("process.oomScoreAdj: writing /proc/self/oom_score_adj")?;
         }
-        let rootfs = Rootfs::bind_working_directory(&self.bundle.rootfs)?;
-        mounts::mount_all(
-            &rootfs,
-            spec.mounts().as_deref().unwrap_or(&[]),
-            &self.bundle.dir,
-        )?;
         // Device nodes can be made only by real root, outside any user namespace.
         let may_mknod = self.plan.maps.is_none()
             && crate::idmap::is_initial(&crate::idmap::own_namespace(crate::idmap::IdKind::User));
+        let rootfs = if own_mounts {
+            let rootfs = Rootfs::bind_working_directory(&self.bundle.rootfs)?;
+            mounts::mount_all(
+                &rootfs,
+                spec.mounts().as_deref().unwrap_or(&[]),
+                &self.bundle.dir,
+            )?;
+            rootfs
+        } else {
+            if let Some(warning) = unapplied_without_mount_namespace(spec, may_mknod) {
+                super::log::warn(&warning);
+            }
+            Rootfs::working_directory(&self.bundle.rootfs)?
+        };
         mounts::make_devices(
             &rootfs,
             linux.devices().as_deref().unwrap_or(&[]),
             may_mknod,
+            own_mounts,
         )?;
         // Made before the root may become read-only, inside the root (as runc does).
         let cwd = process.cwd().to_string_lossy();
@@ -504,24 +511,28 @@ impl Init<'_> {
         if let Some(list) = hooks.create_container() {
             super::hooks::run("createContainer", list, &hook_state)?;
         }
-        if self.options.no_pivot {
+        if !own_mounts {
+            rootfs.chroot()?;
+        } else if self.options.no_pivot {
             move_root(rootfs)?;
         } else {
             rootfs.pivot()?;
         }
-        mounts::mask_and_protect(
-            linux.masked_paths().as_deref().unwrap_or(&[]),
-            linux.readonly_paths().as_deref().unwrap_or(&[]),
-        )?;
+        if own_mounts {
+            mounts::mask_and_protect(
+                linux.masked_paths().as_deref().unwrap_or(&[]),
+                linux.readonly_paths().as_deref().unwrap_or(&[]),
+            )?;
+        }
         if let Some(sysctl) = linux.sysctl() {
             mounts::write_sysctls(sysctl)?;
         }
-        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        if own_mounts && spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
             let root = crate::mount::open_dir(Path::new("/"))?;
             crate::mount::remount_bind(root.as_fd(), nix::mount::MsFlags::MS_RDONLY)
                 .map_err(|e| anyhow!("root.readonly: remounting / read-only: {}", e.desc()))?;
         }
-        if let Some(name) = linux.rootfs_propagation() {
+        if let Some(name) = linux.rootfs_propagation().as_ref().filter(|_| own_mounts) {
             let flags = mounts::propagation(name)
                 .ok_or_else(|| anyhow!("linux.rootfsPropagation: unknown value '{name}'"))?;
             nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
@@ -556,21 +567,21 @@ impl Init<'_> {
             // create failed or was killed after the report: nothing is to wait for start.
             return Ok(1);
         }
-        wait_for_start(self.listener)?;
+        // Held until exec closes it: start returns once the command runs, so that a signal
+        // sent after start reaches the command (a signal to PID 1 of a PID namespace before
+        // the command has a handler for it would be lost).
+        let _start = wait_for_start(self.listener)?;
         if let Some(list) = hooks.start_container() {
-            let mut state = hook_state;
-            state["status"] = serde_json::Value::from("created");
-            super::hooks::run("startContainer", list, &state)?;
+            super::hooks::run("startContainer", list, &hook_state)?;
         }
         self.labels.apply()?;
         super::filter::lock_down(self.creds, self.filter)?;
         Err(self.exec.exec_preserving(self.options.preserve_fds))
     }
 
-    /// hostname and domainname, which need a UTS namespace of the container's own.
+    /// hostname and domainname, which need a UTS namespace listed in linux.namespaces: a new
+    /// one, or one joined by path, whose names they then change (as runc and crun do).
     fn set_names(&self, spec: &Spec) -> Result<()> {
-        // A UTS namespace joined by path (a pod's, from its sandbox) takes the name too, as
-        // with runc; only the runtime's own is never renamed.
         let own_uts = self.plan.has_new(Namespace::Uts)
             || self.plan.joined.iter().any(|(ns, _)| *ns == Namespace::Uts);
         if let Some(name) = spec.hostname().as_deref().filter(|n| !n.is_empty()) {
@@ -589,6 +600,40 @@ impl Init<'_> {
         }
         Ok(())
     }
+}
+
+/// What a config asks that needs a mount namespace of the container's own, as one warning
+/// line, or None when it asks nothing of the kind.
+fn unapplied_without_mount_namespace(spec: &Spec, may_mknod: bool) -> Option<String> {
+    let linux = spec.linux().as_ref();
+    let listed = |list: Option<&Vec<String>>| list.is_some_and(|l| !l.is_empty());
+    let mut fields = Vec::new();
+    if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        fields.push("mounts");
+    }
+    if listed(linux.and_then(|l| l.masked_paths().as_ref())) {
+        fields.push("linux.maskedPaths");
+    }
+    if listed(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        fields.push("linux.readonlyPaths");
+    }
+    if !may_mknod && linux.is_some_and(|l| l.devices().as_ref().is_some_and(|d| !d.is_empty())) {
+        fields.push("linux.devices");
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        fields.push("root.readonly");
+    }
+    if linux.is_some_and(|l| l.rootfs_propagation().is_some()) {
+        fields.push("linux.rootfsPropagation");
+    }
+    if fields.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "linux.namespaces: no mount namespace: {} not applied (the process only chroots \
+         into its root, in the mount namespace of its caller, which it must not change)",
+        fields.join(", ")
+    ))
 }
 
 /// `--no-pivot`: moves the root onto `/` and chroots into it, for roots pivot_root refuses
@@ -617,18 +662,19 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).with_context(|| format!("process.cwd: {}", cwd.display()))
 }
 
-/// Waits on the start socket until `start` connects, and answers it.
-fn wait_for_start(listener: &OwnedFd) -> Result<()> {
+/// Waits on the start socket until `start` connects, and answers it. The connection is
+/// close-on-exec: start sees it end when the command runs (or the process ends).
+fn wait_for_start(listener: &OwnedFd) -> Result<OwnedFd> {
     let conn = loop {
-        match accept(listener.as_raw_fd()) {
+        match accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
             Err(Errno::EINTR) => continue,
             other => break other.context("waiting for start")?,
         }
     };
-    // SAFETY: accept returned this descriptor to us alone.
+    // SAFETY: accept4 returned this descriptor to us alone.
     let conn = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(conn) };
     nix::unistd::write(&conn, &[1]).context("answering start")?;
-    Ok(())
+    Ok(conn)
 }
 
 /// `process.rlimits`: each limit set as given (raising a hard limit needs CAP_SYS_RESOURCE).

@@ -18,6 +18,20 @@ pub fn run(stage: &str, hooks: &[Hook], state: &serde_json::Value) -> Result<()>
     Ok(())
 }
 
+/// Runs every hook in order with `state` on stdin, as poststart and poststop hooks are run: a
+/// hook that fails is a warning (one line naming `stage` and the hook), and the others still
+/// run (runtime-spec, "Lifecycle").
+pub fn run_warning(stage: &str, hooks: &[Hook], state: &serde_json::Value) {
+    let input = state.to_string();
+    for (i, hook) in hooks.iter().enumerate() {
+        if let Err(e) = run_one(hook, &input)
+            .with_context(|| format!("hooks.{stage}[{i}] ({})", hook.path().display()))
+        {
+            super::log::warn(&crate::errors::one_line(&e));
+        }
+    }
+}
+
 fn run_one(hook: &Hook, input: &str) -> Result<()> {
     let mut command = Command::new(hook.path());
     if let Some(args) = hook.args() {

@@ -38,15 +38,21 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     if answered != Ok(1) {
         bail!("the container's process ended before it started");
     }
+    // The connection ends when the process executes its command (or ends): once the command
+    // runs, the signals of a `kill` after start are its own to handle, as under runc.
+    loop {
+        match nix::unistd::read(&conn, &mut answer) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
     if !saved.poststart.is_empty() {
-        // A failing poststart hook is only a warning (runtime-spec).
-        if let Err(e) = hooks::run(
+        hooks::run_warning(
             "poststart",
             &saved.poststart,
             &hook_state(&saved, "running"),
-        ) {
-            super::log::warn(&crate::errors::one_line(&e));
-        }
+        );
     }
     Ok(())
 }
@@ -106,19 +112,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             inspect::kill_all_and_wait(&saved, Duration::from_secs(10))?;
         }
     }
-    let hooks_result = if saved.poststop.is_empty() {
-        Ok(())
-    } else {
-        hooks::run("poststop", &saved.poststop, &hook_state(&saved, "stopped"))
-    };
+    // Poststop failures are warnings: the container is gone all the same.
+    if !saved.poststop.is_empty() {
+        hooks::run_warning("poststop", &saved.poststop, &hook_state(&saved, "stopped"));
+    }
     // The first process is gone; what is left in the cgroups (a shared PID namespace) is
     // killed, and the cgroups go too.
     super::cgroups::remove(&saved.cgroups);
     dir.remove()?;
-    // Poststop failures are warnings: the container is gone all the same.
-    if let Err(e) = hooks_result {
-        super::log::warn(&crate::errors::one_line(&e));
-    }
     Ok(())
 }
 

@@ -324,19 +324,28 @@ fn read_only_below(mounted: &std::os::fd::OwnedFd) -> Result<()> {
 /// The default devices, config.json's `linux.devices`, and /dev's usual links, where missing.
 /// Device nodes cannot be made in a user namespace: there, and always for the default ones,
 /// the host's node of the same path is bound (as crun does rootless); real root makes the
-/// nodes config.json describes.
-pub fn make_devices(rootfs: &Rootfs, devices: &[LinuxDevice], may_mknod: bool) -> Result<()> {
+/// nodes config.json describes. Without a mount namespace of the container's own
+/// (`may_mount` false) nothing is bound: only the nodes real root can make are made.
+pub fn make_devices(
+    rootfs: &Rootfs,
+    devices: &[LinuxDevice],
+    may_mknod: bool,
+    may_mount: bool,
+) -> Result<()> {
     let Ok(dev) = rootfs.resolve("dev") else {
         return Ok(());
     };
     let missing = |inside: &str| rootfs.resolve(inside).is_err();
     for name in DEFAULT_DEVICES {
         let inside = format!("dev/{name}");
-        if missing(&inside) {
+        if may_mount && missing(&inside) {
             rootfs.bind_onto(&Path::new("/dev").join(name), &inside)?;
         }
     }
     for (i, device) in devices.iter().enumerate() {
+        if !may_mknod && !may_mount {
+            continue;
+        }
         make_device(rootfs, device, may_mknod)
             .with_context(|| format!("linux.devices[{i}] ({})", device.path().display()))?;
     }
@@ -358,7 +367,7 @@ fn make_device(rootfs: &Rootfs, device: &LinuxDevice, may_mknod: bool) -> Result
     }
     if !may_mknod {
         let host = PathBuf::from(&inside);
-        return rootfs.bind_onto(&host, &inside);
+        return rootfs.bind_onto(&host, &inside).map(drop);
     }
     let kind = match device.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => nix::sys::stat::SFlag::S_IFCHR,

@@ -80,13 +80,15 @@ impl PendingScope {
             unit: request.unit.clone(),
         };
         match scope.answer()? {
-            Answer::Ready => Ok(scope),
+            Answer::Ready(_) => Ok(scope),
             Answer::Failed(why) => bail!("{why}"),
         }
     }
 
-    /// Has systemd make the scope with `pid` in it and waits for the job to end.
-    pub fn start(mut self, pid: i32) -> Result<()> {
+    /// Has systemd make the scope with `pid` in it and waits for the job to end. Returns the
+    /// process's /proc/PID/cgroup then, as read from the helper's cgroup namespace (the
+    /// caller's before it joined any), where systemd's paths are.
+    pub fn start(mut self, pid: i32) -> Result<String> {
         let mut to_helper = self.to_helper.take().expect("taken only here");
         to_helper
             .write_all(format!("{pid}\n").as_bytes())
@@ -97,7 +99,7 @@ impl PendingScope {
             let _ = crate::process::wait(helper);
         }
         match answer? {
-            Answer::Ready => Ok(()),
+            Answer::Ready(cgroups) => Ok(cgroups),
             Answer::Failed(why) => bail!("making the scope {}: {why}", self.unit),
         }
     }
@@ -146,10 +148,11 @@ impl Drop for PendingScope {
     }
 }
 
-/// A line from the helper: ready (connected, or the scope made), or why not.
+/// A line from the helper: ready (connected; or the scope made, with the process's
+/// /proc/PID/cgroup), or why not.
 #[derive(Debug, PartialEq, Eq)]
 enum Answer {
-    Ready,
+    Ready(String),
     Failed(String),
 }
 
@@ -157,14 +160,22 @@ impl Answer {
     fn parse(line: &str) -> Answer {
         match line.strip_prefix("error: ") {
             Some(why) => Answer::Failed(why.to_string()),
-            None if line == "ready" => Answer::Ready,
-            None => Answer::Failed(format!("unexpected answer {line:?}")),
+            None if line == "ready" => Answer::Ready(String::new()),
+            None => match line
+                .strip_prefix("ready ")
+                .map(serde_json::from_str::<String>)
+            {
+                Some(Ok(text)) => Answer::Ready(text),
+                _ => Answer::Failed(format!("unexpected answer {line:?}")),
+            },
         }
     }
 
-    fn line(result: Result<(), &anyhow::Error>) -> String {
+    fn line(result: Result<&str, &anyhow::Error>) -> String {
         match result {
-            Ok(()) => "ready\n".to_string(),
+            Ok("") => "ready\n".to_string(),
+            // A JSON string: one line whatever the text holds.
+            Ok(text) => format!("ready {}\n", serde_json::Value::from(text)),
             // one_line escapes what could break the line.
             Err(e) => format!("error: {}\n", crate::errors::one_line(e)),
         }
@@ -175,7 +186,7 @@ impl Answer {
 fn helper(request: &Request, from_caller: OwnedFd, to_caller: OwnedFd) -> Result<i32> {
     let mut to_caller = File::from(to_caller);
     let connected = Manager::connect(request.user_manager);
-    let _ = to_caller.write_all(Answer::line(connected.as_ref().map(|_| ())).as_bytes());
+    let _ = to_caller.write_all(Answer::line(connected.as_ref().map(|_| "")).as_bytes());
     let Ok(manager) = connected else {
         return Ok(1);
     };
@@ -191,8 +202,11 @@ fn helper(request: &Request, from_caller: OwnedFd, to_caller: OwnedFd) -> Result
         // The caller gave up: no scope.
         return Ok(0);
     };
-    let made = manager.start_scope(request, pid);
-    let _ = to_caller.write_all(Answer::line(made.as_ref().copied()).as_bytes());
+    let made = manager.start_scope(request, pid).and_then(|()| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .with_context(|| format!("reading /proc/{pid}/cgroup"))
+    });
+    let _ = to_caller.write_all(Answer::line(made.as_deref()).as_bytes());
     Ok(if made.is_ok() { 0 } else { 1 })
 }
 
@@ -333,7 +347,14 @@ mod tests {
 
     #[test]
     fn helper_lines_carry_readiness_and_reasons() {
-        assert_eq!(Answer::parse("ready"), Answer::Ready);
+        assert_eq!(Answer::parse("ready"), Answer::Ready(String::new()));
+        let cgroups = "1:name=systemd:/a.slice/b \"c\".scope\n0::/a.slice/b.scope\n";
+        let line = Answer::line(Ok(cgroups));
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert_eq!(
+            Answer::parse(line.trim_end()),
+            Answer::Ready(cgroups.to_string())
+        );
         assert_eq!(
             Answer::parse(Answer::line(Err(&anyhow!("no\nbus"))).trim_end()),
             Answer::Failed("no\\nbus".into())

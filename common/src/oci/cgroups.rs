@@ -867,9 +867,8 @@ impl Placement {
     /// systemd put the process), makes it in the hierarchies systemd left alone, moves the
     /// process there too and writes the resources.
     fn add_to_scope(&mut self, scope: PendingScope, pid: i32) -> Result<()> {
-        scope.systemd.start(pid).context("--systemd-cgroup")?;
-        let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .context("reading the container process's /proc/PID/cgroup")?;
+        // As the helper read it: this process may have joined a cgroup namespace since.
+        let proc_cgroup = scope.systemd.start(pid).context("--systemd-cgroup")?;
         let path = systemd_cgroup_of(&proc_cgroup).ok_or_else(|| {
             anyhow!("--systemd-cgroup: /proc/{pid}/cgroup names no systemd cgroup")
         })?;

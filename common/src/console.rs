@@ -54,6 +54,26 @@ fn is_terminal(fd: i32) -> bool {
 }
 
 impl Console {
+    /// A console of this pair, its slave given the size of the caller's terminal.
+    fn sized(
+        master: PtyMaster,
+        slave: File,
+        slave_path: PathBuf,
+        output: i32,
+        cooked: bool,
+    ) -> Console {
+        let console = Console {
+            master,
+            slave,
+            slave_path,
+            escape: false,
+            output,
+            cooked,
+        };
+        console.copy_size();
+        console
+    }
+
     /// Opens a pty and gives its slave the host terminal's settings and size. Output that does
     /// not go to a terminal passes unchanged (no "\n" to "\r\n"), so pipes and files see the
     /// container's bytes.
@@ -73,16 +93,7 @@ impl Console {
             settings.output_flags.remove(OutputFlags::OPOST);
         }
         termios::tcsetattr(&slave, SetArg::TCSANOW, &settings).context("setting up the console")?;
-        let console = Console {
-            master,
-            slave,
-            slave_path,
-            escape: false,
-            output: 1,
-            cooked: false,
-        };
-        console.copy_size();
-        Ok(console)
+        Ok(Console::sized(master, slave, slave_path, 1, false))
     }
 
     /// Opens a pty for a command whose caller has a terminal among stdin, stdout and stderr
@@ -113,16 +124,7 @@ impl Console {
         }
         termios::tcsetattr(&slave, SetArg::TCSANOW, &settings)
             .context("setting up the command's terminal")?;
-        let console = Console {
-            master,
-            slave,
-            slave_path,
-            escape: false,
-            output,
-            cooked,
-        };
-        console.copy_size();
-        Ok(console)
+        Ok(Console::sized(master, slave, slave_path, output, cooked))
     }
 
     /// The console of a pty opened by someone else, who sent its master here (an OCI
@@ -147,16 +149,7 @@ impl Console {
         // SAFETY: `master` is a pty master (the caller received it as one); PtyMaster owns it.
         let master = unsafe { PtyMaster::from_owned_fd(master) };
         let slave_path = ptsname_r(&master).map(PathBuf::from).unwrap_or_default();
-        let console = Console {
-            master,
-            slave,
-            slave_path,
-            escape: false,
-            output: 1,
-            cooked: false,
-        };
-        console.copy_size();
-        Ok(console)
+        Ok(Console::sized(master, slave, slave_path, 1, false))
     }
 
     /// Makes [`ESCAPE_KEY`] typed [`ESCAPE_PRESSES`] times within [`ESCAPE_WINDOW`] kill the

@@ -113,11 +113,12 @@ impl GuiMode {
 
     /// How long the server may take to accept clients: Xephyr takes a few tenths of a
     /// second; xpra, a Python program that starts an Xvfb and then attaches a client to the
-    /// caller's display, one to three seconds.
+    /// caller's display, one to three seconds. The limits leave room for a machine under
+    /// heavy load (xpra was seen taking over 20 s at a load average of 18).
     pub fn ready_timeout(self) -> Duration {
         match self {
-            GuiMode::Xephyr => Duration::from_secs(5),
-            GuiMode::Xpra => Duration::from_secs(20),
+            GuiMode::Xephyr => Duration::from_secs(10),
+            GuiMode::Xpra => Duration::from_secs(60),
         }
     }
 }

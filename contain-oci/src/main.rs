@@ -6,7 +6,7 @@ use common::errors::{self, exit_error, one_line};
 use common::oci::create::{create, CreateOptions};
 use common::oci::exec::{self, ExecOptions, Overrides};
 use common::oci::log::{self, LogFormat};
-use common::oci::{documents, lifecycle, signal, state};
+use common::oci::{cgroups, documents, lifecycle, signal, state};
 use std::path::PathBuf;
 
 /// An OCI runtime (runtime-spec 1.x, runc's command line) for podman, containerd and other
@@ -17,10 +17,12 @@ use std::path::PathBuf;
 /// mount point is resolved inside the root), new user namespaces mapped through
 /// newuidmap/newgidmap where the caller needs them, capabilities set one by one. It runs
 /// rootless (as a user, with a user namespace in config.json, or as root of an engine's user
-/// namespace, as under rootless podman) and as root. The process joins linux.cgroupsPath in
-/// every cgroup hierarchy, with the memory, pids, cpu and (cgroup v1) device limits of
-/// linux.resources, where the caller may write cgroups; elsewhere (rootless on a cgroup v1
-/// host) they are skipped, as crun does. linux.seccomp is compiled to a BPF filter
+/// namespace, as under rootless podman) and as root. The process is moved into
+/// linux.cgroupsPath before it runs (every v1 hierarchy on a v1 or hybrid host, else the v2
+/// tree), with linux.resources written there (memory, cpu, cpuset, pids, blockIO, hugepages,
+/// unified; device rules on v1); pause, resume, update, ps and kill --all work through it.
+/// Where the caller may not write cgroups (rootless on a cgroup v1 host) they are skipped, as
+/// crun does. linux.seccomp is compiled to a BPF filter
 /// (common::seccomp) and loaded in every process of the container, exec's included.
 ///
 /// Errors: one line on stderr (`contain-oci: what failed: why`) and exit status 1, as runc;
@@ -44,8 +46,9 @@ struct Args {
     /// Write debug messages to --log too
     #[arg(long, global = true)]
     debug: bool,
-    /// Accepted for runc's command line; cgroupsPath in systemd's form (slice:prefix:name) is
-    /// left to the caller
+    /// cgroupsPath is systemd's slice:prefix:name, the path of a scope of systemd's (made as a
+    /// plain cgroup: systemd's D-Bus API is not used yet; refused where no systemd runs,
+    /// skipped rootless on cgroup v1, as crun)
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// With spec: a config.json for a user without privilege (a user namespace mapping the
@@ -134,6 +137,25 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Freeze every process of the container (its cgroup's freezer, v1 or v2)
+    Pause {
+        /// The container's ID
+        id: String,
+    },
+    /// Thaw a paused container
+    Resume {
+        /// The container's ID
+        id: String,
+    },
+    /// Change the resources (cgroup limits) of a running container
+    Update {
+        /// linux.resources of config.json as JSON (memory, cpu, pids, blockIO,
+        /// hugepageLimits, unified): a file, or - for stdin
+        #[arg(short = 'r', long, value_name = "FILE")]
+        resources: PathBuf,
+        /// The container's ID
+        id: String,
+    },
     /// List the container's processes (--format json: a JSON array of PIDs)
     Ps {
         /// table (ps's own output) or json
@@ -212,7 +234,7 @@ const EXAMPLES: &str = "Examples:
   podman --runtime contain-oci run --rm IMAGE CMD   podman with contain-oci as its runtime";
 
 impl CreateArgs {
-    fn options(self, root: PathBuf) -> CreateOptions {
+    fn options(self, root: PathBuf, systemd_cgroup: bool) -> CreateOptions {
         CreateOptions {
             root,
             id: self.id,
@@ -223,12 +245,16 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            systemd_cgroup,
         }
     }
 }
 
 fn main() {
     errors::run_main("contain-oci", || {
+        if let Err(e) = Args::try_parse() {
+            log_usage_error(&e);
+        }
         let args: Args = parse_args_failing_with(1);
         log::init(args.log.clone(), args.log_format, args.debug);
         run(args).map_err(|e| {
@@ -239,6 +265,39 @@ fn main() {
     })
 }
 
+/// A command line clap refuses still reaches `--log`, where engines (containerd's shim) look
+/// for the reason: the options are found by hand, since parsing failed.
+fn log_usage_error(e: &clap::Error) {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return;
+    }
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let value_of = |name: &str| {
+        words.iter().enumerate().find_map(|(i, w)| {
+            w.strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+                .or_else(|| (w == name).then(|| words.get(i + 1).cloned()).flatten())
+        })
+    };
+    let Some(file) = value_of("--log") else {
+        return;
+    };
+    let format = match value_of("--log-format").as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    log::init(Some(PathBuf::from(file)), format, false);
+    let text = e.kind().as_str().unwrap_or("invalid command line");
+    let detail = e.to_string();
+    let first = detail
+        .lines()
+        .next()
+        .unwrap_or(text)
+        .trim_start_matches("error: ");
+    log::error(&common::errors::printable(first));
+}
+
 fn print_json(value: &serde_json::Value) -> anyhow::Result<i32> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(0)
@@ -247,7 +306,12 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<i32> {
 fn run(args: Args) -> anyhow::Result<i32> {
     let root = args.root.clone().unwrap_or_else(state::default_root);
     match args.command {
-        Command::Create { create: c } => create(&c.options(root)).map(|_| 0),
+        Command::Create { create: c } => create(&c.options(root, args.systemd_cgroup)).map(|_| 0),
+        Command::Pause { id } => cgroups::pause(&root, &id).map(|()| 0),
+        Command::Resume { id } => cgroups::resume(&root, &id).map(|()| 0),
+        Command::Update { resources, id } => {
+            cgroups::update(&root, &id, &cgroups::read_resources(&resources)?).map(|()| 0)
+        }
         Command::Start { id } => lifecycle::start(&root, &id).map(|()| 0),
         Command::State { id } => print_json(&lifecycle::state(&root, &id)?),
         Command::Kill {
@@ -326,6 +390,8 @@ fn run(args: Args) -> anyhow::Result<i32> {
             let rootless = args.rootless.is_some_and(|r| r != "false");
             documents::write_spec(&bundle, rootless).map(|()| 0)
         }
-        Command::Run { create: c, detach } => common::oci::lifecycle::run(c.options(root), detach),
+        Command::Run { create: c, detach } => {
+            common::oci::lifecycle::run(c.options(root, args.systemd_cgroup), detach)
+        }
     }
 }

@@ -940,11 +940,24 @@ fn start_returns_once_the_command_runs_so_that_kill_reaches_it() {
             "sh",
             "{who:?}: start returned before the command ran"
         );
+        // The command's own start is not the runtime's to wait for: sh, PID 1 of its PID
+        // namespace, loses a USR1 that comes before its trap is set.
+        wait_until("the command's USR1 trap", || catches(pid, libc::SIGUSR1));
         expect_success(&b.oci(&["kill", "sig", "USR1"]));
         wait_until("the container to stop", || b.status("sig") == "stopped");
         assert_eq!(b.output(), "got USR1\n", "{who:?}: {}", b.errors());
         expect_success(&b.oci(&["delete", "sig"]));
     }
+}
+
+/// True once process `pid` has a handler for `signal` (SigCgt in its status).
+fn catches(pid: u32, signal: i32) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
 }
 
 /// The file of a cgroup controller setting for process `pid`: cgroup v1's per-controller

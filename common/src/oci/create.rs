@@ -46,6 +46,8 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// `--systemd-cgroup`: cgroupsPath is systemd's `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 /// A created container: its process waits for `start`.
@@ -70,10 +72,27 @@ pub fn create(options: &CreateOptions) -> Result<Created> {
         bail!("process.terminal is true: a terminal needs --console-socket");
     }
     let plan = Plan::of(&bundle.spec)?;
+    super::labels::warn_mount_label(&bundle.spec);
     let dir = ContainerDir::create(&options.root, &options.id)?;
-    match create_in(&dir, &bundle, &plan, options) {
+    // Made while this process may still write the host's cgroups (before it joins any
+    // namespace), and with the resources written before any process is in them.
+    let cgroups = match super::cgroups::Placement::create(
+        &bundle.spec,
+        options.systemd_cgroup,
+        &options.id,
+    ) {
+        Ok(cgroups) => cgroups,
+        Err(e) => {
+            let _ = dir.remove();
+            return Err(e);
+        }
+    };
+    match create_in(&dir, &bundle, &plan, options, cgroups.as_ref()) {
         Ok(created) => Ok(created),
         Err(e) => {
+            if let Some(cgroups) = &cgroups {
+                cgroups.remove();
+            }
             let _ = dir.remove();
             Err(e)
         }
@@ -223,6 +242,7 @@ fn create_in(
     bundle: &Bundle,
     plan: &Plan,
     options: &CreateOptions,
+    cgroups: Option<&super::cgroups::Placement>,
 ) -> Result<Created> {
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("checked by Bundle::load");
@@ -277,7 +297,15 @@ fn create_in(
         (None, None)
     };
     join_by_path(&plan.joined)?;
-    let flags = Namespace::flags(&plan.new);
+    // A new cgroup namespace is made by the process itself once it is in its cgroup, so that
+    // its cgroups are the namespace's root.
+    let new_namespaces: Vec<Namespace> = plan
+        .new
+        .iter()
+        .copied()
+        .filter(|ns| *ns != Namespace::Cgroup)
+        .collect();
+    let flags = Namespace::flags(&new_namespaces);
     let mut inherited = dir.descriptors();
     // The state pipe's write end is the runtime's: a copy left open in the process would keep
     // its read from ever ending.
@@ -292,6 +320,7 @@ fn create_in(
         console: console.as_ref(),
         listener: &listener,
         hook_state: hook_state_read.as_ref(),
+        labels: super::labels::of(spec.process().as_ref().expect("checked by Bundle::load")),
     };
     let child = {
         // The process starts in the root directory, which it reaches so even where its
@@ -321,18 +350,13 @@ fn create_in(
     drop(console);
     drop(hook_state_read);
     let pid = child.pid;
-    let cgroups = match super::cgroups::join(
-        pid.as_raw(),
-        linux.cgroups_path().as_deref(),
-        linux.resources().as_ref(),
-        linux.devices().as_deref().unwrap_or(&[]),
-    ) {
-        Ok(cgroups) => cgroups,
-        Err(e) => {
+    if let Some(cgroups) = cgroups {
+        // Before it runs: its mounts and everything it execs are accounted there.
+        if let Err(e) = cgroups.add(pid.as_raw()) {
             child.abandon();
             return Err(e);
         }
-    };
+    }
     if !runtime_hooks.is_empty() || hook_state_write.is_some() {
         let state = serde_json::json!({
             "ociVersion": state::OCI_VERSION,
@@ -353,21 +377,19 @@ fn create_in(
         });
         if let Err(e) = run {
             child.abandon();
-            let _ = super::cgroups::remove(&cgroups);
             return Err(e);
         }
     }
     let (_, lifeline) = child.release_keeping()?;
     if let Err(e) = report.wait("the container's process ended before it was ready") {
         crate::process::kill_and_reap(pid);
-        let _ = super::cgroups::remove(&cgroups);
         return Err(e);
     }
     let pid = pid.as_raw();
     let result = (|| {
         let annotations = spec.annotations().clone().unwrap_or_default();
         let mut saved = Saved::new(&options.id, pid, &bundle.dir, &bundle.rootfs, annotations)?;
-        saved.cgroups = cgroups.clone();
+        saved.cgroups = cgroups.map(|c| c.paths()).unwrap_or_default();
         if let Some(hooks) = spec.hooks() {
             saved.poststart = hooks.poststart().clone().unwrap_or_default();
             saved.poststop = hooks.poststop().clone().unwrap_or_default();
@@ -386,7 +408,6 @@ fn create_in(
     })();
     if result.is_err() {
         crate::process::kill_and_reap(nix::unistd::Pid::from_raw(pid));
-        let _ = super::cgroups::remove(&cgroups);
     }
     result
 }
@@ -403,6 +424,7 @@ struct Init<'a> {
     listener: &'a OwnedFd,
     /// Where the state for createContainer and startContainer hooks comes from.
     hook_state: Option<&'a OwnedFd>,
+    labels: super::labels::Labels,
 }
 
 impl Init<'_> {
@@ -412,6 +434,10 @@ impl Init<'_> {
         let linux = spec.linux().as_ref().expect("checked by Plan::of");
         if self.plan.maps.is_some() {
             crate::userns::become_root()?;
+        }
+        if self.plan.has_new(Namespace::Cgroup) {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                .context("creating a cgroup namespace")?;
         }
         let hook_state = match self.hook_state {
             Some(fd) => {
@@ -548,6 +574,7 @@ impl Init<'_> {
         if let Some(list) = hooks.start_container() {
             super::hooks::run("startContainer", list, &hook_state)?;
         }
+        self.labels.apply()?;
         super::filter::lock_down(self.creds, self.filter)?;
         Err(self.exec.exec_preserving(self.options.preserve_fds))
     }

@@ -73,6 +73,7 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
         environment(process),
     )?;
     let creds = credentials(process)?;
+    let labels = super::labels::of(process);
     let report = ReportPipe::new()?;
     let (pid_read, pid_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
@@ -104,6 +105,7 @@ pub fn exec(options: &ExecOptions) -> Result<i32> {
                 filter: filter.as_ref(),
                 console: console.as_ref(),
                 preserve_fds: options.preserve_fds,
+                labels: labels.clone(),
             };
             let err = match run.run(&mut reporter) {
                 Ok(never) => return Ok(never),
@@ -169,6 +171,7 @@ struct Run<'a> {
     filter: Option<&'a crate::seccomp::Filter>,
     console: Option<&'a std::os::fd::OwnedFd>,
     preserve_fds: u32,
+    labels: super::labels::Labels,
 }
 
 impl Run<'_> {
@@ -191,6 +194,7 @@ impl Run<'_> {
         enter_cwd(process.cwd())?;
         set_rlimits(process)?;
         self.exec.resolve()?;
+        self.labels.apply()?;
         super::filter::lock_down(self.creds, self.filter)?;
         report.ready()?;
         Err(self.exec.exec_preserving(self.preserve_fds))

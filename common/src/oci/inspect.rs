@@ -34,6 +34,17 @@ fn parent_of(pid: i32) -> Option<i32> {
 /// empty once it has ended.
 pub fn processes(saved: &Saved) -> Vec<i32> {
     let init = saved.pid;
+    if let Ok(Some(cgroups)) = super::cgroups::Placement::open(&saved.cgroups) {
+        // The cgroup holds them all, those whose first process has ended included.
+        let mut pids = cgroups.processes();
+        if let Some(at) = pids.iter().position(|&p| p == init) {
+            pids.remove(at);
+            if process_alive(init, saved.start_time) {
+                pids.insert(0, init);
+            }
+        }
+        return pids;
+    }
     if !process_alive(init, saved.start_time) {
         return Vec::new();
     }
@@ -118,8 +129,17 @@ pub fn kill_all_and_wait(saved: &Saved, limit: std::time::Duration) -> Result<()
         if pids.is_empty() {
             return Ok(());
         }
-        for pid in pids {
-            let _ = signal_process(pid, None, libc::SIGKILL);
+        match super::cgroups::Placement::open(&saved.cgroups) {
+            // Frozen meanwhile so that none forks away, and thawed, so that a paused
+            // container's processes act on it.
+            Ok(Some(cgroups)) => {
+                cgroups.signal_all(libc::SIGKILL);
+            }
+            _ => {
+                for pid in pids {
+                    let _ = signal_process(pid, None, libc::SIGKILL);
+                }
+            }
         }
         if std::time::Instant::now() > deadline {
             bail!("the container's processes did not end after SIGKILL");

@@ -61,17 +61,38 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 pub fn state(root: &Path, id: &str) -> Result<serde_json::Value> {
     let dir = ContainerDir::open(root, id)?;
     let saved = dir.load()?;
-    Ok(state_json(&saved, dir.status(&saved)))
+    let status = dir.status(&saved);
+    let mut json = state_json(&saved, status);
+    if status != Status::Stopped && super::cgroups::is_paused(&saved) {
+        json["status"] = "paused".into();
+    }
+    Ok(json)
 }
 
 /// Sends a signal to the container's process, or with `all` to all its processes.
 pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
     let saved = dir.load()?;
+    if all {
+        // Through the cgroup: every process, also once the first one has ended.
+        if let Some(cgroups) = super::cgroups::Placement::open(&saved.cgroups)? {
+            if cgroups.signal_all(signal) == 0 {
+                bail!("container not running");
+            }
+            return Ok(());
+        }
+    }
     if dir.status(&saved) == Status::Stopped {
         bail!("container not running");
     }
-    inspect::kill(&saved, signal, all)
+    inspect::kill(&saved, signal, all)?;
+    if signal == libc::SIGKILL && super::cgroups::is_paused(&saved) {
+        // A frozen process acts on SIGKILL only once thawed.
+        if let Some(cgroups) = super::cgroups::Placement::open(&saved.cgroups)? {
+            cgroups.freeze(false)?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes a stopped container (or, with `force`, kills it first; a created one is killed
@@ -95,8 +116,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if !saved.poststop.is_empty() {
         hooks::run_warning("poststop", &saved.poststop, &hook_state(&saved, "stopped"));
     }
-    // The processes are gone: their cgroups are empty and can go too.
-    super::cgroups::remove(&saved.cgroups)?;
+    // The first process is gone; what is left in the cgroups (a shared PID namespace) is
+    // killed, and the cgroups go too.
+    super::cgroups::remove(&saved.cgroups);
     dir.remove()?;
     Ok(())
 }

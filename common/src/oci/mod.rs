@@ -14,6 +14,7 @@ pub mod exec;
 pub mod filter;
 pub mod hooks;
 pub mod inspect;
+pub mod labels;
 pub mod lifecycle;
 pub mod log;
 pub mod mounts;

@@ -341,15 +341,7 @@ impl Container {
             let setup = || self.setup(console, handoff, run.prepared.systemd);
             let init = |lifeline: &Lifeline| {
                 let guarded = guarded_pipe.child();
-                self.init(
-                    console,
-                    lifeline,
-                    &guarded,
-                    run.exec,
-                    run.start_directory,
-                    handoff,
-                    two_stages,
-                )
+                self.init(run, lifeline, &guarded, handoff, two_stages)
             };
             if two_stages {
                 NsChild::spawn_locked(
@@ -593,14 +585,13 @@ impl Container {
     /// inside hook, pivot, attach the console and exec the command.
     fn init(
         &self,
-        console: Option<&Console>,
+        run: &Run,
         lifeline: &Lifeline,
         guarded: &Lifeline,
-        exec: &Exec,
-        start_directory: Option<&(PathBuf, bool)>,
         display: Option<&Handoff>,
         two_stages: bool,
     ) -> Result<i32> {
+        let (console, exec, start_directory) = (run.console, run.exec, run.start_directory);
         // Mounts from here on are container root's own, past the lock point (see setup). In
         // one stage, setup ran here and the root it built is a mount of this namespace.
         let rootfs = match two_stages {

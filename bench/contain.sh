@@ -35,24 +35,14 @@ unprivileged_user
 # shellcheck disable=SC2016
 contain_bench contain 'head -c "$((size_mb * 1000 * 1000))" /dev/urandom >"$dir/big"'
 
-# rounds NAME :: REFERENCE-NAME REFERENCE-CMD NAME CMD: ROUNDS rounds of RUNS runs each (see
-# pair_rounds in lib.sh: the two alternate which runs first), each round's medians and ratio,
-# then the median ratio. Background load on a small machine moves times by 10% and more
-# between runs of hyperfine, so no two commands are compared across separate sequences.
+# rounds NAME :: REFERENCE-NAME REFERENCE-CMD NAME CMD: ROUNDS rounds of RUNS runs each as the
+# user (see report_rounds in lib.sh: the two alternate which runs first), each round's medians
+# and ratio, then the median ratio. Background load on a small machine moves times by 10% and
+# more between runs of hyperfine, so no two commands are compared across separate sequences.
 rounds() {
     local name=$1
     shift 2
-    echo
-    echo "$name, $rounds rounds of $runs runs: median of '$1', of '$3', ratio"
-    pair_rounds print_round "$work/$name" 10 4 "${run_as[@]}" :: "$@"
-    echo "  median ratio: $(printf '%s\n' "${ratios[@]}" | median)x"
-}
-
-# print_round ROUND CSV REFERENCE-NAME: one round's medians and ratio.
-print_round() {
-    awk -F, -v ref="$3" '
-        NR > 1 { if ($1 == ref) r = $4; else o = $4 }
-        END { printf "  %8.3f ms  %8.3f ms  %5.3fx\n", r * 1000, o * 1000, o / r }' "$2"
+    report_rounds "$name" 10 4 "" "${run_as[@]}" :: "$@"
 }
 
 reference='unshare -Urmpfiun --mount-proc true'

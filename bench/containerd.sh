@@ -100,15 +100,9 @@ run_cmd() {
     echo "${ctr[*]} run --rm --fifo-dir $work/fifo --runc-binary $1 --runc-root $work/runc-$2 localhost/busybox:latest $2 true"
 }
 
-print_round() {
-    print_pair "$2" "$3"
-}
-
 echo "== as root, contain-oci $("$oci" --version | cut -d' ' -f2), $(crun --version | head -1), $(containerd --version | cut -d' ' -f3), $(machine)"
-echo "ctr run --rm, $rounds rounds of $runs runs: mean of crun, of contain-oci, ratio (target: <= 1.0x)"
-pair_rounds print_round "$work/ctr-run" 3 2 :: \
+report_rounds ctr-run 3 2 "<= 1.0x" :: \
     'ctr run --rm (crun)' "$(run_cmd "$crun" crun)" \
     'ctr run --rm (contain-oci)' "$(run_cmd "$oci" oci)"
-echo "  median ratio: $(printf '%s\n' "${ratios[@]}" | median)x"
 echo
 echo "exports: $work/ctr-run.ROUND.{json,csv}"

@@ -36,28 +36,10 @@ inject=$(install_tool "$BIN/inject")
 
 trap end_containers EXIT
 
-# rounds NAME [RUN-AS-PREFIX...] :: REFERENCE-NAME REFERENCE-CMD NAME CMD: the rounds (see
-# pair_rounds) with each round's means and ratio, then the median ratio.
-rounds() {
-    local name=$1 prefix
-    shift
-    take_prefix "$@"
-    shift $((${#prefix[@]} + 1))
-    echo
-    echo "$name, $rounds rounds of $runs runs: mean of '$1', of '$3', ratio (target: <= 1.1x)"
-    pair_rounds print_round "$work/$name" 30 2 "${prefix[@]}" :: "$@"
-    echo "  median ratio: $(printf '%s\n' "${ratios[@]}" | median)x"
-}
-
-# print_round ROUND CSV REFERENCE-NAME: one round's means and ratio.
-print_round() {
-    print_pair "$2" "$3"
-}
-
 if [ "$(id -u)" = 0 ]; then
     boot_container "$work/root"
     echo "== as root, inject $("$inject" --version | cut -d' ' -f2), $(machine)"
-    rounds root :: \
+    report_rounds root 30 2 "<= 1.1x" :: \
         'nsenter -t INIT -a true' "nsenter -t $init -a true" \
         'inject SUPERVISOR true' "$inject $supervisor true"
 fi
@@ -67,7 +49,7 @@ unprivileged_user
 boot_container "$work/user" "${boot_as[@]}"
 echo
 echo "== as $bench_user ($uid), load $(cut -d' ' -f1-3 /proc/loadavg)"
-rounds user "${run_as[@]}" :: \
+report_rounds user 30 2 "<= 1.1x" "${run_as[@]}" :: \
     'nsenter -t INIT -U --preserve-credentials -a true' \
     "nsenter -t $init -U --preserve-credentials -a true" \
     'inject SUPERVISOR true' "$inject $supervisor true"

@@ -154,15 +154,6 @@ print_rates() {
         }' "$1"
 }
 
-# print_pair CSV REFERENCE: for two commands, one line "  MEAN-REF ms  MEAN-OTHER ms  RATIOx"
-# (the other's mean over the reference's).
-print_pair() {
-    awk -F, -v ref="$2" '
-        NR > 1 { if ($1 == ref) base = $2; else other = $2 }
-        END { printf "  %7.3f ms  %7.3f ms  %5.3fx\n", base * 1000, other * 1000, other / base }
-    ' "$1"
-}
-
 # median: the median of the numbers on stdin, one a line.
 median() {
     sort -g | awk '{ v[NR] = $1 }
@@ -236,4 +227,25 @@ pair_rounds() {
         ratios+=("$(awk -v r="$ref" -v o="$other" 'BEGIN { printf "%.3f", o / r }')")
         "$report" "$round" "$base.$round.csv" "$reference"
     done
+}
+
+# report_rounds NAME WARMUP COLUMN TARGET [PREFIX...] :: REF-NAME REF-CMD NAME CMD
+# The rounds of pair_rounds (WARMUP, COLUMN and PREFIX as there), exported to
+# $work/NAME.ROUND.{json,csv}: a heading (TARGET, e.g. "<= 1.1x", is said in it when not
+# empty), each round's two times and ratio, then the median ratio.
+report_rounds() {
+    local name=$1 warmup=$2 column=$3 target=$4 what=median prefix
+    shift 4
+    take_prefix "$@"
+    shift $((${#prefix[@]} + 1))
+    [ "$column" != 2 ] || what=mean
+    echo
+    echo "$name, $rounds rounds of $runs runs: $what of '$1', of '$3', ratio${target:+ (target: $target)}"
+    pair_rounds print_round_times "$work/$name" "$warmup" "$column" "${prefix[@]}" :: "$@"
+    echo "  median ratio: $(printf '%s\n' "${ratios[@]}" | median)x"
+}
+
+# print_round_times: pair_rounds' REPORT for report_rounds: the round's two times and ratio.
+print_round_times() {
+    printf '  %8.3f ms  %8.3f ms  %5.3fx\n' "${ref_ms[-1]}" "${other_ms[-1]}" "${ratios[-1]}"
 }

@@ -41,22 +41,6 @@ make_work oci
 oci=$(install_tool "$BIN/contain-oci")
 crun=$(command -v crun)
 
-# rounds NAME [RUN-AS-PREFIX...] :: crun-NAME crun-CMD contain-oci-NAME contain-oci-CMD
-rounds() {
-    local name=$1 prefix
-    shift
-    take_prefix "$@"
-    shift $((${#prefix[@]} + 1))
-    echo
-    echo "$name, $rounds rounds of $runs runs: mean of '$1', of '$3', ratio (target: <= 1.0x)"
-    pair_rounds print_round "$work/$name" 3 2 "${prefix[@]}" :: "$@"
-    echo "  median ratio: $(printf '%s\n' "${ratios[@]}" | median)x"
-}
-
-print_round() {
-    print_pair "$2" "$3"
-}
-
 # The bundle of the bare cycle: runc's default config (contain-oci spec) running `true`.
 bundle=$work/bundle
 busybox_rootfs "$bundle/rootfs"
@@ -75,7 +59,7 @@ EOF
 chmod 755 "$work/cycle.sh"
 
 echo "== as root, contain-oci $("$oci" --version | cut -d' ' -f2), $(crun --version | head -1), $(machine)"
-rounds cycle :: \
+report_rounds cycle 3 2 "<= 1.0x" :: \
     'crun create/start/delete' "$work/cycle.sh $crun $work/state-crun $bundle" \
     'contain-oci create/start/delete' "$work/cycle.sh $oci $work/state-oci $bundle"
 
@@ -117,7 +101,7 @@ podman_rounds() {
     local run=(run --rm --network none --security-opt seccomp=unconfined localhost/bb true)
     "$@" "$dir/podman" import "$dir/busybox.tar" localhost/bb >/dev/null
     runs=$(( ${RUNS:-100} / 5 ))
-    rounds "$name" "$@" :: \
+    report_rounds "$name" 3 2 "<= 1.0x" "$@" :: \
         'podman --runtime crun run --rm' "$dir/podman --runtime crun ${run[*]}" \
         'podman --runtime contain-oci run --rm' "$dir/podman --runtime contain-oci ${run[*]}"
     # Rootless podman keeps a pause process holding its user namespace: end it.

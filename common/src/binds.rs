@@ -15,13 +15,12 @@
 //! sandbox (`--tmp-overlay /`) mounts a tmpfs on /tmp of that namespace to build the root in,
 //! which would hide a SRC below /tmp from a later lookup by path.
 
-use crate::mount::{fd_path, Kind, Rootfs, TmpfsSize};
+use crate::mount::{fd_path, make_tree_read_only, Kind, Rootfs, TmpfsSize};
 use anyhow::{anyhow, bail, Result};
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, Mode, SFlag};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 /// What the user mounts at one DEST.
@@ -219,7 +218,8 @@ fn bind(rootfs: &Rootfs, mount: &UserMount, source: &OwnedFd, read_only: bool) -
         let bound = rootfs
             .find_new_mount(&mount.dest, &target, source)
             .map_err(|e| fail(crate::errors::one_line(&e)))?;
-        make_read_only(&bound).map_err(|e| fail(format!("making it read-only: {}", e.desc())))?;
+        make_tree_read_only(&bound)
+            .map_err(|e| fail(format!("making it read-only: {}", e.desc())))?;
     }
     Ok(())
 }
@@ -232,44 +232,6 @@ fn mount_bind(source: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-}
-
-/// mount_setattr(2) (linux/mount.h).
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-
-/// Makes the mount at `mounted` read-only, and every mount below it: mount_setattr with
-/// AT_RECURSIVE (Linux 5.12), else a remount of the top one alone.
-fn make_read_only(mounted: &OwnedFd) -> nix::Result<()> {
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: mount_setattr reads the NUL-terminated empty path and `attr`, of the size given.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            mounted.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    match ret {
-        0 => Ok(()),
-        _ if Errno::last() == Errno::ENOSYS => crate::mount::remount_fd_read_only(mounted),
-        _ => Err(Errno::last()),
-    }
 }
 
 #[cfg(test)]

@@ -334,31 +334,36 @@ impl Container {
         let display = self.start_display(early_watchdog.as_mut())?;
         let handoff = display.as_ref().map(|(_, handoff)| handoff);
         let guarded_pipe = LifelinePipe::new()?;
+        let two_stages = self.needs_two_stages(run.prepared);
         let child = {
             // Init starts in DIR, which it reaches so even where its root may not walk to it.
             let _in_root = WorkingDirectory::enter(&self.root)?;
-            NsChild::spawn_locked(
-                &self.namespaces(),
-                &self.maps,
-                // The container's cgroup, placed before its namespaces are made: the root of
-                // its cgroup namespace, and init's cgroup.
-                |setup_pid| match &run.prepared.cgroup {
-                    Some(cgroup) => cgroup.place(setup_pid),
-                    None => Ok(()),
-                },
-                || self.setup(console, handoff, run.prepared.systemd),
-                |lifeline| {
-                    let guarded = guarded_pipe.child();
-                    self.init(
-                        console,
-                        lifeline,
-                        &guarded,
-                        run.exec,
-                        run.start_directory,
-                        handoff,
-                    )
-                },
-            )?
+            let setup = || self.setup(console, handoff, run.prepared.systemd);
+            let init = |lifeline: &Lifeline| {
+                let guarded = guarded_pipe.child();
+                self.init(run, lifeline, &guarded, handoff, two_stages)
+            };
+            if two_stages {
+                NsChild::spawn_locked(
+                    &self.namespaces(),
+                    &self.maps,
+                    // The container's cgroup, placed before its namespaces are made: the root
+                    // of its cgroup namespace, and init's cgroup.
+                    |setup_pid| match &run.prepared.cgroup {
+                        Some(cgroup) => cgroup.place(setup_pid),
+                        None => Ok(()),
+                    },
+                    setup,
+                    init,
+                )?
+            } else {
+                // One stage: init makes the mounts itself, let go at once where it may write
+                // its maps itself (nothing is done outside while it is held).
+                NsChild::spawn_running(&self.namespaces(), &self.maps, |lifeline| {
+                    setup()?;
+                    init(lifeline)
+                })?
+            }
         };
         let guarded = guarded_pipe.parent();
         // A pidfd of init while it is held, and so cannot have ended and been reaped.
@@ -502,9 +507,44 @@ impl Container {
         Ok(Some((display, handoff)))
     }
 
+    /// True when the container starts in two stages ([`NsChild::spawn_locked`]): when a mount
+    /// of [`Container::setup`] must be locked, or init must be held with its mounts made.
+    ///
+    /// Locked: the root's layers (the lower layers, the host sandbox's read-only binds and the
+    /// fresh /tmp over the host's), the host's /sys (`-n`), the user's binds and tmpfs,
+    /// systemd's /run and a display's socket. Without them setup makes only DIR's bind onto
+    /// itself (the container's `/` once pivoted, with nothing below it) and /dev, a tmpfs of
+    /// the container's own with the six device nodes bound from the host's /dev and its own
+    /// devpts and /dev/shm: container root unmounting one of these uncovers nothing but the
+    /// empty file or directory of its own /dev under it, and the flags of the host's mounts
+    /// (read-only, nosuid, nodev, noexec) stay locked on DIR's bind and the device nodes
+    /// anyway: the kernel locked them when it copied the host's mount namespace, and a bind
+    /// keeps them. /proc and a new sysfs are mounted by init, past the lock point, either way.
+    ///
+    /// Held: pasta and the `-o` hook are started while init is held, after setup (the hook may
+    /// look at the container's mounts), and the container's cgroup is entered before its
+    /// cgroup namespace is made. In one stage ([`NsChild::spawn_running`]) init is held only
+    /// before setup, or not at all where it writes its maps itself, and then goes on to its
+    /// command: one process, one user namespace, one copy of the host's mount table and two
+    /// or three hand-overs between processes fewer on the way to init's exec, and no wait for
+    /// the first stage's end (the teardown of its mount namespace waits for an RCU grace
+    /// period).
+    fn needs_two_stages(&self, prepared: &InitSetup) -> bool {
+        let locked = self.layers.is_some()
+            || !self.network.new_namespace()
+            || !self.mounts.is_empty()
+            || prepared.systemd
+            || self.gui.is_some();
+        let held = self.network == NetMode::Pasta
+            || self.outside_hook.is_some()
+            || prepared.cgroup.is_some();
+        locked || held
+    }
+
     /// The container's mounts, made by root of the outer user namespace in its mount
-    /// namespace, before the container's own namespaces exist (see [`NsChild::spawn_locked`]).
-    /// Ends in the root built, where init starts.
+    /// namespace, before the container's own namespaces exist (see [`NsChild::spawn_locked`]);
+    /// when none needs locking, by init itself (see [`Container::needs_two_stages`]). Ends in
+    /// the root built, where init starts.
     ///
     /// This is the lock point: the kernel locks the flags of every mount made here when it
     /// copies this mount namespace for init, and ties each to the mount below it. A mount that
@@ -545,15 +585,19 @@ impl Container {
     /// inside hook, pivot, attach the console and exec the command.
     fn init(
         &self,
-        console: Option<&Console>,
+        run: &Run,
         lifeline: &Lifeline,
         guarded: &Lifeline,
-        exec: &Exec,
-        start_directory: Option<&(PathBuf, bool)>,
         display: Option<&Handoff>,
+        two_stages: bool,
     ) -> Result<i32> {
-        // Mounts from here on are container root's own, past the lock point (see setup).
-        let rootfs = Rootfs::rebind_working_directory(&self.root)?;
+        let (console, exec, start_directory) = (run.console, run.exec, run.start_directory);
+        // Mounts from here on are container root's own, past the lock point (see setup). In
+        // one stage, setup ran here and the root it built is a mount of this namespace.
+        let rootfs = match two_stages {
+            true => Rootfs::rebind_working_directory(&self.root)?,
+            false => Rootfs::working_directory(&self.root)?,
+        };
         rootfs.mount_proc()?;
         if self.network.new_namespace() {
             rootfs.mount_own_sys()?;

@@ -329,12 +329,24 @@ fn write_environment(name: &str, out: &mut dyn Write) -> io::Result<()> {
                 "CONTAIN_PID",
                 "Set for the -o hook: the host PID of the container's init.",
             ),
+            (
+                "CONTAIN_REGISTRY",
+                "An absolute path: the directory of the caller's names of running containers \
+                 (--name, --list, inject NAME) in place of the default one (see FILES), as a \
+                 test suite run as root uses to leave /run alone. Made mode 0700 if missing \
+                 (its parent must exist) and held to the same rules; root's --list reads it in \
+                 place of /run/contain.",
+            ),
         ],
         "inject" => &[
             (
                 "SHELL",
                 "The command run when no CMD is given, if the container has it as an \
                  executable file (else /bin/sh).",
+            ),
+            (
+                "CONTAIN_REGISTRY",
+                "Where inject NAME looks the name up, as for contain (see contain(1)).",
             ),
             (
                 "(all)",
@@ -648,8 +660,9 @@ fn write_files(name: &str, out: &mut dyn Write) -> io::Result<()> {
                 "$XDG_RUNTIME_DIR/contain, /tmp/contain-UID, /run/contain",
                 "The caller's running containers, one entry each (named after --name, or @PID), \
                  for --list and inject NAME: $XDG_RUNTIME_DIR/contain when the caller has a \
-                 runtime directory, else /tmp/contain-UID; root's is /run/contain. Made mode \
-                 0700; one that is not the caller's alone, or a symbolic link, is refused.",
+                 runtime directory, else /tmp/contain-UID; root's is /run/contain; \
+                 $CONTAIN_REGISTRY in place of any of them. Made mode 0700; one that is not the \
+                 caller's alone, or a symbolic link, is refused.",
             ));
             files
         }

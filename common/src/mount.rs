@@ -240,7 +240,7 @@ fn remount_bind_keeping(target: &Path, locked: &Statvfs, wanted: MsFlags) -> nix
 
 /// Makes the mount at `mounted` (a descriptor of its root) read-only, keeping the flags the
 /// kernel locked on it.
-pub(crate) fn remount_fd_read_only(mounted: &OwnedFd) -> nix::Result<()> {
+fn remount_fd_read_only(mounted: &OwnedFd) -> nix::Result<()> {
     let flags = fstatvfs(mounted)?;
     remount_read_only_keeping(&fd_path(mounted), &flags)
 }
@@ -372,10 +372,49 @@ fn mount_fs(
     )
 }
 
-/// open_tree(2) and move_mount(2) flags (linux/mount.h).
+/// open_tree(2), move_mount(2) and mount_setattr(2) flags (linux/mount.h).
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// struct mount_attr of mount_setattr(2) (linux/mount.h).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Makes the mount at `mounted` (a descriptor of its root) read-only, and every mount below
+/// it, as a recursive bind with `ro` means: mount_setattr with AT_RECURSIVE (Linux 5.12); on
+/// older kernels a remount of the top one alone, keeping the flags the kernel locked on it.
+pub fn make_tree_read_only(mounted: &OwnedFd) -> nix::Result<()> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr reads the NUL-terminated empty path and `attr`, a live repr(C)
+    // value of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mounted.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match Errno::result(ret) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOSYS) => remount_fd_read_only(mounted),
+        Err(e) => Err(e),
+    }
+}
 
 /// Copies the mount tree at the working directory (a recursive bind) and mounts the copy on
 /// top of it, returning the copy's root: the working directory bound onto itself, reached
@@ -543,7 +582,8 @@ impl Rootfs {
 
     /// Takes the working directory, `dir` entered by [`WorkingDirectory`], as the new root
     /// without mounting anything: for a container left in its caller's mount namespace, whose
-    /// mounts are the caller's own. Such a root is entered with [`Rootfs::chroot`].
+    /// mounts are the caller's own (entered with [`Rootfs::chroot`]), or for the root a setup
+    /// in the same mount namespace built and entered (pivoted into).
     pub fn working_directory(dir: &Path) -> Result<Rootfs> {
         let root =
             open_dir(Path::new(".")).with_context(|| format!("opening {}", dir.display()))?;

@@ -1,8 +1,9 @@
 //! Names of running containers: `contain --name NAME` registers a container, `inject NAME`
 //! finds it, `contain --list` shows what runs.
 //!
-//! Each user has a directory of entries: $XDG_RUNTIME_DIR/contain when the caller has a
-//! runtime directory of its own, else /tmp/contain-UID; root's is /run/contain. The directory is
+//! Each user has a directory of entries: $CONTAIN_REGISTRY when set (see [`REGISTRY_VAR`]), else
+//! $XDG_RUNTIME_DIR/contain when the caller has a runtime directory of its own, else
+//! /tmp/contain-UID; root's is /run/contain. The directory is
 //! made mode 0700 and must be the caller's, with that mode, and no symbolic link: every entry is
 //! reached through its descriptor with O_NOFOLLOW. An entry is one file, named after the
 //! container (or `@PID` for one without a name), holding the supervisor's PID and start time
@@ -93,21 +94,35 @@ pub struct Registry {
     path: PathBuf,
 }
 
+/// The environment variable naming the caller's registry directory in place of the default
+/// one: for a registry of its own (a test suite run as root, which must leave /run alone).
+pub const REGISTRY_VAR: &str = "CONTAIN_REGISTRY";
+
 /// The caller's registry directory's path.
-fn own_directory() -> PathBuf {
+fn own_directory() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(REGISTRY_VAR).filter(|dir| !dir.is_empty()) {
+        let dir = PathBuf::from(dir);
+        if !dir.is_absolute() {
+            bail!(
+                "{REGISTRY_VAR}={}: not an absolute path",
+                crate::errors::shown_os(dir.as_os_str())
+            );
+        }
+        return Ok(dir);
+    }
     let uid = nix::unistd::getuid();
     if uid.is_root() {
         // Root of a user namespace (in a container) may have no /run.
         if Path::new("/run").is_dir() {
-            return PathBuf::from("/run/contain");
+            return Ok(PathBuf::from("/run/contain"));
         }
-        return PathBuf::from("/tmp/contain-0");
+        return Ok(PathBuf::from("/tmp/contain-0"));
     }
-    std::env::var_os("XDG_RUNTIME_DIR")
+    Ok(std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|dir| dir.is_absolute() && owned_by(dir, uid.as_raw()))
         .map(|dir| dir.join("contain"))
-        .unwrap_or_else(|| PathBuf::from(format!("/tmp/contain-{uid}")))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/contain-{uid}"))))
 }
 
 fn owned_by(dir: &Path, uid: u32) -> bool {
@@ -118,14 +133,14 @@ fn owned_by(dir: &Path, uid: u32) -> bool {
 impl Registry {
     /// The caller's registry, made if missing (for a container to register in).
     pub fn open() -> Result<Registry> {
-        Self::open_at(own_directory(), true)?.ok_or_else(|| anyhow!("no registry"))
+        Self::open_at(own_directory()?, true)?.ok_or_else(|| anyhow!("no registry"))
     }
 
     /// [`Registry::open`] for a container without a name: None where no registry can be made
     /// (no writable place for it, as in a container without /run or /tmp), an error only for
     /// a directory that is there but refused (not the caller's alone, a symbolic link).
     pub fn open_if_possible() -> Result<Option<Registry>> {
-        match Self::open_at(own_directory(), true) {
+        match Self::open_at(own_directory()?, true) {
             Err(e) if e.downcast_ref::<NoPlace>().is_some() => Ok(None),
             other => other,
         }
@@ -133,7 +148,7 @@ impl Registry {
 
     /// The caller's registry if it exists (for looking up).
     pub fn open_existing() -> Result<Option<Registry>> {
-        Self::open_at(own_directory(), false)
+        Self::open_at(own_directory()?, false)
     }
 
     fn open_at(path: PathBuf, create: bool) -> Result<Option<Registry>> {
@@ -281,11 +296,11 @@ fn entry_names(dir: &OwnedFd) -> Vec<String> {
         .collect()
 }
 
-/// Every live container of every user, for root: root's own registry, and each user's under
-/// /run/user/UID/contain and /tmp/contain-UID, read only where the directory, the entry and the
-/// supervisor belong to the same uid.
+/// Every live container of every user, for root: root's own registry (/run/contain, or
+/// [`REGISTRY_VAR`]'s), and each user's under /run/user/UID/contain and /tmp/contain-UID, read
+/// only where the directory, the entry and the supervisor belong to the same uid.
 pub fn list_all() -> Vec<Entry> {
-    let mut dirs: Vec<PathBuf> = vec![PathBuf::from("/run/contain")];
+    let mut dirs: Vec<PathBuf> = own_directory().into_iter().collect();
     for (base, prefix) in [("/run/user", ""), ("/tmp", "contain-")] {
         let Ok(listing) = std::fs::read_dir(base) else {
             continue;
@@ -503,6 +518,8 @@ pub fn find_target(text: &str) -> Result<i32> {
 pub fn print_list() -> Result<()> {
     let root = nix::unistd::getuid().is_root();
     let entries = if root {
+        // A bad REGISTRY_VAR is said, not passed over.
+        own_directory()?;
         list_all()
     } else {
         Registry::open_existing()?

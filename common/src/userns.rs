@@ -95,7 +95,12 @@ pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
 }
 
 fn write_proc(pid: Pid, file: &str, text: &str) -> Result<()> {
-    let path = format!("/proc/{pid}/{file}");
+    write_proc_of(&pid.to_string(), file, text)
+}
+
+/// [`write_proc`] for /proc/`process` (a PID, or `self`).
+fn write_proc_of(process: &str, file: &str, text: &str) -> Result<()> {
+    let path = format!("/proc/{process}/{file}");
     let written = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
@@ -258,6 +263,8 @@ impl LifelinePipe {
 pub struct NsChild {
     pub pid: Pid,
     release: OwnedFd,
+    /// It waits for [`NsChild::release`] (all but [`NsChild::spawn_running`]'s).
+    held: bool,
 }
 
 impl NsChild {
@@ -291,12 +298,57 @@ impl NsChild {
         let child = NsChild {
             pid,
             release: pipe.parent(),
+            held: true,
         };
         if let Err(e) = write_maps(pid, maps) {
             child.abandon();
             return Err(e);
         }
         Ok(child)
+    }
+
+    /// [`NsChild::spawn`] without the hold where the child can write its maps itself, as
+    /// `unshare -r` does: an unprivileged caller's maps that name only its own uid and gid
+    /// (the kernel lets a process map its own IDs in a user namespace it is in). Then the
+    /// child maps itself, becomes root and runs `body` at once, without waiting for the
+    /// parent to write its maps and let it go, which on a busy machine is a wait for the
+    /// scheduler each; [`NsChild::release`] does nothing. Otherwise it is [`NsChild::spawn`].
+    /// For a parent with nothing to do while the child is held but what it may do as well
+    /// while the child runs (open a pidfd of it: it is not reaped before the parent waits).
+    pub fn spawn_running(
+        extra: &[Namespace],
+        maps: &IdMaps,
+        body: impl FnOnce(&Lifeline) -> Result<i32>,
+    ) -> Result<NsChild> {
+        let maps_itself = !may_map_others(IdKind::User)
+            && !may_map_others(IdKind::Group)
+            && maps.uid.only_maps(IdKind::User.current())
+            && maps.gid.only_maps(IdKind::Group.current());
+        if !maps_itself {
+            return NsChild::spawn(extra, maps, body);
+        }
+        let pipe = LifelinePipe::new()?;
+        let flags = Namespace::User.flag() | Namespace::flags(extra);
+        let spawned = process::spawn(flags, || {
+            let lifeline = pipe.child();
+            // Signals the parent passes on until the command runs are held, as in spawn.
+            crate::supervise::hold_forwarded()?;
+            // /proc/self: the PID of this process in its new PID namespace names another.
+            write_proc_of("self", "setgroups", "deny")?;
+            write_proc_of("self", IdKind::Group.map_file(), &maps.gid.proc_text())?;
+            write_proc_of("self", IdKind::User.map_file(), &maps.uid.proc_text())?;
+            become_root()?;
+            lifeline.die_with_parent()?;
+            body(&lifeline)
+        });
+        match spawned {
+            Ok(pid) => Ok(NsChild {
+                pid,
+                release: pipe.parent(),
+                held: false,
+            }),
+            Err(errno) => Err(namespace_error(flags, extra, errno)),
+        }
     }
 
     /// A child that outlives its parent, as an OCI runtime's `create` leaves the container's
@@ -332,6 +384,7 @@ impl NsChild {
         let child = NsChild {
             pid,
             release: pipe.parent(),
+            held: true,
         };
         if let Some(maps) = maps {
             if let Err(e) = write_maps(pid, maps) {
@@ -455,6 +508,7 @@ impl NsChild {
                 return Ok(NsChild {
                     pid: Pid::from_raw(pid),
                     release,
+                    held: true,
                 });
             }
         }
@@ -475,7 +529,10 @@ impl NsChild {
     /// Lets the child go on. The write end stays open for as long as this process lives: its
     /// closing tells the child that its parent is gone.
     pub fn release(self) -> Result<Pid> {
-        nix::unistd::write(&self.release, &[1]).context("releasing the child")?;
+        // A child not held would take the byte for its parent's end (see Lifeline).
+        if self.held {
+            nix::unistd::write(&self.release, &[1]).context("releasing the child")?;
+        }
         std::mem::forget(self.release);
         Ok(self.pid)
     }

@@ -30,7 +30,8 @@
 //!   pty made by util-linux `script`), to type on it and to see what it showed.
 //!
 //! Every process is started in a process group of its own, with stdin from /dev/null and a
-//! minimal environment (`PATH` with the binaries first, `HOME`, `USER`, `LOGNAME`), in `/`.
+//! minimal environment (`PATH` with the binaries first, `HOME`, `USER`, `LOGNAME`; for
+//! [`As::Root`] also `CONTAIN_REGISTRY`, see [`root_registry`]), in `/`.
 //! Each gets [`TIMEOUT`]: a process still running then has its process group killed, and the
 //! test fails. A [`Running`] dropped before it finished has its process group killed too.
 //!
@@ -357,7 +358,7 @@ fn build_dir() -> PathBuf {
 fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        remove_stale_bin_dirs();
+        remove_stale_dirs("bin");
         let dir = unique_dir(&format!("{TMP_PREFIX}-bin.{}", std::process::id()));
         let built = build_dir();
         for tool in TOOLS {
@@ -398,8 +399,26 @@ pub fn copy_executable(from: &Path, to: &Path) {
     );
 }
 
-fn remove_stale_bin_dirs() {
-    let prefix = format!("{TMP_PREFIX}-bin.");
+/// The environment variable that names the registry of names of the containers contain runs
+/// (common::registry::REGISTRY_VAR).
+pub const REGISTRY_VAR: &str = "CONTAIN_REGISTRY";
+
+/// The registry of names of the containers root starts, for [`As::Root`]'s commands: a
+/// directory made once per process under /tmp, where root's default, /run/contain, would be
+/// a change of the host. Made by contain, mode 0700, in a directory of its own; those left
+/// by earlier test processes that have ended are removed on the way.
+pub fn root_registry() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        remove_stale_dirs("registry");
+        unique_dir(&format!("{TMP_PREFIX}-registry.{}", std::process::id())).join("contain")
+    })
+}
+
+/// Removes the directories `/tmp/{TMP_PREFIX}-KIND.PID.N` of ours whose test process PID has
+/// ended.
+fn remove_stale_dirs(kind: &str) {
+    let prefix = format!("{TMP_PREFIX}-{kind}.");
     let me = nix::unistd::geteuid().as_raw();
     let Ok(entries) = fs::read_dir("/tmp") else {
         return;
@@ -486,9 +505,15 @@ fn prepare(cmd: &mut Command, who: As) {
         .current_dir("/")
         .stdin(Stdio::null())
         .process_group(0);
-    if who == As::User && is_root() {
+    match who {
         // std drops the supplementary groups too when root sets a uid.
-        cmd.uid(user().uid).gid(user().gid);
+        As::User if is_root() => {
+            cmd.uid(user().uid).gid(user().gid);
+        }
+        As::Root => {
+            cmd.env(REGISTRY_VAR, root_registry());
+        }
+        As::User => {}
     }
 }
 

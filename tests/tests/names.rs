@@ -232,3 +232,58 @@ fn bad_names_are_refused() {
     let line = expect_error(&out, "contain", 125);
     assert!(line.contains("a name has 1 to 64 letters"), "{line}");
 }
+
+#[test]
+fn contain_registry_names_the_registry_and_roots_is_the_harness_own() {
+    for who in [As::User, As::Root] {
+        if !require(who) {
+            continue;
+        }
+        // The user's in a directory of its own; root's in the one the harness gives every
+        // command of root's (root_registry), never the host's /run/contain.
+        let own = TempDir::new();
+        let registry = match who {
+            As::User => own.join("names"),
+            As::Root => root_registry().to_path_buf(),
+        };
+        let root = busybox_rootfs_of(who);
+        let seconds = format!("1{}", unique_token());
+        let name = format!("elsewhere{}", unique_token());
+        let mut cmd = contain_command(
+            who,
+            &["-c", "--stop-timeout", "1", "--name", &name],
+            &root,
+            &["sleep", &seconds],
+        );
+        cmd.env(REGISTRY_VAR, &registry);
+        let container = spawn(cmd);
+        wait_for_process("the container's sleep", &["sleep", &seconds]);
+        wait_until("the entry", || registry.join(&name).exists());
+        let mut list = command(who, "contain", ["--list"]);
+        list.env(REGISTRY_VAR, &registry);
+        let listed = expect_success(&output(list));
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.split_whitespace().any(|f| f == name)),
+            "{who:?}: not listed: {listed}"
+        );
+        let mut enter = command(who, "inject", [name.as_str(), "cat", "/proc/1/cmdline"]);
+        enter.env(REGISTRY_VAR, &registry);
+        assert_eq!(
+            expect_success(&output(enter)),
+            format!("sleep\0{seconds}\0")
+        );
+        container.signal(Signal::SIGTERM);
+        drop(container.finish());
+        assert!(!registry.join(&name).exists(), "{who:?}: the entry stayed");
+    }
+
+    let root = busybox_rootfs();
+    let mut cmd = contain_command(As::User, &["-c", "--name", "x"], &root, &["true"]);
+    cmd.env(REGISTRY_VAR, "names");
+    assert_eq!(
+        expect_error(&output(cmd), "contain", 125),
+        "contain: CONTAIN_REGISTRY=names: not an absolute path"
+    );
+}

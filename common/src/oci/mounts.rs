@@ -267,7 +267,9 @@ fn bind(rootfs: &Rootfs, source: &Path, inside: &str, options: &Options) -> Resu
         remount_bind(mounted.as_fd(), remount)
             .map_err(|e| anyhow!("remounting {inside} ({remount:?}): {}", e.desc()))?;
         if options.recursive && remount.contains(MsFlags::MS_RDONLY) {
-            read_only_below(&mounted)?;
+            // Every mount below too, as an `rbind` with `ro` means.
+            crate::mount::make_tree_read_only(&mounted)
+                .map_err(|e| anyhow!("making the mounts below {inside} read-only: {}", e.desc()))?;
         }
     }
     let propagation = options
@@ -282,43 +284,6 @@ fn bind(rootfs: &Rootfs, source: &Path, inside: &str, options: &Options) -> Resu
     )
     .with_context(|| format!("setting the propagation of {inside}"))?;
     Ok(())
-}
-
-/// mount_setattr(2) (linux/mount.h): makes every mount below `mounted` read-only too, as an
-/// `rbind` with `ro` means. Kernels before 5.12 lack it: the mounts below stay as they were.
-fn read_only_below(mounted: &std::os::fd::OwnedFd) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const MOUNT_ATTR_RDONLY: u64 = 1;
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: mount_setattr reads the NUL-terminated empty path and `attr`, a live repr(C)
-    // value of the size passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            mounted.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    match Errno::result(ret) {
-        Ok(_) | Err(Errno::ENOSYS) => Ok(()),
-        Err(e) => Err(e).context("making the mounts below read-only"),
-    }
 }
 
 /// The default devices, config.json's `linux.devices`, and /dev's usual links, where missing.

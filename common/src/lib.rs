@@ -30,5 +30,6 @@ pub mod seccomp;
 pub mod session;
 pub mod supervise;
 pub mod systemd;
+pub mod systemd_scope;
 pub mod userns;
 pub mod watchdog;

@@ -46,9 +46,10 @@ struct Args {
     /// Write debug messages to --log too
     #[arg(long, global = true)]
     debug: bool,
-    /// cgroupsPath is systemd's slice:prefix:name, the path of a scope of systemd's (made as a
-    /// plain cgroup: systemd's D-Bus API is not used yet; refused where no systemd runs,
-    /// skipped rootless on cgroup v1, as crun)
+    /// cgroupsPath is systemd's slice:prefix:name: systemd makes the container a transient
+    /// scope (over D-Bus, with Delegate=yes; root: the system's systemd, a user: their own),
+    /// and its limits are written there; refused where no systemd runs, skipped rootless on
+    /// cgroup v1, as crun
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// With spec: a config.json for a user without privilege (a user namespace mapping the

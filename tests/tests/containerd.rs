@@ -690,7 +690,7 @@ fn a_container_without_a_cgroup_cannot_be_paused_or_updated() {
 #[test]
 fn systemd_cgroup_says_in_one_line_why_no_scope_is_made() {
     if Path::new("/run/systemd/system").exists() {
-        skip("this host runs systemd: the scope's path is made as a plain cgroup");
+        skip("this host runs systemd: the scope is made");
         return;
     }
     let Some(b) = CgroupBundle::new("true", |spec| {
@@ -703,7 +703,7 @@ fn systemd_cgroup_says_in_one_line_why_no_scope_is_made() {
     assert!(line.contains("no systemd is reachable"), "{line}");
     assert!(line.contains("--systemd-cgroup"), "{line}");
     assert!(
-        line.contains("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-c5.scope"),
+        line.contains("the scope cri-containerd-c5.scope in kubepods-besteffort-pod1.slice"),
         "{line}"
     );
     assert!(
@@ -792,4 +792,282 @@ fn a_failed_create_shows_the_runtimes_reason_through_the_shim() {
             "{name}: a task is left"
         );
     }
+}
+
+/// What a stand-in for systemd's manager was asked: each StartTransientUnit's unit, mode and
+/// properties, the values as text (`b true`, `s text`, `t 5`, `a [u 1]`).
+type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<(String, String)>)>>>;
+
+/// systemd's manager as far as a runtime's scope needs it, on a private bus: it records the
+/// request, makes the scope's cgroup in the name=systemd hierarchy with the processes moved in
+/// (as systemd does), and ends the job before it answers with the job's path, as systemd's
+/// jobs may: a runtime that subscribes to JobRemoved only after the call never sees the end.
+/// A unit whose name starts with `taken` is refused, as systemd refuses a name in use.
+struct FakeSystemd {
+    calls: Calls,
+    hierarchy: PathBuf,
+    jobs: u32,
+}
+
+fn describe_value(value: &zbus::zvariant::Value) -> String {
+    use zbus::zvariant::Value;
+    match value {
+        Value::Bool(b) => format!("b {b}"),
+        Value::Str(s) => format!("s {s}"),
+        Value::U64(n) => format!("t {n}"),
+        Value::U32(n) => format!("u {n}"),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(describe_value).collect();
+            format!("a [{}]", items.join(","))
+        }
+        Value::Value(inner) => describe_value(inner),
+        other => format!("? {other:?}"),
+    }
+}
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Manager")]
+impl FakeSystemd {
+    fn subscribe(&self) {}
+
+    async fn start_transient_unit(
+        &mut self,
+        name: String,
+        mode: String,
+        properties: Vec<(String, zbus::zvariant::OwnedValue)>,
+        _auxiliary: Vec<(String, Vec<(String, zbus::zvariant::OwnedValue)>)>,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<zbus::zvariant::OwnedObjectPath> {
+        let described: Vec<(String, String)> = properties
+            .iter()
+            .map(|(n, v)| (n.clone(), describe_value(v)))
+            .collect();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((name.clone(), mode, described));
+        if name.starts_with("taken") {
+            return Err(zbus::fdo::Error::Failed(format!(
+                "Unit {name} was already loaded or has a fragment file."
+            )));
+        }
+        let text = |key: &str| {
+            properties
+                .iter()
+                .find(|(n, _)| n == key)
+                .map(|(_, v)| v.try_clone().unwrap())
+        };
+        let slice: String = text("Slice").unwrap().try_into().unwrap();
+        let pids: Vec<u32> = text("PIDs").unwrap().try_into().unwrap();
+        let dir = self.hierarchy.join(slice).join(&name);
+        fs::create_dir_all(&dir).unwrap();
+        for pid in pids {
+            fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        }
+        self.jobs += 1;
+        let job = zbus::zvariant::OwnedObjectPath::try_from(format!(
+            "/org/freedesktop/systemd1/job/{}",
+            self.jobs
+        ))
+        .unwrap();
+        Self::job_removed(&emitter, self.jobs, job.as_ref(), &name, "done").await?;
+        Ok(job)
+    }
+
+    #[zbus(signal)]
+    async fn job_removed(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+        job: zbus::zvariant::ObjectPath<'_>,
+        unit: &str,
+        result: &str,
+    ) -> zbus::Result<()>;
+}
+
+/// A dbus-daemon of the test's own on a socket in `dir`, ended when dropped.
+struct PrivateBus {
+    daemon: std::process::Child,
+    address: String,
+}
+
+impl PrivateBus {
+    fn start(dir: &TempDir) -> PrivateBus {
+        let socket = dir.join("bus");
+        let address = format!("unix:path={}", socket.display());
+        let daemon = std::process::Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile"])
+            .arg(format!("--address={address}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting dbus-daemon");
+        wait_until("the private bus's socket", || socket.exists());
+        PrivateBus { daemon, address }
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// Removes the test's slice directories (made by the stand-in systemd and the runtime) from
+/// every hierarchy when dropped.
+struct SliceDirs(String);
+
+impl Drop for SliceDirs {
+    fn drop(&mut self) {
+        for root in cgroup_roots() {
+            let _ = fs::remove_dir(root.join(&self.0));
+        }
+    }
+}
+
+/// `--systemd-cgroup` where systemd runs: a stand-in for systemd's manager on a private bus
+/// (this machine's PID 1 is not systemd) gets StartTransientUnit with the scope, its slice,
+/// Delegate, accounting, the engine's property annotations and the process's PID, and the
+/// runtime waits for the job; the process is then in the scope in every hierarchy, with its
+/// limits, before start. A scope systemd refuses fails create in one line, leaving nothing.
+/// create runs in a mount namespace of the test's with /run/systemd/system on a tmpfs, and
+/// DBUS_SYSTEM_BUS_ADDRESS naming the private bus.
+#[test]
+fn systemd_cgroup_has_systemd_make_the_scope_over_its_bus() {
+    let hierarchy = PathBuf::from("/sys/fs/cgroup/systemd");
+    if !hierarchy.join("cgroup.procs").exists() {
+        skip("no cgroup v1 name=systemd hierarchy for the stand-in systemd to place scopes in");
+        return;
+    }
+    if !Path::new("/usr/bin/dbus-daemon").exists() {
+        skip("no dbus-daemon (Debian's dbus-daemon package)");
+        return;
+    }
+    let token = unique_token();
+    let slice = format!("containtests{token}.slice");
+    let _slices = SliceDirs(slice.clone());
+    let limit = 64 * 1024 * 1024;
+    let tweak = |cgroups_path: String| {
+        move |spec: &mut serde_json::Value| {
+            spec["linux"]["cgroupsPath"] = cgroups_path.into();
+            spec["linux"]["resources"] = serde_json::json!({"memory": {"limit": limit}});
+            spec["annotations"] =
+                serde_json::json!({"org.systemd.property.CollectMode": "'inactive-or-failed'"});
+        }
+    };
+    let id = format!("s{token}");
+    let Some(b) = CgroupBundle::new(
+        "echo in the scope",
+        tweak(format!("{slice}:contain-test:{id}")),
+    ) else {
+        return;
+    };
+    let bus = PrivateBus::start(&b.dir);
+    let calls = Calls::default();
+    let _systemd = zbus::blocking::connection::Builder::address(bus.address.as_str())
+        .unwrap()
+        .name("org.freedesktop.systemd1")
+        .unwrap()
+        .serve_at(
+            "/org/freedesktop/systemd1",
+            FakeSystemd {
+                calls: calls.clone(),
+                hierarchy: hierarchy.clone(),
+                jobs: 0,
+            },
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let create = |bundle: &CgroupBundle, id: &str| {
+        let inner = format!(
+            "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && \
+             DBUS_SYSTEM_BUS_ADDRESS={} exec {OCI} --systemd-cgroup --root {} create -b {} \
+             --pid-file {} {id} >{} 2>&1",
+            bus.address,
+            bundle.dir.arg("state"),
+            bundle.dir.path_arg(),
+            bundle.dir.arg("pid"),
+            bundle.dir.arg("out"),
+        );
+        sh(
+            As::Root,
+            &format!("exec unshare -m sh -c {}", shell_quote(&inner)),
+        )
+    };
+
+    let out = create(&b, &id);
+    assert_eq!(code(&out), 0, "{}", read(&b.dir.join("out")));
+    let pid = read(&b.dir.join("pid"));
+    let unit = format!("contain-test-{id}.scope");
+    {
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let (asked, mode, properties) = &calls[0];
+        assert_eq!(asked, &unit);
+        assert_eq!(mode, "fail");
+        let property = |name: &str| {
+            properties
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {name} in {properties:?}"))
+        };
+        assert_eq!(property("Slice"), format!("s {slice}"));
+        assert_eq!(property("PIDs"), format!("a [u {pid}]"));
+        assert_eq!(property("Delegate"), "b true");
+        assert_eq!(property("DefaultDependencies"), "b false");
+        assert_eq!(property("MemoryAccounting"), "b true");
+        assert_eq!(property("CollectMode"), "s inactive-or-failed");
+        assert!(property("Description").contains(&id), "{properties:?}");
+    }
+    let scope = format!("/{slice}/{unit}");
+    let placed = read(Path::new(&format!("/proc/{pid}/cgroup")));
+    for controller in ["name=systemd", "memory", "pids"] {
+        assert!(
+            placed.contains(&format!(":{controller}:{scope}\n")),
+            "{controller} not {scope}: {placed}"
+        );
+    }
+    assert_eq!(
+        read(&PathBuf::from(format!(
+            "/sys/fs/cgroup/memory{scope}/memory.limit_in_bytes"
+        )))
+        .trim(),
+        limit.to_string()
+    );
+    expect_success(&b.oci(&["start", &id]));
+    wait_until("the container to stop", || b.status(&id) == "stopped");
+    assert!(
+        read(&b.dir.join("out")).contains("in the scope"),
+        "{}",
+        read(&b.dir.join("out"))
+    );
+    expect_success(&b.oci(&["delete", &id]));
+    for root in ["systemd", "memory"] {
+        let dir = format!("/sys/fs/cgroup/{root}{scope}");
+        assert!(!Path::new(&dir).exists(), "{dir} is left after delete");
+    }
+
+    // A scope systemd refuses: create fails in one line with systemd's reason, and leaves
+    // neither state nor cgroup.
+    let taken = format!("t{token}");
+    let Some(refused) = CgroupBundle::new("true", tweak(format!("{slice}:taken:{taken}"))) else {
+        return;
+    };
+    let out = create(&refused, &taken);
+    assert_eq!(code(&out), 1, "{}", read(&refused.dir.join("out")));
+    let text = read(&refused.dir.join("out"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].starts_with("contain-oci: --systemd-cgroup: making the scope taken-"),
+        "{text}"
+    );
+    assert!(lines[0].contains("already loaded"), "{text}");
+    assert!(!refused.dir.join(format!("state/{taken}")).exists());
+    assert!(!Path::new(&format!(
+        "/sys/fs/cgroup/memory/{slice}/taken-{taken}.scope"
+    ))
+    .exists());
+    assert_eq!(calls.lock().unwrap().len(), 2);
 }

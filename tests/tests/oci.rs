@@ -1031,9 +1031,16 @@ fn kill_all_signals_every_process_of_the_container() {
         let b = Bundle::new(who, script, |_| {});
         assert_eq!(code(&b.create("k")), 0, "{}", b.errors());
         expect_success(&b.oci(&["start", "k"]));
-        wait_until("the child shell", || {
+        // Both shells with their traps set (the sleeps have none): a USR1 before then would
+        // be lost on PID 1, or end the child, whatever the runtime does.
+        wait_until("both shells' USR1 traps", || {
             let ps = stdout(&b.oci(&["ps", "--format", "json", "k"]));
-            serde_json::from_str::<Vec<u32>>(&ps).is_ok_and(|p| p.len() >= 2)
+            serde_json::from_str::<Vec<u32>>(&ps).is_ok_and(|pids| {
+                pids.iter()
+                    .filter(|pid| catches(**pid, libc::SIGUSR1))
+                    .count()
+                    >= 2
+            })
         });
         expect_success(&b.oci(&["kill", "--all", "k", "USR1"]));
         wait_until("the container to stop", || b.status("k") == "stopped");

@@ -7,9 +7,11 @@
 //! container gets a cgroup in every v1 hierarchy, as runc does; otherwise in the unified
 //! (v2) one, with the controllers its resources need enabled on the way down. A cgroupsPath
 //! that starts with `/` is below each hierarchy's root, a relative one below the runtime's
-//! own cgroup there; `--systemd-cgroup` takes systemd's `slice:prefix:name` form (see
-//! [`systemd_path`]). An empty cgroupsPath, or a runtime without the right to write the
-//! hierarchies (rootless on a v1 host), gets no cgroup, as with crun: resources are then
+//! own cgroup there. With `--systemd-cgroup` the path is systemd's `slice:prefix:name` (see
+//! [`systemd_unit`]): systemd makes the scope over D-Bus with the process in it
+//! ([`crate::systemd_scope`]), and its cgroup is then used as any other. An empty
+//! cgroupsPath, or a runtime without the right to write the hierarchies (rootless on a v1
+//! host), gets no cgroup, as with crun: resources are then
 //! left unapplied with a warning, and pause, update and the like say why they cannot work.
 //!
 //! Every cgroup is reached through [`crate::cgroup`], one name at a time without following
@@ -392,10 +394,17 @@ pub fn hierarchies(mounts: Vec<Mount>) -> Option<(Version, Vec<Mount>)> {
     Some((Version::V2, vec![unified]))
 }
 
-/// systemd's `slice:prefix:name` cgroupsPath as a path below the hierarchy's root: the slice
-/// (`-` in its name nests it: `a-b.slice` is in `a.slice`), then the scope `prefix-name.scope`
-/// (or `name` itself where it already names a unit), as systemd places them.
-pub fn systemd_path(cgroups_path: &str) -> Result<String> {
+/// A unit named by systemd's `slice:prefix:name` cgroupsPath: the slice it goes in and its
+/// own name, `prefix-name.scope` (or `name` itself where it already names a unit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemdUnit {
+    pub slice: String,
+    pub unit: String,
+}
+
+/// Reads systemd's `slice:prefix:name` cgroupsPath. An empty slice is `system.slice`, where
+/// systemd's own manager puts a scope without one.
+pub fn systemd_unit(cgroups_path: &str) -> Result<SystemdUnit> {
     let parts: Vec<&str> = cgroups_path.split(':').collect();
     let [slice, prefix, name] = parts[..] else {
         bail!(
@@ -421,17 +430,8 @@ pub fn systemd_path(cgroups_path: &str) -> Result<String> {
     let Some(stem) = slice.strip_suffix(".slice") else {
         bail!("linux.cgroupsPath: the slice {slice:?} does not end in .slice");
     };
-    let mut path = String::new();
-    if stem != "-" {
-        if stem.starts_with('-') || stem.ends_with('-') || stem.contains("--") {
-            bail!("linux.cgroupsPath: {slice:?} is not a valid slice name");
-        }
-        let words: Vec<&str> = stem.split('-').collect();
-        for i in 1..=words.len() {
-            path.push('/');
-            path.push_str(&words[..i].join("-"));
-            path.push_str(".slice");
-        }
+    if stem != "-" && (stem.starts_with('-') || stem.ends_with('-') || stem.contains("--")) {
+        bail!("linux.cgroupsPath: {slice:?} is not a valid slice name");
     }
     let unit = if name.ends_with(".slice") || name.ends_with(".scope") {
         name.to_string()
@@ -440,9 +440,95 @@ pub fn systemd_path(cgroups_path: &str) -> Result<String> {
     } else {
         format!("{prefix}-{name}.scope")
     };
-    path.push('/');
-    path.push_str(&unit);
-    Ok(path)
+    Ok(SystemdUnit {
+        slice: slice.to_string(),
+        unit,
+    })
+}
+
+/// The annotations by which an engine sets a property of the container's scope, as with runc
+/// and crun: `org.systemd.property.NAME` with the value in GVariant's text form.
+const SYSTEMD_PROPERTY_ANNOTATION: &str = "org.systemd.property.";
+
+/// What systemd is asked to make for the container: the scope `unit` in its slice, with
+/// Delegate (the cgroup is the runtime's to write below systemd; an annotation
+/// `org.systemd.property.Delegate` decides otherwise), accounting for each kind of resource
+/// the config limits, no default dependencies (a container's scope must not hold up shutdown
+/// ordering), and the engine's own properties from the annotations.
+pub fn scope_request(
+    unit: &SystemdUnit,
+    id: &str,
+    resources: &LinuxResources,
+    annotations: &std::collections::HashMap<String, String>,
+    user_manager: bool,
+) -> Result<crate::systemd_scope::Request> {
+    use crate::systemd_scope::{parse_value, Value};
+    if !unit.unit.ends_with(".scope") {
+        bail!(
+            "linux.cgroupsPath: {} is not a scope: this runtime makes the container a scope of \
+             systemd's, never a slice",
+            unit.unit
+        );
+    }
+    let mut properties = vec![
+        (
+            "Description".to_string(),
+            Value::Str(format!("contain-oci container {id}")),
+        ),
+        ("Slice".to_string(), Value::Str(unit.slice.clone())),
+        ("DefaultDependencies".to_string(), Value::Bool(false)),
+        ("Delegate".to_string(), Value::Bool(true)),
+    ];
+    let accounting = [
+        ("CPUAccounting", resources.cpu().is_some()),
+        ("MemoryAccounting", resources.memory().is_some()),
+        ("IOAccounting", resources.block_io().is_some()),
+        ("TasksAccounting", resources.pids().is_some()),
+    ];
+    for (name, wanted) in accounting {
+        if wanted {
+            properties.push((name.to_string(), Value::Bool(true)));
+        }
+    }
+    let mut named: Vec<(&String, &String)> = annotations
+        .iter()
+        .filter(|(key, _)| key.starts_with(SYSTEMD_PROPERTY_ANNOTATION))
+        .collect();
+    named.sort();
+    for (key, text) in named {
+        let name = &key[SYSTEMD_PROPERTY_ANNOTATION.len()..];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            bail!("annotations: {key:?} names no systemd property");
+        }
+        if matches!(name, "PIDs" | "Slice") {
+            bail!("annotations: {key} is the runtime's to set");
+        }
+        let value = parse_value(text).with_context(|| format!("annotations: {key}"))?;
+        properties.retain(|(have, _)| have != name);
+        properties.push((name.to_string(), value));
+    }
+    Ok(crate::systemd_scope::Request {
+        unit: unit.unit.clone(),
+        user_manager,
+        properties,
+    })
+}
+
+/// The cgroup path of process `pid` in the hierarchy systemd keeps its units in: the v2 tree,
+/// or v1's name=systemd, from /proc/PID/cgroup.
+fn systemd_cgroup_of(proc_cgroup: &str) -> Option<String> {
+    let mut unified = None;
+    for line in proc_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        if controllers.split(',').any(|c| c == "name=systemd") {
+            return Some(path.to_string());
+        }
+        if controllers.is_empty() {
+            unified = Some(path.to_string());
+        }
+    }
+    unified
 }
 
 /// True if this process may write the host's cgroups: root of the initial user namespace.
@@ -490,6 +576,17 @@ fn own_path_in(proc_cgroup: &str, mount: &Mount) -> Option<String> {
 pub struct Placement {
     version: Version,
     cgroups: Vec<Cgroup>,
+    /// With `--systemd-cgroup`: the scope systemd makes once the process is known, and what
+    /// is then written in it.
+    scope: Option<PendingScope>,
+}
+
+/// A scope of systemd's to be made for the container's process.
+struct PendingScope {
+    systemd: crate::systemd_scope::PendingScope,
+    mounts: Vec<Mount>,
+    resources: LinuxResources,
+    devices: Vec<LinuxDevice>,
 }
 
 /// Opens the cgroup at `relative` below `mount`, making what is missing; made cpuset cgroups
@@ -551,34 +648,53 @@ impl Placement {
             }
             return skip("no cgroup file system is mounted");
         };
-        let mut cgroups_path = cgroups_path;
         if systemd {
-            // A scope is systemd's to make, over D-Bus, which this runtime does not do yet:
-            // where there is no systemd, one line says so (as root), or the container goes
-            // without (rootless on v1, as crun); where there is, the scope's path is made as a
-            // plain cgroup, with a warning, so that the limits still hold.
+            // The scope is systemd's to make, with the process in it: a helper connected to
+            // systemd now (before this process joins any namespace) makes it once the
+            // process exists. Where there is no systemd, one line says so (as root), or the
+            // container goes without (rootless on v1, as crun).
             if !is_real_root() && version == Version::V1 {
                 return skip("--systemd-cgroup: rootless on a cgroup v1 host");
             }
-            let relative = if cgroups_path.is_empty() {
-                format!("/system.slice/contain-oci-{id}.scope")
+            let unit = if cgroups_path.is_empty() {
+                systemd_unit(&format!("system.slice:contain-oci:{id}"))?
             } else {
-                systemd_path(&cgroups_path)?
+                systemd_unit(&cgroups_path)?
             };
             if !Path::new("/run/systemd/system").exists() {
                 bail!(
                     "--systemd-cgroup: no systemd is reachable (/run/systemd/system is missing) \
-                     to make the scope {relative}: run without --systemd-cgroup (cgroupfs) on \
-                     this host"
+                     to make the scope {} in {}: run without --systemd-cgroup (cgroupfs) on this \
+                     host",
+                    unit.unit,
+                    unit.slice
                 );
             }
-            if is_real_root() {
-                super::log::warn(&format!(
-                    "--systemd-cgroup: {relative} is made as a plain cgroup, not as a scope of \
-                     systemd's (its D-Bus API is not used yet)"
-                ));
-            }
-            cgroups_path = relative;
+            let request = scope_request(
+                &unit,
+                id,
+                &resources,
+                &spec.annotations().clone().unwrap_or_default(),
+                !is_real_root(),
+            )?;
+            let systemd = crate::systemd_scope::PendingScope::connect(&request).map_err(|e| {
+                anyhow!(
+                    "--systemd-cgroup: systemd cannot be reached to make the scope {} ({}): \
+                     run without --systemd-cgroup (cgroupfs) on this host",
+                    unit.unit,
+                    crate::errors::one_line(&e)
+                )
+            })?;
+            return Ok(Some(Placement {
+                version,
+                cgroups: Vec::new(),
+                scope: Some(PendingScope {
+                    systemd,
+                    mounts,
+                    resources,
+                    devices: linux.devices().clone().unwrap_or_default(),
+                }),
+            }));
         }
         if !is_real_root() && version == Version::V1 {
             return skip("rootless on a cgroup v1 host");
@@ -586,6 +702,7 @@ impl Placement {
         let mut placement = Placement {
             version,
             cgroups: Vec::new(),
+            scope: None,
         };
         let made = (|| {
             for mount in &mounts {
@@ -636,7 +753,11 @@ impl Placement {
             cgroups.push(Cgroup::open(mount, &relative.to_string_lossy())?);
         }
         let version = cgroups.first().map_or(Version::V2, Cgroup::version);
-        Ok(Placement { version, cgroups })
+        Ok(Placement {
+            version,
+            cgroups,
+            scope: None,
+        })
     }
 
     /// Their paths on the host, for the state.
@@ -730,13 +851,37 @@ impl Placement {
     }
 
     /// Moves process `pid` into every cgroup of the container.
-    pub fn add(&self, pid: i32) -> Result<()> {
+    pub fn add(&mut self, pid: i32) -> Result<()> {
+        if let Some(scope) = self.scope.take() {
+            return self.add_to_scope(scope, pid);
+        }
         for cgroup in &self.cgroups {
             cgroup
                 .add_process(pid)
                 .context("moving the container's process into its cgroup")?;
         }
         Ok(())
+    }
+
+    /// Has systemd make the scope with `pid` in it, then finds the scope's cgroup (where
+    /// systemd put the process), makes it in the hierarchies systemd left alone, moves the
+    /// process there too and writes the resources.
+    fn add_to_scope(&mut self, scope: PendingScope, pid: i32) -> Result<()> {
+        // As the helper read it: this process may have joined a cgroup namespace since.
+        let proc_cgroup = scope.systemd.start(pid).context("--systemd-cgroup")?;
+        let path = systemd_cgroup_of(&proc_cgroup).ok_or_else(|| {
+            anyhow!("--systemd-cgroup: /proc/{pid}/cgroup names no systemd cgroup")
+        })?;
+        for mount in &scope.mounts {
+            let cgroup = make(mount, &path)?;
+            self.cgroups.push(cgroup);
+        }
+        for cgroup in &self.cgroups {
+            cgroup
+                .add_process(pid)
+                .context("moving the container's process into its cgroup")?;
+        }
+        self.apply(&scope.resources, &scope.devices)
     }
 
     /// The processes in the container's cgroup (and below it), sorted.
@@ -897,7 +1042,7 @@ fn enable_controllers_down_to(mount: &Mount, leaf: &Path, controllers: &[&str]) 
 /// container's).
 pub fn join_existing(pid: i32, paths: &[PathBuf]) -> Result<()> {
     match Placement::open(paths)? {
-        Some(placement) => placement.add(pid),
+        Some(mut placement) => placement.add(pid),
         None => Ok(()),
     }
 }
@@ -1093,30 +1238,145 @@ mod tests {
     }
 
     #[test]
-    fn systemd_paths_nest_slices() {
+    fn systemd_paths_name_a_scope_in_a_slice() {
+        let unit = |slice: &str, unit: &str| SystemdUnit {
+            slice: slice.into(),
+            unit: unit.into(),
+        };
         assert_eq!(
-            systemd_path("kubepods-besteffort-pod12.slice:cri-containerd:abc").unwrap(),
-            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/\
-             cri-containerd-abc.scope"
+            systemd_unit("kubepods-besteffort-pod12.slice:cri-containerd:abc").unwrap(),
+            unit(
+                "kubepods-besteffort-pod12.slice",
+                "cri-containerd-abc.scope"
+            )
         );
         assert_eq!(
-            systemd_path("system.slice:libpod:x").unwrap(),
-            "/system.slice/libpod-x.scope"
+            systemd_unit("system.slice:libpod:x").unwrap(),
+            unit("system.slice", "libpod-x.scope")
         );
         assert_eq!(
-            systemd_path(":crio:x").unwrap(),
-            "/system.slice/crio-x.scope"
+            systemd_unit(":crio:x").unwrap(),
+            unit("system.slice", "crio-x.scope")
         );
-        assert_eq!(systemd_path("-.slice::x").unwrap(), "/x.scope");
+        assert_eq!(
+            systemd_unit("-.slice::x").unwrap(),
+            unit("-.slice", "x.scope")
+        );
+        assert_eq!(
+            systemd_unit("user.slice:p:given.scope").unwrap(),
+            unit("user.slice", "given.scope")
+        );
         for bad in [
             "/kubepods/pod",
             "a.slice:b",
             "a--b.slice:p:n",
+            "-a.slice:p:n",
             "a.slice:p:../n",
+            "a.slice:p:",
+            "a.slice:p:n x",
             "x:p:n",
         ] {
-            assert!(systemd_path(bad).is_err(), "{bad}");
+            assert!(systemd_unit(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_scope_request_delegates_accounts_and_takes_the_engines_properties() {
+        use crate::systemd_scope::Value;
+        let unit = systemd_unit("kubepods-pod1.slice:cri-containerd:abc").unwrap();
+        let resources: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 1048576},
+            "pids": {"limit": 10}
+        }))
+        .unwrap();
+        let mut annotations = std::collections::HashMap::new();
+        annotations.insert(
+            "org.systemd.property.TimeoutStopUSec".to_string(),
+            "uint64 123456789".to_string(),
+        );
+        annotations.insert(
+            "org.systemd.property.CollectMode".to_string(),
+            "'inactive-or-failed'".to_string(),
+        );
+        annotations.insert("io.kubernetes.pod".to_string(), "x".to_string());
+        let request = scope_request(&unit, "abc", &resources, &annotations, false).unwrap();
+        assert_eq!(request.unit, "cri-containerd-abc.scope");
+        assert!(!request.user_manager);
+        let get = |name: &str| {
+            request
+                .properties
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("Slice"), Some(Value::Str("kubepods-pod1.slice".into())));
+        assert_eq!(get("Delegate"), Some(Value::Bool(true)));
+        assert_eq!(get("DefaultDependencies"), Some(Value::Bool(false)));
+        assert_eq!(get("MemoryAccounting"), Some(Value::Bool(true)));
+        assert_eq!(get("TasksAccounting"), Some(Value::Bool(true)));
+        assert_eq!(get("CPUAccounting"), None);
+        assert_eq!(get("TimeoutStopUSec"), Some(Value::U64(123456789)));
+        assert_eq!(
+            get("CollectMode"),
+            Some(Value::Str("inactive-or-failed".into()))
+        );
+        assert_eq!(get("PIDs"), None, "PIDs are added once the process exists");
+        assert!(request.properties.iter().all(|(n, _)| n != "pod"));
+
+        // The engine may turn delegation off; never set the slice or the processes.
+        let mut annotations = std::collections::HashMap::new();
+        annotations.insert(
+            "org.systemd.property.Delegate".to_string(),
+            "false".to_string(),
+        );
+        let request = scope_request(&unit, "abc", &resources, &annotations, true).unwrap();
+        assert!(request.user_manager);
+        let delegates: Vec<_> = request
+            .properties
+            .iter()
+            .filter(|(n, _)| n == "Delegate")
+            .collect();
+        assert_eq!(delegates, [&("Delegate".to_string(), Value::Bool(false))]);
+        for (key, value) in [
+            ("org.systemd.property.PIDs", "[1]"),
+            ("org.systemd.property.Slice", "'x.slice'"),
+            ("org.systemd.property.Bad-Name", "true"),
+            ("org.systemd.property.Delegate", "maybe"),
+        ] {
+            let mut annotations = std::collections::HashMap::new();
+            annotations.insert(key.to_string(), value.to_string());
+            assert!(
+                scope_request(&unit, "abc", &resources, &annotations, false).is_err(),
+                "{key}={value}"
+            );
+        }
+        // A slice is never the container's own unit.
+        let slice = systemd_unit("a.slice:p:b.slice").unwrap();
+        let empty = std::collections::HashMap::new();
+        assert!(scope_request(&slice, "abc", &resources, &empty, false).is_err());
+    }
+
+    #[test]
+    fn the_scopes_cgroup_is_found_where_systemd_put_the_process() {
+        let hybrid = "12:pids:/kubepods.slice/cri-containerd-abc.scope\n\
+                      1:name=systemd:/kubepods.slice/cri-containerd-abc.scope\n\
+                      0::/kubepods.slice/cri-containerd-abc.scope\n";
+        assert_eq!(
+            systemd_cgroup_of(hybrid).as_deref(),
+            Some("/kubepods.slice/cri-containerd-abc.scope")
+        );
+        // v1 where systemd left memory alone: name=systemd says where the scope is.
+        let v1 = "4:memory:/\n1:name=systemd:/system.slice/libpod-x.scope\n";
+        assert_eq!(
+            systemd_cgroup_of(v1).as_deref(),
+            Some("/system.slice/libpod-x.scope")
+        );
+        let v2 = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/p-x.scope\n";
+        assert_eq!(
+            systemd_cgroup_of(v2).as_deref(),
+            Some("/user.slice/user-1000.slice/user@1000.service/app.slice/p-x.scope")
+        );
+        assert_eq!(systemd_cgroup_of("4:memory:/a\n"), None);
     }
 
     #[test]
@@ -1229,6 +1489,7 @@ mod tests {
         let placement = Placement {
             version: Version::V2,
             cgroups: vec![leaf],
+            scope: None,
         };
         let r = resources(r#"{"memory": {"limit": 1048576}, "pids": {"limit": 10}}"#);
         let needed = ["memory", "pids"];
@@ -1289,6 +1550,7 @@ mod tests {
                 make(&cpuset, "/ns").unwrap(),
                 make(&memory, "/ns/c").unwrap(),
             ],
+            scope: None,
         };
         let r = resources(r#"{"memory": {"limit": 4096}, "cpu": {"cpus": "1"}}"#);
         placement.apply(&r, &[]).unwrap();

@@ -76,7 +76,7 @@ pub fn create(options: &CreateOptions) -> Result<Created> {
     let dir = ContainerDir::create(&options.root, &options.id)?;
     // Made while this process may still write the host's cgroups (before it joins any
     // namespace), and with the resources written before any process is in them.
-    let cgroups = match super::cgroups::Placement::create(
+    let mut cgroups = match super::cgroups::Placement::create(
         &bundle.spec,
         options.systemd_cgroup,
         &options.id,
@@ -87,7 +87,7 @@ pub fn create(options: &CreateOptions) -> Result<Created> {
             return Err(e);
         }
     };
-    match create_in(&dir, &bundle, &plan, options, cgroups.as_ref()) {
+    match create_in(&dir, &bundle, &plan, options, cgroups.as_mut()) {
         Ok(created) => Ok(created),
         Err(e) => {
             if let Some(cgroups) = &cgroups {
@@ -242,7 +242,7 @@ fn create_in(
     bundle: &Bundle,
     plan: &Plan,
     options: &CreateOptions,
-    cgroups: Option<&super::cgroups::Placement>,
+    mut cgroups: Option<&mut super::cgroups::Placement>,
 ) -> Result<Created> {
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("checked by Bundle::load");
@@ -350,7 +350,7 @@ fn create_in(
     drop(console);
     drop(hook_state_read);
     let pid = child.pid;
-    if let Some(cgroups) = cgroups {
+    if let Some(cgroups) = cgroups.as_deref_mut() {
         // Before it runs: its mounts and everything it execs are accounted there.
         if let Err(e) = cgroups.add(pid.as_raw()) {
             child.abandon();
@@ -389,7 +389,7 @@ fn create_in(
     let result = (|| {
         let annotations = spec.annotations().clone().unwrap_or_default();
         let mut saved = Saved::new(&options.id, pid, &bundle.dir, &bundle.rootfs, annotations)?;
-        saved.cgroups = cgroups.map(|c| c.paths()).unwrap_or_default();
+        saved.cgroups = cgroups.as_ref().map(|c| c.paths()).unwrap_or_default();
         if let Some(hooks) = spec.hooks() {
             saved.poststart = hooks.poststart().clone().unwrap_or_default();
             saved.poststop = hooks.poststop().clone().unwrap_or_default();

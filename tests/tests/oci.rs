@@ -91,6 +91,21 @@ impl Bundle {
     }
 }
 
+/// A test that fails half-way leaves no container running: each one still in the bundle's
+/// state directory is deleted with --force (its processes killed).
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let Ok(entries) = fs::read_dir(self.state_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if let Some(id) = entry.file_name().to_str() {
+                let _ = self.oci(&["delete", "--force", id]);
+            }
+        }
+    }
+}
+
 fn whos() -> Vec<As> {
     let mut whos = vec![As::User];
     if is_root() {

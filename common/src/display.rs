@@ -331,8 +331,8 @@ impl Display {
     /// `owner` are the host uid and gid of container root: the server runs as them (the
     /// caller, unless the caller is root) and the private directory is theirs, so that the
     /// container's init can take the socket and remove the directory. `created` learns of the
-    /// directory as soon as it exists (for the watchdog to remove it should contain be killed
-    /// before init has).
+    /// directory's path just before it is made (for the watchdog to remove it should contain be
+    /// killed before init has).
     pub fn start(
         gui: &Gui,
         title: &str,
@@ -347,9 +347,14 @@ impl Display {
             );
         }
         let program = program_path(gui.mode)?;
-        let dir = private_dir(owner.0 == euid.as_raw())?;
-        let started =
-            created(&dir).and_then(|()| Self::start_in(&dir, gui, title, &program, owner));
+        let dir = private_dir_path(owner.0 == euid.as_raw())?;
+        // Named to the watchdog before it exists: a kill between the two would leave it.
+        created(&dir)?;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let started = Self::start_in(&dir, gui, title, &program, owner);
         if started.is_err() {
             let _ = fs::remove_dir_all(&dir);
         }
@@ -808,10 +813,10 @@ fn wait_ready(ready: &OwnedFd, server: Pid, limit: Duration) -> Result<(), NotRe
     }
 }
 
-/// A fresh directory of mode 0700 for one display, in $XDG_RUNTIME_DIR when the caller has
-/// one and container root is the caller (root's container root could not enter root's), else
-/// in /tmp.
-fn private_dir(runtime_dir: bool) -> Result<PathBuf> {
+/// The path of a fresh directory for one display (a name with a random part), in
+/// $XDG_RUNTIME_DIR when the caller has one and container root is the caller (root's container
+/// root could not enter root's), else in /tmp.
+fn private_dir_path(runtime_dir: bool) -> Result<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .filter(|_| runtime_dir)
         .map(PathBuf::from)
@@ -821,12 +826,7 @@ fn private_dir(runtime_dir: bool) -> Result<PathBuf> {
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     let cookie = Cookie::new()?;
     let suffix: String = cookie.0[..6].iter().map(|b| format!("{b:02x}")).collect();
-    let dir = base.join(format!("contain-gui.{}.{suffix}", std::process::id()));
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    Ok(base.join(format!("contain-gui.{}.{suffix}", std::process::id())))
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> Result<()> {

@@ -484,7 +484,7 @@ impl Container {
 
     /// With `--gui`, the display server, ready, and what init needs to take it over. Through
     /// pasta the host's own addresses would reach an X server listening on TCP: they are
-    /// closed inside. The watchdog learns of the display's private directory as soon as it
+    /// closed inside. The watchdog learns of the display's private directory before it
     /// exists.
     fn start_display(&self, watchdog: Option<&mut Watchdog>) -> Result<Option<(Display, Handoff)>> {
         let Some(gui) = &self.gui else {

@@ -457,7 +457,9 @@ fn a_server_on_the_hosts_ipv6_loopback_is_out_of_reach_unless_allowed() {
             let root = busybox_rootfs();
             let script = format!(
                 "gw=$(ip -6 route | sed -n 's/^default via \\([^ ]*\\) .*/\\1/p'); \
-                 echo \"gateway $gw\"; timeout 15 wget -q -O - \"http://[$gw]:{}/\"; echo",
+                 echo \"gateway $gw\"; for try in 1 2 3; do \
+                 timeout 5 wget -q -O - \"http://[$gw]:{}/\" && break; done; echo; \
+                 ip -6 addr; ip -6 neigh; ip -6 route",
                 server.port
             );
             let (out, pasta) = run_with_pasta_as(who, options, &root, &script);

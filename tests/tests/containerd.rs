@@ -1084,7 +1084,10 @@ fn systemd_cgroup_has_systemd_make_the_scope_over_its_bus() {
     let out = oci_on_bus(&b, &format!("delete {id}"));
     assert_eq!(code(&out), 0, "{}", read(&b.dir.join("out")));
     assert_eq!(read(&b.dir.join("out")), "", "delete said something");
-    assert_eq!(*stopped.lock().unwrap(), [unit.clone()]);
+    assert_eq!(
+        stopped.lock().unwrap().as_slice(),
+        std::slice::from_ref(&unit)
+    );
     for root in ["systemd", "memory"] {
         let dir = format!("/sys/fs/cgroup/{root}{scope}");
         assert!(!Path::new(&dir).exists(), "{dir} is left after delete");

@@ -1,7 +1,7 @@
 //! A transient scope of systemd's, made through its D-Bus API: StartTransientUnit with the
 //! scope's properties and the processes it holds from the start, then the job waited for, as
-//! systemd-run --scope and the other runtimes do. The caller says what the scope is; this
-//! module only talks to systemd.
+//! systemd-run --scope and the other runtimes do; and stopped the same way (StopUnit). The
+//! caller says what the scope is; this module only talks to systemd.
 //!
 //! The D-Bus client (zbus) may start threads, and a process that has had a second thread can
 //! no longer create a user namespace. So the client lives only in a helper process forked for

@@ -145,12 +145,12 @@ impl ContainerCgroup {
                     current.path().display()
                 );
             }
-            let supervisor = current.create_child(SUPERVISOR).map_err(in_use)?;
+            let supervisor = create_replacing_stale(&current, SUPERVISOR)?;
             let moved = supervisor.add_process(std::process::id() as i32);
             made.supervised = Some((current.duplicate()?, supervisor));
             made.leftover.supervised = Some((own.clone(), SUPERVISOR.to_string()));
             moved?;
-            made.container = Some(current.create_child(CONTAINER).map_err(in_use)?);
+            made.container = Some(create_replacing_stale(&current, CONTAINER)?);
             made.leftover.container = format!("{}/{CONTAINER}", own.trim_end_matches('/'));
             current
         };
@@ -250,27 +250,27 @@ impl Drop for ContainerCgroup {
 /// Creates `contain-PID` below `root`; one left by an earlier contain of the same PID that
 /// was killed before its cleanup is removed first if it is empty.
 fn create_own(root: &Cgroup) -> Result<Cgroup> {
-    let name = format!("{OWN_PREFIX}{}", std::process::id());
-    match root.create_child(&name) {
-        Ok(made) => Ok(made),
-        Err(first) => {
-            let stale = root
-                .duplicate()
-                .and_then(|root| root.open_child(&name))
-                .map_err(|_| first)?;
-            stale.remove(Duration::ZERO)?;
-            root.create_child(&name)
-        }
-    }
+    create_replacing_stale(root, &format!("{OWN_PREFIX}{}", std::process::id()))
 }
 
-/// The message for a child cgroup that exists already.
-fn in_use(e: anyhow::Error) -> anyhow::Error {
-    if e.to_string().ends_with("File exists") {
-        anyhow!("{e} (another container started in the same cgroup? start each in one of its own)")
-    } else {
-        e
+/// Creates child `name` of `parent`. One that exists already and holds no process is the
+/// leftover of a contain killed before its watchdog knew of it: it is removed and made anew.
+/// One that holds processes is another container's.
+fn create_replacing_stale(parent: &Cgroup, name: &str) -> Result<Cgroup> {
+    let first = match parent.create_child(name) {
+        Ok(made) => return Ok(made),
+        Err(e) => e,
+    };
+    let Ok(existing) = parent.duplicate().and_then(|p| p.open_child(name)) else {
+        return Err(first);
+    };
+    if existing.is_populated() {
+        bail!(
+            "{first} (another container started in the same cgroup? start each in one of its own)"
+        );
     }
+    existing.remove(Duration::ZERO)?;
+    parent.create_child(name)
 }
 
 /// Enables the controllers of `limits` for the children of `parent` and sets the limits on

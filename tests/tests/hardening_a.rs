@@ -478,6 +478,66 @@ fn inject_passes_on_sigint_sigquit_and_sigpwr_sent_with_kill() {
     target.stop();
 }
 
+/// The signals a tool was started with ignored (`tool &` in a script ignores INT and QUIT,
+/// `nohup` HUP): the tool passes them on, so the command must be able to act on them. Each
+/// command starts with no signal ignored, and a shell under pseudo traps INT sent with kill.
+#[test]
+fn a_command_of_a_tool_started_with_signals_ignored_starts_with_none_ignored() {
+    let ignoring = |tool_and_args: &str| {
+        sh_command(
+            As::User,
+            &format!(
+                "trap '' INT QUIT HUP PIPE; grep SigIgn /proc/self/status; exec {tool_and_args}"
+            ),
+        )
+    };
+    let target = BackgroundContainer::boot(As::User, busybox_rootfs(), &[], "");
+    let root = busybox_rootfs();
+    let read_ignored = "grep SigIgn /proc/self/status";
+    for (what, line) in [
+        ("pseudo", format!("pseudo {read_ignored}")),
+        (
+            "contain",
+            format!("contain -c {} {read_ignored}", root.path_arg()),
+        ),
+        (
+            "inject",
+            format!("inject {} {read_ignored}", target.supervisor()),
+        ),
+    ] {
+        let out = output(ignoring(&line));
+        let ignored: Vec<u64> = expect_success(&out)
+            .lines()
+            .filter_map(|l| u64::from_str_radix(l.strip_prefix("SigIgn:\t")?, 16).ok())
+            .collect();
+        // Signals 1 to 31 (the C library keeps 32 and 33 to itself: they are left as found).
+        let standard = |mask: u64| mask & 0x7fff_ffff;
+        assert!(
+            ignored.len() == 2 && standard(ignored[0]) == 0x1007 && standard(ignored[1]) == 0,
+            "{what}: {}",
+            describe(&out)
+        );
+    }
+    target.stop();
+
+    let files = TempDir::new();
+    let token = unique_token();
+    let ready = files.join(format!("ready{token}"));
+    let script = format!(
+        "{TRAPS}; touch {}; sleep 9{token} >/dev/null 2>&1 & wait",
+        ready.display()
+    );
+    let script_file = files.join("script");
+    fs::write(&script_file, script).unwrap();
+    let running = spawn(ignoring(&format!("pseudo sh {}", script_file.display())));
+    wait_until("pseudo's shell to be ready", || ready.exists());
+    running.signal(Signal::SIGINT);
+    let out = running.finish_within(STOPS_WITHIN);
+    assert_eq!(code(&out), 7, "{}", describe(&out));
+    assert!(stdout(&out).ends_with("got INT\n"), "{}", describe(&out));
+    expect_nothing_left(&token);
+}
+
 #[test]
 fn pseudo_passes_on_sigint_sigquit_and_sigpwr_sent_with_kill() {
     let files = TempDir::new();

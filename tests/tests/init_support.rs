@@ -134,3 +134,70 @@ fn limits_in_a_delegated_cgroup_are_set_or_name_the_missing_controller() {
         cgroup.assert_left_clean();
     }
 }
+
+/// What a contain killed before its watchdog knew of its cgroups leaves in a delegated cgroup
+/// (empty `supervisor` and `container` children) does not stand in the way of the next
+/// container: it is replaced, and nothing is left after. A `container` child holding a process
+/// is another container's: refused, and left as it is.
+#[test]
+fn empty_cgroups_left_by_a_killed_contain_are_replaced_and_busy_ones_refused() {
+    if !require(As::Root) {
+        return;
+    }
+    let root = busybox_rootfs();
+    let run_in = |cgroup: &TestCgroup| {
+        let line = cgroup.wrap(&format!(
+            "exec contain -c --pids-limit 32 {} cat /sys/fs/cgroup/pids.max",
+            root.path_arg()
+        ));
+        let running = spawn(sh_command(As::User, &line));
+        cgroup.enter(running.pid());
+        running.finish()
+    };
+    let owner = Some((user().uid, user().gid));
+    let Some(fresh) = TestCgroup::new(owner) else {
+        return;
+    };
+    let expected = run_in(&fresh);
+    fresh.assert_left_clean();
+
+    let Some(cgroup) = TestCgroup::new(owner) else {
+        return;
+    };
+    for stale in ["supervisor", "container", "container/init.scope"] {
+        let path = cgroup.path.join(stale);
+        std::fs::create_dir(&path).unwrap();
+        std::os::unix::fs::lchown(&path, Some(user().uid), Some(user().gid)).unwrap();
+    }
+    let out = run_in(&cgroup);
+    assert_eq!(
+        (code(&out), stdout(&out), stderr(&out)),
+        (
+            code(&expected),
+            stdout(&expected),
+            stderr(&expected).replace(fresh.path.to_str().unwrap(), cgroup.path.to_str().unwrap())
+        ),
+        "{}",
+        describe(&out)
+    );
+    cgroup.assert_left_clean();
+
+    let busy = cgroup.path.join("container");
+    std::fs::create_dir(&busy).unwrap();
+    let token = unique_token();
+    let sleeper = spawn(sh_command(As::User, &format!("exec sleep 9{token}")));
+    std::fs::write(busy.join("cgroup.procs"), sleeper.pid().to_string()).unwrap();
+    let out = run_in(&cgroup);
+    let line = expect_error(&out, "contain", 125);
+    assert!(
+        line.contains("another container started in the same cgroup"),
+        "{line}"
+    );
+    assert_eq!(
+        read(&busy.join("cgroup.procs")).trim(),
+        sleeper.pid().to_string()
+    );
+    assert_eq!(cgroup.children(), vec![busy]);
+    sleeper.signal(Signal::SIGKILL);
+    drop(sleeper.finish());
+}

@@ -180,12 +180,13 @@ boot_container() {
         sleep 0.01
     done
     [ -e "$root/tmp/ready" ] || { echo "bench: the container did not start" >&2; exit 1; }
-    # contain's other child is its watchdog, a copy of contain itself (same command line).
+    # contain's other child is its watchdog, which stays in contain's namespaces: init is the
+    # child in a PID namespace of its own.
     local child own
-    own=$(tr '\0' ' ' <"/proc/$supervisor/cmdline")
+    own=$(readlink "/proc/$supervisor/ns/pid")
     init=
     for child in $(cat "/proc/$supervisor/task/$supervisor/children"); do
-        [ "$(tr '\0' ' ' <"/proc/$child/cmdline")" = "$own" ] || init=$child
+        [ "$(readlink "/proc/$child/ns/pid")" = "$own" ] || init=$child
     done
     [ -n "$init" ] || { echo "bench: no init among contain's children" >&2; exit 1; }
 }

@@ -1,7 +1,7 @@
 //! A transient scope of systemd's, made through its D-Bus API: StartTransientUnit with the
 //! scope's properties and the processes it holds from the start, then the job waited for, as
-//! systemd-run --scope and the other runtimes do. The caller says what the scope is; this
-//! module only talks to systemd.
+//! systemd-run --scope and the other runtimes do; and stopped the same way (StopUnit). The
+//! caller says what the scope is; this module only talks to systemd.
 //!
 //! The D-Bus client (zbus) may start threads, and a process that has had a second thread can
 //! no longer create a user namespace. So the client lives only in a helper process forked for
@@ -79,7 +79,7 @@ impl PendingScope {
             from_helper: File::from(from_helper),
             unit: request.unit.clone(),
         };
-        match scope.answer()? {
+        match answer(&mut scope.from_helper)? {
             Answer::Ready(_) => Ok(scope),
             Answer::Failed(why) => bail!("{why}"),
         }
@@ -94,48 +94,13 @@ impl PendingScope {
             .write_all(format!("{pid}\n").as_bytes())
             .context("writing to the helper that talks to systemd")?;
         drop(to_helper);
-        let answer = self.answer();
+        let answer = answer(&mut self.from_helper);
         if let Some(helper) = self.helper.take() {
             let _ = crate::process::wait(helper);
         }
         match answer? {
             Answer::Ready(cgroups) => Ok(cgroups),
             Answer::Failed(why) => bail!("making the scope {}: {why}", self.unit),
-        }
-    }
-
-    /// The helper's next line, within [`PATIENCE`].
-    fn answer(&mut self) -> Result<Answer> {
-        let deadline = Instant::now() + PATIENCE;
-        let mut text = Vec::new();
-        loop {
-            if let Some(end) = text.iter().position(|b| *b == b'\n') {
-                return Ok(Answer::parse(&String::from_utf8_lossy(&text[..end])));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let mut fds = [PollFd::new(self.from_helper.as_fd(), PollFlags::POLLIN)];
-            let ready = poll(
-                &mut fds,
-                PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO),
-            );
-            match ready {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(anyhow!("waiting for systemd: {e}")),
-                Ok(0) => bail!(
-                    "systemd did not answer within {} seconds",
-                    PATIENCE.as_secs()
-                ),
-                Ok(_) => {}
-            }
-            let mut chunk = [0u8; 512];
-            let n = self
-                .from_helper
-                .read(&mut chunk)
-                .context("reading from the helper that talks to systemd")?;
-            if n == 0 {
-                bail!("the helper that talks to systemd ended without an answer");
-            }
-            text.extend_from_slice(&chunk[..n]);
         }
     }
 }
@@ -145,6 +110,72 @@ impl Drop for PendingScope {
         if let Some(helper) = self.helper.take() {
             crate::process::kill_and_reap(helper);
         }
+    }
+}
+
+/// The helper's next line, within [`PATIENCE`].
+fn answer(from_helper: &mut File) -> Result<Answer> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut text = Vec::new();
+    loop {
+        if let Some(end) = text.iter().position(|b| *b == b'\n') {
+            return Ok(Answer::parse(&String::from_utf8_lossy(&text[..end])));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [PollFd::new(from_helper.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(
+            &mut fds,
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO),
+        );
+        match ready {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(anyhow!("waiting for systemd: {e}")),
+            Ok(0) => bail!(
+                "systemd did not answer within {} seconds",
+                PATIENCE.as_secs()
+            ),
+            Ok(_) => {}
+        }
+        let mut chunk = [0u8; 512];
+        let n = from_helper
+            .read(&mut chunk)
+            .context("reading from the helper that talks to systemd")?;
+        if n == 0 {
+            bail!("the helper that talks to systemd ended without an answer");
+        }
+        text.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Has systemd stop the scope `unit` of the system's manager (or, with `user_manager`, of the
+/// caller's own) and waits for the job: systemd ends what is left in it and removes its
+/// cgroup, and forgets the unit. A unit systemd no longer has has ended already. The client
+/// runs in a helper forked for it, as for [`PendingScope`].
+pub fn stop(unit: &str, user_manager: bool) -> Result<()> {
+    let (from_helper, to_caller) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+    let helper = {
+        let to_caller = &to_caller;
+        crate::process::spawn(0, move || {
+            // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointer.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            let mut to_caller = File::from(to_caller.try_clone()?);
+            let stopped = Manager::connect(user_manager).and_then(|m| m.stop_unit(unit));
+            let _ = to_caller.write_all(Answer::line(stopped.as_ref().map(|()| "")).as_bytes());
+            Ok(if stopped.is_ok() { 0 } else { 1 })
+        })
+        .context("forking the helper that talks to systemd")?
+    };
+    drop(to_caller);
+    let answered = answer(&mut File::from(from_helper));
+    if answered.is_err() {
+        crate::process::kill_and_reap(helper);
+    } else {
+        let _ = crate::process::wait(helper);
+    }
+    match answered? {
+        Answer::Ready(_) => Ok(()),
+        Answer::Failed(why) => bail!("stopping the scope {unit}: {why}"),
     }
 }
 
@@ -260,13 +291,32 @@ impl Manager {
                 &(request.unit.as_str(), "fail", properties, auxiliary),
             )
             .map_err(|e| anyhow!("{e}"))?;
+        self.wait_for(&job)
+    }
+
+    fn stop_unit(mut self, unit: &str) -> Result<()> {
+        let job: zbus::Result<zbus::zvariant::OwnedObjectPath> =
+            self.proxy.call("StopUnit", &(unit, "replace"));
+        match job {
+            Ok(job) => self.wait_for(&job),
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(anyhow!("{e}")),
+        }
+    }
+
+    /// Waits for the JobRemoved signal of `job`: fine if its result is "done".
+    fn wait_for(&mut self, job: &zbus::zvariant::OwnedObjectPath) -> Result<()> {
         for signal in &mut self.jobs {
             let (_, path, unit, result): (u32, zbus::zvariant::OwnedObjectPath, String, String) =
                 signal
                     .body()
                     .deserialize()
                     .map_err(|e| anyhow!("reading systemd's JobRemoved: {e}"))?;
-            if path == job {
+            if &path == job {
                 if result == "done" {
                     return Ok(());
                 }

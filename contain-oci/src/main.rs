@@ -47,9 +47,10 @@ struct Args {
     #[arg(long, global = true)]
     debug: bool,
     /// cgroupsPath is systemd's slice:prefix:name: systemd makes the container a transient
-    /// scope (over D-Bus, with Delegate=yes; root: the system's systemd, a user: their own),
-    /// and its limits are written there; refused where no systemd runs, skipped rootless on
-    /// cgroup v1, as crun
+    /// scope (over D-Bus, with Delegate=yes; root, also root of a system container with its
+    /// own systemd: the system's systemd; a user, and root of a rootless engine's namespace:
+    /// their own), its limits are written there, and delete has systemd stop it; refused
+    /// where no systemd runs, skipped rootless on cgroup v1, as crun
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// With spec: a config.json for a user without privilege (a user namespace mapping the

@@ -10,6 +10,7 @@
 //! image is a busybox built by the test as an OCI image layout and imported with
 //! `ctr image import`: no registry, nothing of the host's containerd.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -805,8 +806,12 @@ type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<(String, S
 /// A unit whose name starts with `taken` is refused, as systemd refuses a name in use.
 struct FakeSystemd {
     calls: Calls,
+    /// The units StopUnit was asked to stop.
+    stopped: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     hierarchy: PathBuf,
     jobs: u32,
+    /// The slice of each scope made, by unit.
+    slices: HashMap<String, String>,
 }
 
 fn describe_value(value: &zbus::zvariant::Value) -> String {
@@ -822,6 +827,24 @@ fn describe_value(value: &zbus::zvariant::Value) -> String {
         }
         Value::Value(inner) => describe_value(inner),
         other => format!("? {other:?}"),
+    }
+}
+
+impl FakeSystemd {
+    /// A new job for `unit`, ended before its path is returned (as systemd's jobs may).
+    async fn job_done(
+        &mut self,
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        unit: &str,
+    ) -> zbus::fdo::Result<zbus::zvariant::OwnedObjectPath> {
+        self.jobs += 1;
+        let job = zbus::zvariant::OwnedObjectPath::try_from(format!(
+            "/org/freedesktop/systemd1/job/{}",
+            self.jobs
+        ))
+        .unwrap();
+        Self::job_removed(emitter, self.jobs, job.as_ref(), unit, "done").await?;
+        Ok(job)
     }
 }
 
@@ -858,19 +881,27 @@ impl FakeSystemd {
         };
         let slice: String = text("Slice").unwrap().try_into().unwrap();
         let pids: Vec<u32> = text("PIDs").unwrap().try_into().unwrap();
-        let dir = self.hierarchy.join(slice).join(&name);
+        let dir = self.hierarchy.join(&slice).join(&name);
         fs::create_dir_all(&dir).unwrap();
         for pid in pids {
             fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
         }
-        self.jobs += 1;
-        let job = zbus::zvariant::OwnedObjectPath::try_from(format!(
-            "/org/freedesktop/systemd1/job/{}",
-            self.jobs
-        ))
-        .unwrap();
-        Self::job_removed(&emitter, self.jobs, job.as_ref(), &name, "done").await?;
-        Ok(job)
+        self.slices.insert(name.clone(), slice);
+        self.job_done(&emitter, &name).await
+    }
+
+    /// As systemd stops an empty scope: its cgroup goes.
+    async fn stop_unit(
+        &mut self,
+        name: String,
+        _mode: String,
+        #[zbus(signal_emitter)] emitter: zbus::object_server::SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<zbus::zvariant::OwnedObjectPath> {
+        self.stopped.lock().unwrap().push(name.clone());
+        if let Some(slice) = self.slices.remove(&name) {
+            let _ = fs::remove_dir(self.hierarchy.join(slice).join(&name));
+        }
+        self.job_done(&emitter, &name).await
     }
 
     #[zbus(signal)]
@@ -963,6 +994,7 @@ fn systemd_cgroup_has_systemd_make_the_scope_over_its_bus() {
     };
     let bus = PrivateBus::start(&b.dir);
     let calls = Calls::default();
+    let stopped = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let _systemd = zbus::blocking::connection::Builder::address(bus.address.as_str())
         .unwrap()
         .name("org.freedesktop.systemd1")
@@ -971,28 +1003,36 @@ fn systemd_cgroup_has_systemd_make_the_scope_over_its_bus() {
             "/org/freedesktop/systemd1",
             FakeSystemd {
                 calls: calls.clone(),
+                stopped: stopped.clone(),
                 hierarchy: hierarchy.clone(),
                 jobs: 0,
+                slices: HashMap::new(),
             },
         )
         .unwrap()
         .build()
         .unwrap();
-    let create = |bundle: &CgroupBundle, id: &str| {
+    // `contain-oci ARGS` where systemd's bus is the private one, its output in out.
+    let oci_on_bus = |bundle: &CgroupBundle, args: &str| {
         let inner = format!(
             "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && \
-             DBUS_SYSTEM_BUS_ADDRESS={} exec {OCI} --systemd-cgroup --root {} create -b {} \
-             --pid-file {} {id} >{} 2>&1",
+             DBUS_SYSTEM_BUS_ADDRESS={} exec {OCI} --systemd-cgroup --root {} {args} >{} 2>&1",
             bus.address,
             bundle.dir.arg("state"),
-            bundle.dir.path_arg(),
-            bundle.dir.arg("pid"),
             bundle.dir.arg("out"),
         );
         sh(
             As::Root,
             &format!("exec unshare -m sh -c {}", shell_quote(&inner)),
         )
+    };
+    let create = |bundle: &CgroupBundle, id: &str| {
+        let args = format!(
+            "create -b {} --pid-file {} {id}",
+            bundle.dir.path_arg(),
+            bundle.dir.arg("pid")
+        );
+        oci_on_bus(bundle, &args)
     };
 
     let out = create(&b, &id);
@@ -1037,12 +1077,17 @@ fn systemd_cgroup_has_systemd_make_the_scope_over_its_bus() {
     );
     expect_success(&b.oci(&["start", &id]));
     wait_until("the container to stop", || b.status(&id) == "stopped");
-    assert!(
-        read(&b.dir.join("out")).contains("in the scope"),
-        "{}",
-        read(&b.dir.join("out"))
+    let ran = read(&b.dir.join("out"));
+    assert!(ran.contains("in the scope"), "{ran}");
+    // delete has systemd stop the scope (a real systemd would keep it otherwise, once its
+    // cgroup is gone before it saw it empty), and removes what is left.
+    let out = oci_on_bus(&b, &format!("delete {id}"));
+    assert_eq!(code(&out), 0, "{}", read(&b.dir.join("out")));
+    assert_eq!(read(&b.dir.join("out")), "", "delete said something");
+    assert_eq!(
+        stopped.lock().unwrap().as_slice(),
+        std::slice::from_ref(&unit)
     );
-    expect_success(&b.oci(&["delete", &id]));
     for root in ["systemd", "memory"] {
         let dir = format!("/sys/fs/cgroup/{root}{scope}");
         assert!(!Path::new(&dir).exists(), "{dir} is left after delete");
@@ -1070,4 +1115,9 @@ fn systemd_cgroup_has_systemd_make_the_scope_over_its_bus() {
     ))
     .exists());
     assert_eq!(calls.lock().unwrap().len(), 2);
+    assert_eq!(
+        stopped.lock().unwrap().len(),
+        1,
+        "a scope never made was stopped"
+    );
 }

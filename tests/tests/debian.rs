@@ -6,6 +6,7 @@
 
 use nix::fcntl::Flock;
 use nix::sys::signal::Signal;
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -214,6 +215,8 @@ struct Init {
     /// What the console log of each boot (host-network.log, own-network.log) ends with when
     /// the shutdown went through the init's own steps, to the end.
     shutdown: [&'static str; 2],
+    /// PACKAGES for examples/debian.sh: what the tests do in the booted tree needs.
+    packages: &'static str,
 }
 
 const SYSVINIT: Init = Init {
@@ -221,6 +224,7 @@ const SYSVINIT: Init = Init {
     pid_1: "init [2]",
     getty: "/sbin/agetty -L --noclear console",
     shutdown: [SYSVINIT_SHUTDOWN; 2],
+    packages: "",
 };
 
 const RUNIT: Init = Init {
@@ -228,15 +232,18 @@ const RUNIT: Init = Init {
     pid_1: "runit",
     getty: "/sbin/agetty -L --noclear console",
     shutdown: ["runit: power off"; 2],
+    packages: "",
 };
 
 /// systemd: the first boot is rebooted, then powered off; the second halted by SIGTERM (which
-/// reaches systemd as SIGRTMIN+3), all by systemd-shutdown.
+/// reaches systemd as SIGRTMIN+3), all by systemd-shutdown. With a system bus (dbus, which
+/// minbase leaves out), for contain-oci to ask systemd for scopes.
 const SYSTEMD: Init = Init {
     package: "systemd",
     pid_1: "/sbin/init",
     getty: "/sbin/agetty -o -p -- \\u --noclear",
     shutdown: ["Powering off.", "Halting system."],
+    packages: "dbus",
 };
 
 /// The download cache for examples/debian.sh, kept between test runs to spare the downloads:
@@ -328,6 +335,7 @@ fn debian_sh_bootstraps_and_boots(
     cmd.env("CACHE", &cache)
         .env("MIRROR", &mirror)
         .env("INIT", init.package)
+        .env("PACKAGES", init.packages)
         .env("LOGS", &logs);
     // With a filled cache: 20 to 60 s of bootstrap, then a few seconds per boot (runit's
     // SIGINT shutdown waits 14 s).
@@ -519,6 +527,7 @@ fn examples_debian_sh_boots_systemd_in_a_delegated_cgroup() {
         &["journalctl", "-b", "--no-pager"],
     ));
     assert!(expect_success(&journal).contains("Startup finished"));
+    contain_oci_gets_its_scope_from_the_containers_systemd(&root, pid, &cgroup);
     running.signal(Signal::SIGKILL);
     let out = running.finish();
     assert_eq!(
@@ -534,6 +543,146 @@ fn examples_debian_sh_boots_systemd_in_a_delegated_cgroup() {
             .any(|p| p.cmdline.iter().any(|a| a.contains(root_arg)))
     });
     cgroup.assert_left_clean();
+}
+
+/// What `cmd` prints, run by inject in the container of contain `pid` as its root; it must
+/// succeed and say nothing on stderr.
+#[track_caller]
+fn inside(pid: u32, cmd: &[&str]) -> String {
+    let out = output(inject_command(As::User, &[], pid, cmd));
+    let said = expect_success(&out);
+    assert_eq!(stderr(&out), "", "{cmd:?}: {}", describe(&out));
+    said
+}
+
+fn strs(words: &[String]) -> Vec<&str> {
+    words.iter().map(String::as_str).collect()
+}
+
+/// The properties `names` (comma-separated) of `unit` as `systemctl show` gives them in the
+/// container of contain `pid`.
+fn unit_properties(pid: u32, unit: &str, names: &str) -> HashMap<String, String> {
+    inside(pid, &["systemctl", "show", "-p", names, unit])
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+/// contain-oci --systemd-cgroup against a real systemd (252, booted in `root` by contain `pid`
+/// from `cgroup`): create has the container's systemd make the scope system.slice/contain-oci-ID
+/// .scope with the process in it before it runs, as systemctl shows it (delegated, active);
+/// the process sees the scope as the root of its cgroup namespace; delete --force leaves
+/// neither the scope nor its cgroup. contain-oci runs as root of the container's user
+/// namespace, on the system bus of its dbus-daemon, started as a service of systemd's (as
+/// engines run it): a process inject starts is outside the container's cgroup tree, from
+/// where systemd may not move a process into a scope (a move needs write access to the
+/// common ancestor's cgroup.procs). A few seconds.
+fn contain_oci_gets_its_scope_from_the_containers_systemd(
+    root: &Path,
+    pid: u32,
+    cgroup: &TestCgroup,
+) {
+    // contain-oci and a bundle of busybox in the tree, owned by its root (the test user).
+    let bundle = root.join("srv/contain-oci-test");
+    let rootfs = busybox_rootfs();
+    let copy = format!(
+        "mkdir {bundle} && cp -a {rootfs}/. {bundle}/rootfs && cp {oci} {bin}",
+        bundle = shell_quote(bundle.to_str().unwrap()),
+        rootfs = shell_quote(&rootfs.path_arg()),
+        oci = shell_quote(bin("contain-oci").to_str().unwrap()),
+        bin = shell_quote(root.join("usr/local/bin/contain-oci").to_str().unwrap()),
+    );
+    expect_success(&sh(As::User, &copy));
+    let inner_bundle = "/srv/contain-oci-test";
+    inside(pid, &["contain-oci", "spec", "--bundle", inner_bundle]);
+    let id = format!("t{}", unique_token());
+    let unit = format!("contain-oci-{id}.scope");
+    let config = bundle.join("config.json");
+    let mut spec: serde_json::Value = serde_json::from_str(&read(&config)).unwrap();
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] =
+        serde_json::json!(["sh", "-c", "cat /proc/self/cgroup; exec sleep 3600"]);
+    spec["linux"]["cgroupsPath"] = format!("system.slice:contain-oci:{id}").into();
+    fs::write(&config, spec.to_string()).unwrap();
+
+    let state_root = "/run/contain-oci";
+    let oci = |args: &[&str]| -> Vec<String> {
+        ["contain-oci", "--root", state_root]
+            .iter()
+            .chain(args)
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let log = format!("{inner_bundle}/out");
+    let said = || fs::read_to_string(bundle.join("out")).unwrap_or_default();
+    let mut service = vec![
+        "systemd-run".to_string(),
+        "--wait".into(),
+        "--quiet".into(),
+        "--collect".into(),
+        format!("--property=StandardOutput=append:{log}"),
+        format!("--property=StandardError=append:{log}"),
+    ];
+    service.extend(oci(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        inner_bundle,
+        &id,
+    ]));
+    let out = output(inject_command(As::User, &[], pid, &strs(&service)));
+    assert_eq!(code(&out), 0, "{}\n{}", describe(&out), said());
+    let run_oci = |args: &[&str]| inside(pid, &strs(&oci(args)));
+
+    // Created: in the scope before it runs, where the system container's root sees it.
+    let state: serde_json::Value = serde_json::from_str(&run_oci(&["state", &id])).unwrap();
+    assert_eq!(state["status"], "created", "{state}");
+    let process = state["pid"]
+        .as_i64()
+        .expect("a pid in the state")
+        .to_string();
+    let scope_path = format!("/system.slice/{unit}");
+    let placed = inside(pid, &["cat", &format!("/proc/{process}/cgroup")]);
+    assert!(
+        placed.lines().any(|l| l == format!("0::{scope_path}")),
+        "{placed}"
+    );
+    let properties = unit_properties(pid, &unit, "ActiveState,ControlGroup,Delegate,Slice");
+    let property = |name: &str| properties.get(name).map(String::as_str);
+    assert_eq!(property("ActiveState"), Some("active"), "{properties:?}");
+    assert_eq!(property("ControlGroup"), Some(scope_path.as_str()));
+    assert_eq!(property("Delegate"), Some("yes"));
+    assert_eq!(property("Slice"), Some("system.slice"));
+    // On the host: in the tree delegated to the container, holding that one process.
+    let on_host = cgroup.path.join("container/system.slice").join(&unit);
+    assert_eq!(read(&on_host.join("cgroup.procs")).lines().count(), 1);
+
+    // Started: the process sees its scope as the root of its cgroup namespace.
+    run_oci(&["start", &id]);
+    let seen = wait_for("the container's process to print its cgroups", || {
+        let text = said();
+        text.lines().any(|l| l.starts_with("0::")).then_some(text)
+    });
+    assert!(seen.lines().any(|l| l == "0::/"), "{seen}");
+
+    // Deleted while it runs: systemd has stopped the scope and forgotten it, and its cgroup
+    // is gone.
+    run_oci(&["delete", "--force", &id]);
+    wait_until("systemd to forget the container's scope", || {
+        unit_properties(pid, &unit, "LoadState")
+            .get("LoadState")
+            .map(String::as_str)
+            == Some("not-found")
+    });
+    assert!(!on_host.exists(), "{} is left", on_host.display());
+    let out = output(inject_command(
+        As::User,
+        &[],
+        pid,
+        &strs(&oci(&["state", &id])),
+    ));
+    assert_ne!(code(&out), 0, "{}", describe(&out));
 }
 
 /// Boots `root` with `contain OPTIONS ROOT /sbin/init` in the background, waits for its cron,

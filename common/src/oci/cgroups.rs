@@ -17,7 +17,7 @@
 //! Every cgroup is reached through [`crate::cgroup`], one name at a time without following
 //! links, which also lets the tests run this on plain directory trees.
 
-use super::state::{ContainerDir, Saved, Status};
+use super::state::{ContainerDir, Saved, Status, SystemdScope};
 use crate::cgroup::{self, Cgroup, Mount, Version};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
@@ -514,27 +514,39 @@ pub fn scope_request(
     })
 }
 
-/// The cgroup path of process `pid` in the hierarchy systemd keeps its units in: the v2 tree,
-/// or v1's name=systemd, from /proc/PID/cgroup.
-fn systemd_cgroup_of(proc_cgroup: &str) -> Option<String> {
-    let mut unified = None;
-    for line in proc_cgroup.lines() {
+/// The cgroup path of process `pid` in the hierarchy systemd keeps its units in, from
+/// /proc/PID/cgroup: v1's name=systemd where the runtime uses the v1 hierarchies (a legacy or
+/// hybrid systemd), else the v2 tree. A systemd on the unified tree may run where the kernel
+/// still has a name=systemd hierarchy (in a container on a hybrid host): that line then
+/// names no unit of its.
+fn systemd_cgroup_of(proc_cgroup: &str, version: Version) -> Option<String> {
+    proc_cgroup.lines().find_map(|line| {
         let mut fields = line.splitn(3, ':');
         let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-        if controllers.split(',').any(|c| c == "name=systemd") {
-            return Some(path.to_string());
-        }
-        if controllers.is_empty() {
-            unified = Some(path.to_string());
-        }
-    }
-    unified
+        let wanted = match version {
+            Version::V1 => controllers.split(',').any(|c| c == "name=systemd"),
+            Version::V2 => controllers.is_empty(),
+        };
+        wanted.then(|| path.to_string())
+    })
 }
 
 /// True if this process may write the host's cgroups: root of the initial user namespace.
 fn is_real_root() -> bool {
     nix::unistd::geteuid().is_root()
         && crate::idmap::is_initial(&crate::idmap::own_namespace(crate::idmap::IdKind::User))
+}
+
+/// True if the system's systemd is this process's to ask for a scope: for real root, and
+/// for root of a system container whose own systemd runs as PID 1 in this user namespace
+/// (its /run/systemd/system is then owned by this namespace's root). Root of a rootless
+/// engine's namespace (rootless podman, rootlesskit) sees the host's systemd there, owned by
+/// an unmapped ID: it asks its user's manager, as a user does.
+fn asks_the_system_manager() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    is_real_root()
+        || (nix::unistd::geteuid().is_root()
+            && std::fs::metadata("/run/systemd/system").is_ok_and(|m| m.uid() == 0))
 }
 
 /// The cgroup path of this process in `mount`'s hierarchy (from /proc/self/cgroup).
@@ -579,11 +591,14 @@ pub struct Placement {
     /// With `--systemd-cgroup`: the scope systemd makes once the process is known, and what
     /// is then written in it.
     scope: Option<PendingScope>,
+    /// The scope systemd made, once it has.
+    systemd: Option<SystemdScope>,
 }
 
 /// A scope of systemd's to be made for the container's process.
 struct PendingScope {
     systemd: crate::systemd_scope::PendingScope,
+    made: SystemdScope,
     mounts: Vec<Mount>,
     resources: LinuxResources,
     devices: Vec<LinuxDevice>,
@@ -675,7 +690,7 @@ impl Placement {
                 id,
                 &resources,
                 &spec.annotations().clone().unwrap_or_default(),
-                !is_real_root(),
+                !asks_the_system_manager(),
             )?;
             let systemd = crate::systemd_scope::PendingScope::connect(&request).map_err(|e| {
                 anyhow!(
@@ -688,8 +703,13 @@ impl Placement {
             return Ok(Some(Placement {
                 version,
                 cgroups: Vec::new(),
+                systemd: None,
                 scope: Some(PendingScope {
                     systemd,
+                    made: SystemdScope {
+                        unit: unit.unit.clone(),
+                        user_manager: request.user_manager,
+                    },
                     mounts,
                     resources,
                     devices: linux.devices().clone().unwrap_or_default(),
@@ -703,6 +723,7 @@ impl Placement {
             version,
             cgroups: Vec::new(),
             scope: None,
+            systemd: None,
         };
         let made = (|| {
             for mount in &mounts {
@@ -757,7 +778,13 @@ impl Placement {
             version,
             cgroups,
             scope: None,
+            systemd: None,
         })
+    }
+
+    /// The scope systemd made for the container, for the state.
+    pub fn systemd_scope(&self) -> Option<&SystemdScope> {
+        self.systemd.as_ref()
     }
 
     /// Their paths on the host, for the state.
@@ -869,9 +896,20 @@ impl Placement {
     fn add_to_scope(&mut self, scope: PendingScope, pid: i32) -> Result<()> {
         // As the helper read it: this process may have joined a cgroup namespace since.
         let proc_cgroup = scope.systemd.start(pid).context("--systemd-cgroup")?;
-        let path = systemd_cgroup_of(&proc_cgroup).ok_or_else(|| {
+        // Made: from now on removing the container stops it.
+        self.systemd = Some(scope.made.clone());
+        let path = systemd_cgroup_of(&proc_cgroup, self.version).ok_or_else(|| {
             anyhow!("--systemd-cgroup: /proc/{pid}/cgroup names no systemd cgroup")
         })?;
+        // Anything else would be a cgroup of others', which pause, kill --all and delete
+        // would then act on.
+        if path.rsplit('/').next() != Some(scope.made.unit.as_str()) {
+            bail!(
+                "--systemd-cgroup: the process is in {}, not in the scope {} systemd made",
+                crate::errors::printable(&path),
+                scope.made.unit
+            );
+        }
         for mount in &scope.mounts {
             let cgroup = make(mount, &path)?;
             self.cgroups.push(cgroup);
@@ -975,6 +1013,11 @@ impl Placement {
     /// Removes the container's cgroups (and any made below them), waiting briefly for ending
     /// processes to leave. Failures are warnings: the container is gone all the same.
     pub fn remove(&self) {
+        // systemd stops a scope whose cgroup empties, unless the cgroup is gone before it
+        // looks: it is asked, and removes the cgroup itself.
+        if let Some(scope) = &self.systemd {
+            stop_scope(scope);
+        }
         for cgroup in &self.cgroups {
             if let Err(e) = cgroup.remove(Duration::from_secs(5)) {
                 super::log::warn(&crate::errors::one_line(&e));
@@ -1048,19 +1091,34 @@ pub fn join_existing(pid: i32, paths: &[PathBuf]) -> Result<()> {
 }
 
 /// Removes the cgroups of a container's state (after its processes ended), for `delete`.
-pub fn remove(paths: &[PathBuf]) {
+pub fn remove(paths: &[PathBuf], systemd: Option<&SystemdScope>) {
     match Placement::open(paths) {
-        Ok(Some(placement)) => {
+        Ok(Some(mut placement)) => {
             // Processes left where the container shared a PID namespace outlive its first
             // one: killed, as runc does, or the cgroups could not go.
             if !placement.processes().is_empty() {
                 placement.signal_all(libc::SIGKILL);
             }
+            placement.systemd = systemd.cloned();
             placement.remove()
         }
-        Ok(None) => {}
-        // Gone already (removed by hand, or by a delete that was interrupted after it).
-        Err(_) => {}
+        // Gone already (removed by hand, or by a delete that was interrupted after it); the
+        // scope, if any, may still be systemd's.
+        Ok(None) | Err(_) => {
+            if let Some(scope) = systemd {
+                stop_scope(scope);
+            }
+        }
+    }
+}
+
+/// Has systemd stop `scope`; where it cannot, a warning says so.
+fn stop_scope(scope: &SystemdScope) {
+    if let Err(e) = crate::systemd_scope::stop(&scope.unit, scope.user_manager) {
+        super::log::warn(&format!(
+            "--systemd-cgroup: {}",
+            crate::errors::one_line(&e)
+        ));
     }
 }
 
@@ -1362,21 +1420,28 @@ mod tests {
                       1:name=systemd:/kubepods.slice/cri-containerd-abc.scope\n\
                       0::/kubepods.slice/cri-containerd-abc.scope\n";
         assert_eq!(
-            systemd_cgroup_of(hybrid).as_deref(),
+            systemd_cgroup_of(hybrid, Version::V1).as_deref(),
             Some("/kubepods.slice/cri-containerd-abc.scope")
         );
         // v1 where systemd left memory alone: name=systemd says where the scope is.
         let v1 = "4:memory:/\n1:name=systemd:/system.slice/libpod-x.scope\n";
         assert_eq!(
-            systemd_cgroup_of(v1).as_deref(),
+            systemd_cgroup_of(v1, Version::V1).as_deref(),
             Some("/system.slice/libpod-x.scope")
         );
         let v2 = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/p-x.scope\n";
         assert_eq!(
-            systemd_cgroup_of(v2).as_deref(),
+            systemd_cgroup_of(v2, Version::V2).as_deref(),
             Some("/user.slice/user-1000.slice/user@1000.service/app.slice/p-x.scope")
         );
-        assert_eq!(systemd_cgroup_of("4:memory:/a\n"), None);
+        assert_eq!(systemd_cgroup_of("4:memory:/a\n", Version::V1), None);
+        // A systemd on the unified tree in a container of a hybrid host: the kernel's
+        // name=systemd hierarchy is not the one it keeps its units in.
+        let nested = "9:name=systemd:/\n4:memory:/\n0::/system.slice/contain-oci-x.scope\n";
+        assert_eq!(
+            systemd_cgroup_of(nested, Version::V2).as_deref(),
+            Some("/system.slice/contain-oci-x.scope")
+        );
     }
 
     #[test]
@@ -1490,6 +1555,7 @@ mod tests {
             version: Version::V2,
             cgroups: vec![leaf],
             scope: None,
+            systemd: None,
         };
         let r = resources(r#"{"memory": {"limit": 1048576}, "pids": {"limit": 10}}"#);
         let needed = ["memory", "pids"];
@@ -1551,6 +1617,7 @@ mod tests {
                 make(&memory, "/ns/c").unwrap(),
             ],
             scope: None,
+            systemd: None,
         };
         let r = resources(r#"{"memory": {"limit": 4096}, "cpu": {"cpus": "1"}}"#);
         placement.apply(&r, &[]).unwrap();

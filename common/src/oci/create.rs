@@ -390,6 +390,7 @@ fn create_in(
         let annotations = spec.annotations().clone().unwrap_or_default();
         let mut saved = Saved::new(&options.id, pid, &bundle.dir, &bundle.rootfs, annotations)?;
         saved.cgroups = cgroups.as_ref().map(|c| c.paths()).unwrap_or_default();
+        saved.systemd_scope = cgroups.as_ref().and_then(|c| c.systemd_scope().cloned());
         if let Some(hooks) = spec.hooks() {
             saved.poststart = hooks.poststart().clone().unwrap_or_default();
             saved.poststop = hooks.poststop().clone().unwrap_or_default();

@@ -118,7 +118,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     // The first process is gone; what is left in the cgroups (a shared PID namespace) is
     // killed, and the cgroups go too.
-    super::cgroups::remove(&saved.cgroups);
+    super::cgroups::remove(&saved.cgroups, saved.systemd_scope.as_ref());
     dir.remove()?;
     Ok(())
 }

@@ -85,6 +85,18 @@ pub struct Saved {
     /// The cgroups the process was placed in, removed by `delete`.
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
+    /// The scope systemd made for the container (`--systemd-cgroup`), stopped by `delete`.
+    #[serde(default)]
+    pub systemd_scope: Option<SystemdScope>,
+}
+
+/// A scope of systemd's holding a container: its unit, and whose manager made it (the
+/// system's, or the caller's user manager).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemdScope {
+    pub unit: String,
+    pub user_manager: bool,
 }
 
 /// The status of a container, as the OCI state names it.
@@ -275,6 +287,7 @@ impl Saved {
             poststop: Vec::new(),
             poststart: Vec::new(),
             cgroups: Vec::new(),
+            systemd_scope: None,
         })
     }
 }

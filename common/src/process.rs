@@ -79,24 +79,32 @@ fn spawn_with(
         -1 => Err(Errno::last()),
         0 if !reset_signals => finish_child(child),
         0 => {
-            // Signals the parent blocked for its signalfd must not stay blocked in the child.
+            // Signals the parent blocked for its signalfd must not stay blocked in the child,
+            // and Rust's runtime ignores SIGPIPE, which `cmd | head` relies on not doing. (A
+            // child that execs a command gets every signal's default action there.)
             let _ = nix::sys::signal::sigprocmask(
                 SigmaskHow::SIG_SETMASK,
                 Some(&SigSet::empty()),
                 None,
             );
-            default_signal_actions();
+            // SAFETY: restoring the default action of SIGPIPE installs no handler.
+            let _ = unsafe {
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGPIPE,
+                    nix::sys::signal::SigHandler::SigDfl,
+                )
+            };
             finish_child(child)
         }
         pid => Ok(Pid::from_raw(pid as i32)),
     }
 }
 
-/// Gives every signal its default action. An ignored signal stays ignored across exec, and a
-/// non-interactive shell cannot trap a signal ignored when it started: a tool started with
-/// INT ignored (`cmd &` in a script, `nohup`) would pass INT on to a command that can never
-/// act on it. Rust's runtime ignores SIGPIPE, which `cmd | head` relies on not doing. The
-/// command starts as from a fresh boot, as systemd and systemd-nspawn start theirs.
+/// Gives every signal its default action, for a command about to be executed. An ignored
+/// signal stays ignored across exec, and a non-interactive shell cannot trap a signal ignored
+/// when it started: a tool started with INT ignored (`cmd &` in a script, `nohup`) would pass
+/// INT on to a command that can never act on it. The command starts as from a fresh boot, as
+/// systemd and systemd-nspawn start theirs.
 fn default_signal_actions() {
     for signal in 1..=libc::SIGRTMAX() {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {

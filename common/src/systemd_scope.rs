@@ -58,25 +58,15 @@ impl PendingScope {
     pub fn connect(request: &Request) -> Result<PendingScope> {
         let (from_caller, to_helper) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
-        let (from_helper, to_caller) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
-        let helper = {
-            let request = request.clone();
-            let (from_caller, to_caller) = (&from_caller, &to_caller);
-            crate::process::spawn(0, move || {
-                // Nothing to do once the caller is gone: the helper goes too.
-                // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointer.
-                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-                helper(&request, from_caller.try_clone()?, to_caller.try_clone()?)
-            })
-            .context("forking the helper that talks to systemd")?
+        let (helper, from_helper) = {
+            let from_caller = &from_caller;
+            fork_helper(|to_caller| helper(request, from_caller.try_clone()?, to_caller))?
         };
         drop(from_caller);
-        drop(to_caller);
         let mut scope = PendingScope {
             helper: Some(helper),
             to_helper: Some(File::from(to_helper)),
-            from_helper: File::from(from_helper),
+            from_helper,
             unit: request.unit.clone(),
         };
         match answer(&mut scope.from_helper)? {
@@ -96,7 +86,7 @@ impl PendingScope {
         drop(to_helper);
         let answer = answer(&mut self.from_helper);
         if let Some(helper) = self.helper.take() {
-            let _ = crate::process::wait(helper);
+            reap(helper, &answer);
         }
         match answer? {
             Answer::Ready(cgroups) => Ok(cgroups),
@@ -110,6 +100,35 @@ impl Drop for PendingScope {
         if let Some(helper) = self.helper.take() {
             crate::process::kill_and_reap(helper);
         }
+    }
+}
+
+/// Forks a helper running `body` with the write end of a pipe to the caller, and returns it
+/// with the pipe's read end. Nothing is left for it to do once the caller is gone: it goes too.
+fn fork_helper(body: impl FnOnce(File) -> Result<i32>) -> Result<(Pid, File)> {
+    let (from_helper, to_caller) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+    let helper = {
+        let to_caller = &to_caller;
+        crate::process::spawn(0, move || {
+            // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointer.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            body(File::from(to_caller.try_clone()?))
+        })
+        .context("forking the helper that talks to systemd")?
+    };
+    drop(to_caller);
+    Ok((helper, File::from(from_helper)))
+}
+
+/// Reaps the helper once its answer came; ends it first if none came in time (it may still
+/// be waiting for systemd).
+fn reap(helper: Pid, answered: &Result<Answer>) {
+    match answered {
+        Ok(_) => {
+            let _ = crate::process::wait(helper);
+        }
+        Err(_) => crate::process::kill_and_reap(helper),
     }
 }
 
@@ -152,27 +171,13 @@ fn answer(from_helper: &mut File) -> Result<Answer> {
 /// cgroup, and forgets the unit. A unit systemd no longer has has ended already. The client
 /// runs in a helper forked for it, as for [`PendingScope`].
 pub fn stop(unit: &str, user_manager: bool) -> Result<()> {
-    let (from_helper, to_caller) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
-    let helper = {
-        let to_caller = &to_caller;
-        crate::process::spawn(0, move || {
-            // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointer.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-            let mut to_caller = File::from(to_caller.try_clone()?);
-            let stopped = Manager::connect(user_manager).and_then(|m| m.stop_unit(unit));
-            let _ = to_caller.write_all(Answer::line(stopped.as_ref().map(|()| "")).as_bytes());
-            Ok(if stopped.is_ok() { 0 } else { 1 })
-        })
-        .context("forking the helper that talks to systemd")?
-    };
-    drop(to_caller);
-    let answered = answer(&mut File::from(from_helper));
-    if answered.is_err() {
-        crate::process::kill_and_reap(helper);
-    } else {
-        let _ = crate::process::wait(helper);
-    }
+    let (helper, mut from_helper) = fork_helper(|mut to_caller| {
+        let stopped = Manager::connect(user_manager).and_then(|m| m.stop_unit(unit));
+        let _ = to_caller.write_all(Answer::line(stopped.as_ref().map(|()| "")).as_bytes());
+        Ok(if stopped.is_ok() { 0 } else { 1 })
+    })?;
+    let answered = answer(&mut from_helper);
+    reap(helper, &answered);
     match answered? {
         Answer::Ready(_) => Ok(()),
         Answer::Failed(why) => bail!("stopping the scope {unit}: {why}"),
@@ -214,8 +219,7 @@ impl Answer {
 }
 
 /// The helper's side: connect, say so, wait for the PID, make the scope, say how it went.
-fn helper(request: &Request, from_caller: OwnedFd, to_caller: OwnedFd) -> Result<i32> {
-    let mut to_caller = File::from(to_caller);
+fn helper(request: &Request, from_caller: OwnedFd, mut to_caller: File) -> Result<i32> {
     let connected = Manager::connect(request.user_manager);
     let _ = to_caller.write_all(Answer::line(connected.as_ref().map(|_| "")).as_bytes());
     let Ok(manager) = connected else {

@@ -78,7 +78,7 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
             if *root != "/" {
                 return None;
             }
-            let path = PathBuf::from(unescape_mountinfo(mount_point));
+            let path = PathBuf::from(crate::mount::unescape_mountinfo(mount_point));
             match fstype {
                 "cgroup2" => Some(Mount {
                     path,
@@ -98,30 +98,6 @@ fn parse_mountinfo(text: &str) -> Vec<Mount> {
             }
         })
         .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash in paths as \ooo octal escapes.
-fn unescape_mountinfo(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            let d = std::str::from_utf8(d).ok()?;
-            u8::from_str_radix(d, 8).ok()
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The cgroup v2 path of a process (`/` is its cgroup namespace's root), from the text of its

@@ -115,6 +115,30 @@ pub fn parse_tmpfs_size(text: &str) -> Result<TmpfsSize, String> {
     text.parse::<TmpfsSize>().map_err(|e| format!("{e:#}"))
 }
 
+/// mountinfo writes space, tab, newline and backslash in paths as \ooo octal escapes.
+pub fn unescape_mountinfo(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            let d = std::str::from_utf8(d).ok()?;
+            u8::from_str_radix(d, 8).ok()
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Stops mounts made from here on from propagating to the host's (or any other) namespace.
 pub fn make_private() -> Result<()> {
     mount(
@@ -989,6 +1013,14 @@ fn gid_mapped(map: &str, gid: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unescapes_mountinfo_paths() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
+    }
+
     use super::*;
     use std::os::unix::fs::symlink;
 

@@ -500,31 +500,8 @@ fn mount_points() -> Result<Vec<PathBuf>> {
     Ok(text
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape_octal(field)))
+        .map(|field| PathBuf::from(crate::mount::unescape_mountinfo(field)))
         .collect())
-}
-
-/// mountinfo writes space, tab, newline and backslash in paths as `\NNN`.
-fn unescape_octal(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn make_dir(path: &Path, mode: u32) -> Result<()> {
@@ -734,13 +711,5 @@ mod tests {
         assert!(!kernel_older_than("5.11.0", (5, 11)));
         assert!(!kernel_older_than("6.1.0-13-amd64", (5, 11)));
         assert!(!kernel_older_than("6.18.44-fc-v657", (5, 11)));
-    }
-
-    #[test]
-    fn unescapes_mountinfo_paths() {
-        assert_eq!(unescape_octal("/a\\040b"), "/a b");
-        assert_eq!(unescape_octal("/x\\134y"), "/x\\y");
-        assert_eq!(unescape_octal("/plain"), "/plain");
-        assert_eq!(unescape_octal("/end\\04"), "/end\\04");
     }
 }

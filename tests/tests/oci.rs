@@ -302,9 +302,8 @@ fn without_a_mount_namespace_the_process_chroots_and_the_callers_mounts_stay() {
     // Root's container without any namespace (as runtime-tools' linux_ns_itype has it) could
     // change every mount of its caller: the caller is a mount namespace of the test's own,
     // with shared mounts (a runtime's make-private would show), whose table must stay as it was.
-    // The table is compared without its last field, the superblock's options: those are the
-    // file system's, shared by every namespace (a cgroup2 mount anywhere in the initial cgroup
-    // namespace, by a test beside this one, changes cgroup2's), not this namespace's mounts.
+    // What other tests do meanwhile shows in that table too, and is not the runtime's doing:
+    // see `mounts_changed_by_the_caller`.
     let b = Bundle::new(As::Root, script, |spec| {
         spec["linux"]["namespaces"] = serde_json::json!([]);
         spec.as_object_mut().unwrap().remove("hostname");
@@ -312,8 +311,7 @@ fn without_a_mount_namespace_the_process_chroots_and_the_callers_mounts_stay() {
     let oci = format!("{OCI} --root {}", b.dir.arg("state"));
     let inside = format!(
         "mount --make-rshared / || exit 1
-         table() {{ sed 's/ [^ ]*$//' /proc/self/mountinfo; }}
-         table >{before}
+         cat /proc/self/mountinfo >{before}
          {oci} create -b {bundle} --pid-file {pid} none >{out} 2>{err} || exit 2
          pid=$(cat {pid})
          [ \"$(readlink /proc/$pid/ns/mnt)\" = \"$(readlink /proc/self/ns/mnt)\" ] && echo same mount namespace
@@ -321,12 +319,13 @@ fn without_a_mount_namespace_the_process_chroots_and_the_callers_mounts_stay() {
          {oci} start none || exit 3
          while {oci} state none | grep -q '\"running\"'; do sleep 0.05; done
          {oci} delete none || exit 4
-         table | diff {before} - >&2 && echo mounts unchanged",
+         cat /proc/self/mountinfo >{after}",
         bundle = b.dir.path_arg(),
         pid = b.dir.arg("pid"),
         out = b.dir.arg("out"),
         err = b.dir.arg("err"),
         before = b.dir.arg("mounts-before"),
+        after = b.dir.arg("mounts-after"),
     );
     let out = sh(
         As::Root,
@@ -339,14 +338,56 @@ fn without_a_mount_namespace_the_process_chroots_and_the_callers_mounts_stay() {
     let rootfs = fs::canonicalize(b._rootfs.path()).unwrap();
     assert_eq!(
         stdout(&out),
-        format!(
-            "same mount namespace\n{}\nmounts unchanged\n",
-            rootfs.display()
-        ),
+        format!("same mount namespace\n{}\n", rootfs.display()),
         "{}",
         b.errors()
     );
     assert_eq!(b.output(), "in its root\nno proc\n", "{}", b.errors());
+    let changed = mounts_changed_by_the_caller(
+        &read(&b.dir.join("mounts-before")),
+        &read(&b.dir.join("mounts-after")),
+    );
+    assert!(
+        changed.is_empty(),
+        "the caller's mounts changed: {changed:#?}"
+    );
+}
+
+/// The mountinfo lines of `after` that are new or changed since `before`, and those of
+/// `before` that are gone although their mount point is still there: what a process in that
+/// mount namespace did to it. Left out, as no one's doing there: the last field, the
+/// superblock's options, which belong to the file system and change with it in every
+/// namespace (a cgroup2 mount anywhere in the initial cgroup namespace sets cgroup2's); and
+/// mounts that are gone with their mount point, which the kernel detaches from every
+/// namespace when the directory is removed where it is no mount point (a podman test beside
+/// this one unmounting and removing its container's root, copied into this namespace when
+/// it was made).
+fn mounts_changed_by_the_caller(before: &str, after: &str) -> Vec<String> {
+    let table = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|line| {
+                line.rsplit_once(' ')
+                    .map_or(line, |(mount, _)| mount)
+                    .to_string()
+            })
+            .collect()
+    };
+    let (before, after) = (table(before), table(after));
+    let added = after
+        .iter()
+        .filter(|line| !before.contains(line))
+        .map(|line| format!("new or changed: {line}"));
+    let removed = before
+        .iter()
+        .filter(|line| !after.contains(line))
+        .filter(|line| {
+            // Left escaped (\040 for a space): such a path is not found, and its mount taken
+            // for gone with it; none of the runtime's mounts has one.
+            let mount_point = line.split(' ').nth(4).unwrap_or_default();
+            Path::new(mount_point).exists()
+        })
+        .map(|line| format!("unmounted: {line}"));
+    added.chain(removed).collect()
 }
 
 #[test]

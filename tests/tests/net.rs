@@ -453,29 +453,43 @@ fn a_server_on_the_hosts_ipv6_loopback_is_out_of_reach_unless_allowed() {
             continue;
         }
         for (options, allowed) in [(&[][..], false), (&["--allow-host-loopback"][..], true)] {
-            let server = LoopbackServer::start_on(Ipv6Addr::LOCALHOST.into());
-            let root = busybox_rootfs();
-            let script = format!(
-                "gw=$(ip -6 route | sed -n 's/^default via \\([^ ]*\\) .*/\\1/p'); \
-                 echo \"gateway $gw\"; for try in 1 2 3; do \
-                 timeout 5 wget -q -O - \"http://[$gw]:{}/\" && break; done; echo; \
-                 ip -6 addr; ip -6 neigh; ip -6 route",
-                server.port
-            );
-            let (out, pasta) = run_with_pasta_as(who, options, &root, &script);
-            let text = stdout(&out);
-            assert!(
-                text.starts_with("gateway ") && !text.starts_with("gateway \n"),
-                "{who:?} {options:?}: no IPv6 gateway inside: {}",
-                describe(&out)
-            );
-            assert_eq!(
-                text.contains(&server.body),
-                allowed,
-                "{who:?} {options:?}: {}",
-                describe(&out)
-            );
-            expect_pasta_gone(pasta);
+            // Debian 12's pasta (2023-03-09) now and then loses every IPv6 connection to the
+            // gateway of one instance (the neighbour reachable, the SYN gone in pasta; see
+            // bench/pasta-notes.md): where the server must be reached, a new container (and
+            // pasta) is tried up to three times, each failure shown. Where it must not be, one
+            // container decides.
+            let attempts = if allowed { 3 } else { 1 };
+            let mut reached = false;
+            for attempt in 1..=attempts {
+                let server = LoopbackServer::start_on(Ipv6Addr::LOCALHOST.into());
+                let root = busybox_rootfs();
+                let script = format!(
+                    "gw=$(ip -6 route | sed -n 's/^default via \\([^ ]*\\) .*/\\1/p'); \
+                     echo \"gateway $gw\"; for try in 1 2 3; do \
+                     timeout 5 wget -q -O - \"http://[$gw]:{}/\" && break; done; echo; \
+                     ip -6 addr; ip -6 neigh; ip -6 route",
+                    server.port
+                );
+                let (out, pasta) = run_with_pasta_as(who, options, &root, &script);
+                let text = stdout(&out);
+                assert!(
+                    text.starts_with("gateway ") && !text.starts_with("gateway \n"),
+                    "{who:?} {options:?}: no IPv6 gateway inside: {}",
+                    describe(&out)
+                );
+                expect_pasta_gone(pasta);
+                reached = text.contains(&server.body);
+                if reached || !allowed {
+                    break;
+                }
+                eprintln!(
+                    "{who:?} {options:?}: attempt {attempt} of {attempts} did not reach the \
+                     server (it saw {:?}): {}",
+                    server.visitor(Duration::ZERO),
+                    describe(&out)
+                );
+            }
+            assert_eq!(reached, allowed, "{who:?} {options:?}");
         }
     }
     expect_no_orphaned_pasta();

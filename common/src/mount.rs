@@ -1013,6 +1013,9 @@ fn gid_mapped(map: &str, gid: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
     #[test]
     fn unescapes_mountinfo_paths() {
         assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
@@ -1020,9 +1023,6 @@ mod tests {
         assert_eq!(unescape_mountinfo("/plain"), "/plain");
         assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
     }
-
-    use super::*;
-    use std::os::unix::fs::symlink;
 
     /// A mount point moved aside by a process of another mount namespace (another container
     /// on the same tree) and replaced by a link, between the bind and the change that must

@@ -454,10 +454,10 @@ fn a_server_on_the_hosts_ipv6_loopback_is_out_of_reach_unless_allowed() {
         }
         for (options, allowed) in [(&[][..], false), (&["--allow-host-loopback"][..], true)] {
             // Debian 12's pasta (2023-03-09) now and then loses every IPv6 connection to the
-            // gateway of one instance (the neighbour reachable, the SYN gone in pasta; see
-            // bench/pasta-notes.md): where the server must be reached, a new container (and
-            // pasta) is tried up to three times, each failure shown. Where it must not be, one
-            // container decides.
+            // gateway of one instance (the neighbour reachable, a frame of its answer
+            // misaddressed; see bench/pasta-notes.md): where the server must be reached, a new
+            // container (and pasta) is tried up to three times, each failure shown. Where it
+            // must not be, one container decides.
             let attempts = if allowed { 3 } else { 1 };
             let mut reached = false;
             for attempt in 1..=attempts {

@@ -738,13 +738,17 @@ fn a_container_joins_its_sandboxs_namespaces_by_path() {
             &runtime,
             &options,
             &format!("app-{name}"),
+            // The pause after printing: ctr may stop copying the output of a process that ends
+            // right after writing it (a race known of containerd; one CI run got no output here
+            // with status 0, its runtime not shown then: the length is checked below with it).
             &[
                 "sh",
                 "-c",
-                "for ns in net ipc uts pid; do readlink /proc/self/ns/$ns; done",
+                "for ns in net ipc uts pid; do readlink /proc/self/ns/$ns; done; sleep 0.5",
             ],
         );
         let seen: Vec<String> = expect_success(&out).lines().map(str::to_string).collect();
+        assert_eq!(seen.len(), 4, "{name}: {}", describe(&out));
         for (i, file) in ["net", "ipc", "uts"].iter().enumerate() {
             let sandbox_ns = fs::read_link(format!("/proc/{pid}/ns/{file}")).unwrap();
             assert_eq!(
